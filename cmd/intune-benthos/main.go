@@ -1,0 +1,71 @@
+// Command intune-benthos is a Benthos distribution with every component of
+// Benthos v4.27.0 (but pulsar, whose dependencies cannot be fetched) and the
+// intune_managed_devices input. Its CLI is Benthos' own: run, lint, test, list,
+// create, echo and blobl all work as documented for Benthos.
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+
+	"github.com/benthosdev/benthos/v4/public/service"
+
+	_ "github.com/benthosdev/benthos/v4/public/components/amqp09"
+	_ "github.com/benthosdev/benthos/v4/public/components/amqp1"
+	_ "github.com/benthosdev/benthos/v4/public/components/avro"
+	_ "github.com/benthosdev/benthos/v4/public/components/aws"
+	_ "github.com/benthosdev/benthos/v4/public/components/azure"
+	_ "github.com/benthosdev/benthos/v4/public/components/beanstalkd"
+	_ "github.com/benthosdev/benthos/v4/public/components/cassandra"
+	_ "github.com/benthosdev/benthos/v4/public/components/changelog"
+	_ "github.com/benthosdev/benthos/v4/public/components/cockroachdb"
+	_ "github.com/benthosdev/benthos/v4/public/components/confluent"
+	_ "github.com/benthosdev/benthos/v4/public/components/couchbase"
+	_ "github.com/benthosdev/benthos/v4/public/components/crypto"
+	_ "github.com/benthosdev/benthos/v4/public/components/dgraph"
+	_ "github.com/benthosdev/benthos/v4/public/components/discord"
+	_ "github.com/benthosdev/benthos/v4/public/components/elasticsearch"
+	_ "github.com/benthosdev/benthos/v4/public/components/gcp"
+	_ "github.com/benthosdev/benthos/v4/public/components/hdfs"
+	_ "github.com/benthosdev/benthos/v4/public/components/influxdb"
+	_ "github.com/benthosdev/benthos/v4/public/components/io"
+	_ "github.com/benthosdev/benthos/v4/public/components/jaeger"
+	_ "github.com/benthosdev/benthos/v4/public/components/javascript"
+	_ "github.com/benthosdev/benthos/v4/public/components/kafka"
+	_ "github.com/benthosdev/benthos/v4/public/components/maxmind"
+	_ "github.com/benthosdev/benthos/v4/public/components/memcached"
+	_ "github.com/benthosdev/benthos/v4/public/components/mongodb"
+	_ "github.com/benthosdev/benthos/v4/public/components/mqtt"
+	_ "github.com/benthosdev/benthos/v4/public/components/msgpack"
+	_ "github.com/benthosdev/benthos/v4/public/components/nanomsg"
+	_ "github.com/benthosdev/benthos/v4/public/components/nats"
+	_ "github.com/benthosdev/benthos/v4/public/components/nsq"
+	_ "github.com/benthosdev/benthos/v4/public/components/opensearch"
+	_ "github.com/benthosdev/benthos/v4/public/components/otlp"
+	_ "github.com/benthosdev/benthos/v4/public/components/prometheus"
+	_ "github.com/benthosdev/benthos/v4/public/components/pure"
+	_ "github.com/benthosdev/benthos/v4/public/components/pusher"
+	_ "github.com/benthosdev/benthos/v4/public/components/redis"
+	_ "github.com/benthosdev/benthos/v4/public/components/sentry"
+	_ "github.com/benthosdev/benthos/v4/public/components/sftp"
+	_ "github.com/benthosdev/benthos/v4/public/components/snowflake"
+	_ "github.com/benthosdev/benthos/v4/public/components/splunk"
+	_ "github.com/benthosdev/benthos/v4/public/components/sql"
+	_ "github.com/benthosdev/benthos/v4/public/components/statsd"
+	_ "github.com/benthosdev/benthos/v4/public/components/twitter"
+	_ "github.com/benthosdev/benthos/v4/public/components/wasm"
+
+	"github.com/intune-benthos/intune-benthos/plugin/intune"
+)
+
+func main() {
+	service.RunCLI(context.Background())
+	// RunCLI returns after a stream ended and its outputs flushed. Benthos
+	// would exit 0 even when our input ended because a one-shot sync failed;
+	// a sync that did not read every page must not look like success.
+	if err := intune.SyncFailure(); err != nil {
+		fmt.Fprintf(os.Stderr, "intune-benthos: sync did not complete: %v\n", err)
+		os.Exit(1)
+	}
+}

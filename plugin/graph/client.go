@@ -1,0 +1,183 @@
+package graph
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// DefaultMaxPageBytes bounds one response body. A page of 1000 devices is
+// 3-6 MB; anything near this limit is a misbehaving server, and reading it
+// whole would risk the process' memory.
+const DefaultMaxPageBytes = 256 << 20
+
+// Client sends authenticated GET requests to Microsoft Graph.
+type Client struct {
+	HTTP   *http.Client
+	Tokens TokenProvider
+	// Base is the Graph host (optionally with a path prefix, for proxies).
+	// Requests and nextLinks are confined to its scheme and host.
+	Base         *url.URL
+	UserAgent    string
+	MaxPageBytes int64
+	Retry        RetryPolicy
+	// OnRetry, when set, is told about every failed attempt that will be
+	// retried, before the wait.
+	OnRetry func(RetryEvent)
+}
+
+// RetryEvent describes one failed attempt that is about to be retried.
+type RetryEvent struct {
+	Page    int
+	Attempt int
+	Wait    time.Duration
+	Err     error
+}
+
+type response struct {
+	body            PageBody
+	requestID       string
+	clientRequestID string
+}
+
+// fetch GETs one page, retrying what Graph documents as transient and
+// renewing a token Graph refused, once.
+func (c *Client) fetch(ctx context.Context, page int, rawURL string) (*response, error) {
+	started := time.Now()
+	renewed := false
+	for attempt := 1; ; attempt++ {
+		resp, token, err := c.attempt(ctx, rawURL)
+		if err == nil {
+			return resp, nil
+		}
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		var gerr *Error
+		if errors.As(err, &gerr) && gerr.Source == SourceGraph && gerr.StatusCode == http.StatusUnauthorized && !renewed {
+			// A token can be revoked or refused before its announced expiry:
+			// fetch a new one and try this page again, once.
+			c.Tokens.Invalidate(token)
+			renewed = true
+			continue
+		}
+		wait, ok := c.Retry.next(attempt, err, time.Since(started))
+		if !ok {
+			if isRetryable(err) {
+				return nil, fmt.Errorf("giving up after %d attempts in %s: %w", attempt, time.Since(started).Round(time.Millisecond), err)
+			}
+			return nil, err
+		}
+		if c.OnRetry != nil {
+			c.OnRetry(RetryEvent{Page: page, Attempt: attempt, Wait: wait, Err: err})
+		}
+		timer := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			return nil, ctx.Err()
+		case <-timer.C:
+		}
+	}
+}
+
+// attempt sends one request. It returns the token it used so that a refused
+// one can be invalidated.
+func (c *Client) attempt(ctx context.Context, rawURL string) (*response, string, error) {
+	token, err := c.Tokens.Token(ctx)
+	if err != nil {
+		return nil, "", err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, rawURL, nil)
+	if err != nil {
+		return nil, token, fmt.Errorf("building request: %w", err)
+	}
+	clientRequestID := uuid.NewString()
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("client-request-id", clientRequestID)
+	req.Header.Set("return-client-request-id", "true")
+	if c.UserAgent != "" {
+		req.Header.Set("User-Agent", c.UserAgent)
+	}
+
+	res, err := c.HTTP.Do(req)
+	if err != nil {
+		return nil, token, &TransportError{Err: err}
+	}
+	defer res.Body.Close()
+
+	body, err := c.readBody(res)
+	if err != nil {
+		return nil, token, err
+	}
+	if res.StatusCode != http.StatusOK {
+		gerr := ParseGraphError(res.StatusCode, res.Header, body)
+		if gerr.ClientRequestID == "" {
+			gerr.ClientRequestID = clientRequestID
+		}
+		gerr.RetryAfter, gerr.HasRetryAfter = parseRetryAfter(res.Header.Get("Retry-After"), time.Now())
+		return nil, token, gerr
+	}
+	page, err := ParsePage(body, nil)
+	if err != nil {
+		return nil, token, &BodyError{
+			Err:             err,
+			RequestID:       res.Header.Get("request-id"),
+			ClientRequestID: clientRequestID,
+		}
+	}
+	return &response{
+		body:            page,
+		requestID:       res.Header.Get("request-id"),
+		clientRequestID: clientRequestID,
+	}, token, nil
+}
+
+// ErrPageTooLarge reports a response body above Client.MaxPageBytes.
+var ErrPageTooLarge = errors.New("response body is larger than max_page_bytes")
+
+func (c *Client) readBody(res *http.Response) ([]byte, error) {
+	limit := c.MaxPageBytes
+	if limit <= 0 {
+		limit = DefaultMaxPageBytes
+	}
+	var buf bytes.Buffer
+	if n := res.ContentLength; n > 0 && n <= limit {
+		buf.Grow(int(n))
+	}
+	if _, err := buf.ReadFrom(io.LimitReader(res.Body, limit+1)); err != nil {
+		return nil, &TransportError{Err: fmt.Errorf("reading body: %w", err)}
+	}
+	if int64(buf.Len()) > limit {
+		return nil, fmt.Errorf("%w (%d bytes)", ErrPageTooLarge, limit)
+	}
+	return buf.Bytes(), nil
+}
+
+// TransportError is a failure to exchange a request with the server
+// (connection refused or reset, timeout, body cut short). It is retried.
+type TransportError struct{ Err error }
+
+func (e *TransportError) Error() string { return e.Err.Error() }
+func (e *TransportError) Unwrap() error { return e.Err }
+
+// BodyError is a 200 response whose body is not a complete page (truncated
+// or malformed). It is retried: the page is fetched again, whole.
+type BodyError struct {
+	Err             error
+	RequestID       string
+	ClientRequestID string
+}
+
+func (e *BodyError) Error() string {
+	return fmt.Sprintf("%v (request-id %s, client-request-id %s)", e.Err, e.RequestID, e.ClientRequestID)
+}
+func (e *BodyError) Unwrap() error { return e.Err }

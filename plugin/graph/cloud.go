@@ -1,0 +1,51 @@
+// Package graph is a small Microsoft Graph client for Intune's managedDevices
+// collection: national clouds, client-credential tokens, paging by
+// @odata.nextLink and Graph/Entra error parsing. It has no Benthos imports so
+// that it can be tested, fuzzed and benchmarked on its own.
+package graph
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+)
+
+// Cloud names the hosts of one Microsoft cloud. Tokens are not interchangeable
+// between clouds, so the login host, the Graph host and the token scope always
+// come from the same row (see Microsoft's "National cloud deployments").
+type Cloud struct {
+	Name     string
+	LoginURL string // Entra ID authority host
+	GraphURL string // Microsoft Graph host; also the token scope's resource
+}
+
+// Scope is the client-credentials scope for this cloud's Graph. It stays the
+// real Graph host even when requests go through a proxy or a simulator,
+// because Entra ID issues tokens for the resource, not for the URL we dial.
+func (c Cloud) Scope() string { return c.GraphURL + "/.default" }
+
+var clouds = map[string]Cloud{
+	"global":    {Name: "global", LoginURL: "https://login.microsoftonline.com", GraphURL: "https://graph.microsoft.com"},
+	"usgov":     {Name: "usgov", LoginURL: "https://login.microsoftonline.us", GraphURL: "https://graph.microsoft.us"},
+	"usgov_dod": {Name: "usgov_dod", LoginURL: "https://login.microsoftonline.us", GraphURL: "https://dod-graph.microsoft.us"},
+	"china":     {Name: "china", LoginURL: "https://login.chinacloudapi.cn", GraphURL: "https://microsoftgraph.chinacloudapi.cn"},
+}
+
+// CloudNames lists the supported cloud names, sorted.
+func CloudNames() []string {
+	names := make([]string, 0, len(clouds))
+	for n := range clouds {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// LookupCloud returns the cloud called name.
+func LookupCloud(name string) (Cloud, error) {
+	c, ok := clouds[name]
+	if !ok {
+		return Cloud{}, fmt.Errorf("unknown cloud %q: want one of %s", name, strings.Join(CloudNames(), ", "))
+	}
+	return c, nil
+}

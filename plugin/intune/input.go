@@ -1,0 +1,155 @@
+package intune
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/benthosdev/benthos/v4/public/service"
+
+	"github.com/intune-benthos/intune-benthos/plugin/graph"
+)
+
+func init() {
+	err := service.RegisterInput("intune_managed_devices", inputSpec(),
+		func(conf *service.ParsedConfig, mgr *service.Resources) (service.Input, error) {
+			in, err := newInput(conf, mgr)
+			if err != nil {
+				return nil, err
+			}
+			return service.AutoRetryNacksToggled(conf, in)
+		})
+	if err != nil {
+		panic(err)
+	}
+}
+
+// requestTimeout bounds one HTTP request, body included. A page of 1000
+// devices is a few MB: a minute is generous even on a slow link.
+const requestTimeout = 60 * time.Second
+
+// userAgent identifies us to Microsoft, as Graph's best practices ask.
+const userAgent = "intune-benthos (+https://github.com/intune-benthos/intune-benthos)"
+
+// pageItem is what the background sync hands to Read: one page of devices.
+type pageItem struct {
+	page *graph.Page
+	run  *syncRun
+}
+
+type managedDevicesInput struct {
+	conf   inputConfig
+	log    *service.Logger
+	redact redactor
+	client *graph.Client
+
+	connMu sync.Mutex
+	items  chan pageItem // closed when the input is done
+	cancel context.CancelFunc
+	done   chan struct{}
+
+	// Read's cursor into the current page.
+	readMu sync.Mutex
+	cur    pageItem
+	next   int
+}
+
+func newInput(conf *service.ParsedConfig, mgr *service.Resources) (*managedDevicesInput, error) {
+	c, err := inputConfigFromParsed(conf)
+	if err != nil {
+		return nil, err
+	}
+	httpClient := graph.NewHTTPClient(requestTimeout)
+	in := &managedDevicesInput{
+		conf:   c,
+		log:    mgr.Logger(),
+		redact: newRedactor(c.clientSecret),
+	}
+	in.client = &graph.Client{
+		HTTP: httpClient,
+		Tokens: graph.NewClientSecretTokens(graph.ClientSecretConfig{
+			ClientID:     c.clientID,
+			ClientSecret: c.clientSecret,
+			TokenURL:     graph.TokenURL(c.loginURL, c.tenantID),
+			Scope:        c.cloud.Scope(),
+			HTTPClient:   httpClient,
+		}),
+		Base:      c.graphURL,
+		UserAgent: userAgent,
+		Retry:     graph.DefaultRetryPolicy(),
+		OnRetry:   in.logRetry,
+	}
+	return in, nil
+}
+
+// Connect starts the background sync. It does no network I/O itself: a
+// wrong secret or a missing permission is a sync failure with a clear
+// message, not a connection Benthos would retry forever.
+func (in *managedDevicesInput) Connect(ctx context.Context) error {
+	in.connMu.Lock()
+	defer in.connMu.Unlock()
+	if in.items != nil {
+		return nil
+	}
+	runCtx, cancel := context.WithCancel(context.Background())
+	in.items = make(chan pageItem) // unbuffered: at most one page fetched ahead
+	in.cancel = cancel
+	in.done = make(chan struct{})
+	go in.run(runCtx, in.items, in.done)
+	return nil
+}
+
+// Read hands out the devices of the current page one by one, waiting for the
+// next page when it is drained.
+func (in *managedDevicesInput) Read(ctx context.Context) (*service.Message, service.AckFunc, error) {
+	in.connMu.Lock()
+	items := in.items
+	in.connMu.Unlock()
+	if items == nil {
+		return nil, nil, service.ErrNotConnected
+	}
+
+	in.readMu.Lock()
+	defer in.readMu.Unlock()
+	for in.cur.page == nil || in.next >= len(in.cur.page.Devices) {
+		select {
+		case item, open := <-items:
+			if !open {
+				return nil, nil, service.ErrEndOfInput
+			}
+			in.cur, in.next = item, 0
+		case <-ctx.Done():
+			return nil, nil, ctx.Err()
+		}
+	}
+	device := in.cur.page.Devices[in.next]
+	in.next++
+
+	msg := service.NewMessage(device)
+	msg.MetaSetMut(metaSyncID, in.cur.run.id)
+	msg.MetaSetMut(metaSyncStartedAt, in.cur.run.startedAtText)
+	msg.MetaSetMut(metaPage, in.cur.page.Number)
+	msg.MetaSetMut(metaAPIVersion, in.conf.query.APIVersion)
+	return msg, ackNothing, nil
+}
+
+// ackNothing is the ack of a message: nacks never reach it (they are
+// replayed by AutoRetryNacksToggled), and a one-shot sync keeps no cursor.
+func ackNothing(context.Context, error) error { return nil }
+
+// Close stops the background sync and waits for it, within ctx.
+func (in *managedDevicesInput) Close(ctx context.Context) error {
+	in.connMu.Lock()
+	cancel, done := in.cancel, in.done
+	in.connMu.Unlock()
+	if cancel == nil {
+		return nil
+	}
+	cancel()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}

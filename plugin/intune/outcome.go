@@ -1,0 +1,37 @@
+package intune
+
+import "sync"
+
+// Benthos v4.27 gives an input no way to fail the process: returning
+// service.ErrEndOfInput ends the stream with exit code 0, and any other error
+// makes Benthos call Read again forever. A one-shot sync that did not
+// complete must not look like success, so the input records why it stopped
+// here and the distribution's main turns it into a non-zero exit once Benthos
+// has flushed the outputs.
+var outcome struct {
+	mu  sync.Mutex
+	err error
+}
+
+func recordFailure(err error) {
+	outcome.mu.Lock()
+	defer outcome.mu.Unlock()
+	if outcome.err == nil {
+		outcome.err = err
+	}
+}
+
+// SyncFailure returns why the first one-shot sync of this process that did
+// not complete stopped, or nil when every one-shot sync read every page.
+func SyncFailure() error {
+	outcome.mu.Lock()
+	defer outcome.mu.Unlock()
+	return outcome.err
+}
+
+// resetSyncFailure is for tests that run several streams in one process.
+func resetSyncFailure() {
+	outcome.mu.Lock()
+	defer outcome.mu.Unlock()
+	outcome.err = nil
+}

@@ -1,0 +1,272 @@
+// Package intune registers the intune_managed_devices Benthos input, which
+// reads every Microsoft Intune managed device from Microsoft Graph and emits
+// each one as its own message.
+package intune
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/benthosdev/benthos/v4/public/service"
+
+	"github.com/intune-benthos/intune-benthos/plugin/graph"
+)
+
+const (
+	fieldTenantID     = "tenant_id"
+	fieldClientID     = "client_id"
+	fieldClientSecret = "client_secret"
+	fieldCloud        = "cloud"
+	fieldAPIVersion   = "api_version"
+	fieldSelect       = "select"
+	fieldFilter       = "filter"
+	fieldPageSize     = "page_size"
+	fieldInterval     = "interval"
+	fieldLoginURL     = "login_url"
+	fieldGraphURL     = "graph_url"
+)
+
+func inputSpec() *service.ConfigSpec {
+	return service.NewConfigSpec().
+		Beta().
+		Categories("Services").
+		Summary("Reads every Microsoft Intune managed device from Microsoft Graph, one message per device.").
+		Description(`
+Lists `+"`deviceManagement/managedDevices`"+` with the OAuth2 client-credentials flow of an Entra ID
+app registration that holds the application permission `+"`DeviceManagementManagedDevices.Read.All`"+`
+(with admin consent). Pages are followed by `+"`@odata.nextLink`"+` exactly as Graph sends them, and the
+next page is fetched while the pipeline works on the current one.
+
+Each message body is the device object exactly as Graph sent it: the bytes are never decoded and
+re-encoded, so 64-bit integers above 2^53 (`+"`totalStorageSpaceInBytes`"+`) and escaped strings arrive
+unchanged.
+
+With `+"`interval`"+` empty the input performs one full sync and then ends, so that the outputs flush
+and the process exits. The exit code is 0 only when every page was read: a sync that stopped on an
+error (a wrong secret, a missing permission, a `+"`@odata.nextLink`"+` to another host) is logged with
+Graph's error code and request ids and makes `+"`intune-benthos`"+` exit with status 1.
+With `+"`interval`"+` set, a full sync starts at every interval and a failed sync is logged and
+retried at the next one.
+
+Requests that Graph documents as transient (429, 500, 502, 503, 504, network errors, truncated
+bodies) are retried with the same page URL, after `+"`Retry-After`"+` when Graph sends it and with an
+exponential backoff otherwise; a sync never starts over at page 1 because one page failed. A token
+that Graph refuses is renewed once.
+
+### Metadata
+
+This input adds the following metadata fields to each message:
+
+| field | value |
+|---|---|
+| `+"`intune_sync_id`"+` | unique id of the full sync that read the device |
+| `+"`intune_sync_started_at`"+` | start of that sync, RFC 3339 (UTC) |
+| `+"`intune_page`"+` | 1-based number of the Graph page the device came from |
+| `+"`intune_api_version`"+` | `+"`v1.0`"+` or `+"`beta`"+` |
+
+You can access these metadata fields using [function interpolation](/docs/configuration/interpolation#bloblang-queries).`).
+		Fields(
+			service.NewStringField(fieldTenantID).
+				Description("The Entra ID tenant: its id (a GUID) or one of its domain names.").
+				Example("${INTUNE_TENANT_ID}"),
+			service.NewStringField(fieldClientID).
+				Description("The application (client) id of the app registration.").
+				Example("${INTUNE_CLIENT_ID}"),
+			service.NewStringField(fieldClientSecret).
+				Description("A client secret of the app registration (its value, not its id).").
+				Example("${INTUNE_CLIENT_SECRET}").
+				Secret(),
+			service.NewStringEnumField(fieldCloud, graph.CloudNames()...).
+				Description("The Microsoft cloud of the tenant: `global` (including GCC), `usgov` (GCC High), `usgov_dod` (DoD) or `china` (21Vianet). It sets the login host, the Graph host and the token scope.").
+				Default("global"),
+			service.NewStringEnumField(fieldAPIVersion, "v1.0", "beta").
+				Description("The Graph API version. `beta` returns more properties but may change without notice.").
+				Default("v1.0"),
+			service.NewStringListField(fieldSelect).
+				Description("Properties to return (`$select`). Empty returns every property.").
+				Example([]string{"id", "deviceName", "operatingSystem", "osVersion", "complianceState", "lastSyncDateTime"}).
+				Default([]string{}),
+			service.NewStringField(fieldFilter).
+				Description("An OData `$filter`, passed to Graph unchanged. Intune supports few filters and may silently ignore the rest; see the README.").
+				Example("operatingSystem eq 'Windows'").
+				Default(""),
+			service.NewIntField(fieldPageSize).
+				Description("Devices per page (`$top`). 0 leaves it to Graph, which sends 1000.").
+				Default(0).
+				LintRule(`root = if this < 0 || this > 10000 { [ "page_size must be between 0 and 10000" ] }`),
+			service.NewStringField(fieldInterval).
+				Description("Empty for one full sync after which the input ends; a duration such as `1h` to run a full sync at every interval.").
+				Example("1h").
+				Default("").
+				LintRule(`root = if this != "" && this.parse_duration().catch(0) <= 0 { [ "interval must be empty or a positive duration such as 15m or 1h" ] }`),
+			service.NewStringField(fieldLoginURL).
+				Description("Replaces the cloud's login host, e.g. for a proxy or a simulator. The token URL becomes `{login_url}/{tenant_id}/oauth2/v2.0/token`; the scope stays the cloud's Graph host. `http://` is accepted for loopback hosts only.").
+				Example("http://127.0.0.1:8080").
+				Default("").
+				Advanced(),
+			service.NewStringField(fieldGraphURL).
+				Description("Replaces the cloud's Graph host, e.g. for a proxy or a simulator. Pages are read from `{graph_url}/{api_version}/deviceManagement/managedDevices`, and only nextLinks on this scheme and host are followed. `http://` is accepted for loopback hosts only.").
+				Example("http://127.0.0.1:8080").
+				Default("").
+				Advanced(),
+			service.NewAutoRetryNacksToggleField(),
+		).
+		Example("One sync into stdout", "Reads every device once and prints one JSON object per line, then exits.", `
+input:
+  intune_managed_devices:
+    tenant_id: ${INTUNE_TENANT_ID}
+    client_id: ${INTUNE_CLIENT_ID}
+    client_secret: ${INTUNE_CLIENT_SECRET}
+output:
+  stdout:
+    codec: lines
+`).
+		Example("Hourly sync of a few properties", "Every hour, reads the Windows devices' compliance state.", `
+input:
+  intune_managed_devices:
+    tenant_id: ${INTUNE_TENANT_ID}
+    client_id: ${INTUNE_CLIENT_ID}
+    client_secret: ${INTUNE_CLIENT_SECRET}
+    select: [ id, deviceName, complianceState, lastSyncDateTime ]
+    filter: "operatingSystem eq 'Windows'"
+    interval: 1h
+`)
+}
+
+// inputConfig is the parsed, validated configuration.
+type inputConfig struct {
+	tenantID     string
+	clientID     string
+	clientSecret string
+	cloud        graph.Cloud
+	loginURL     string
+	graphURL     *url.URL
+	query        graph.Query
+	interval     time.Duration
+}
+
+func inputConfigFromParsed(conf *service.ParsedConfig) (inputConfig, error) {
+	var c inputConfig
+	var err error
+	if c.tenantID, err = requiredString(conf, fieldTenantID); err != nil {
+		return c, err
+	}
+	if c.clientID, err = requiredString(conf, fieldClientID); err != nil {
+		return c, err
+	}
+	if c.clientSecret, err = requiredString(conf, fieldClientSecret); err != nil {
+		return c, err
+	}
+	cloudName, err := conf.FieldString(fieldCloud)
+	if err != nil {
+		return c, err
+	}
+	if c.cloud, err = graph.LookupCloud(cloudName); err != nil {
+		return c, fmt.Errorf("%s: %w", fieldCloud, err)
+	}
+	if c.query.APIVersion, err = conf.FieldString(fieldAPIVersion); err != nil {
+		return c, err
+	}
+	if c.query.APIVersion != "v1.0" && c.query.APIVersion != "beta" {
+		return c, fmt.Errorf("%s: want v1.0 or beta, got %q", fieldAPIVersion, c.query.APIVersion)
+	}
+	if c.query.Select, err = conf.FieldStringList(fieldSelect); err != nil {
+		return c, err
+	}
+	for _, p := range c.query.Select {
+		if p == "" || strings.ContainsAny(p, ", &?#") {
+			return c, fmt.Errorf("%s: %q is not a property name", fieldSelect, p)
+		}
+	}
+	if c.query.Filter, err = conf.FieldString(fieldFilter); err != nil {
+		return c, err
+	}
+	if c.query.Top, err = conf.FieldInt(fieldPageSize); err != nil {
+		return c, err
+	}
+	if c.query.Top < 0 || c.query.Top > 10000 {
+		return c, fmt.Errorf("%s: must be between 0 and 10000, got %d", fieldPageSize, c.query.Top)
+	}
+	interval, err := conf.FieldString(fieldInterval)
+	if err != nil {
+		return c, err
+	}
+	if interval != "" {
+		if c.interval, err = time.ParseDuration(interval); err != nil || c.interval <= 0 {
+			return c, fmt.Errorf("%s: want empty or a positive duration such as 1h, got %q", fieldInterval, interval)
+		}
+	}
+
+	loginURL, err := conf.FieldString(fieldLoginURL)
+	if err != nil {
+		return c, err
+	}
+	if loginURL == "" {
+		loginURL = c.cloud.LoginURL
+	}
+	if _, err := parseServiceURL(loginURL); err != nil {
+		return c, fmt.Errorf("%s: %w", fieldLoginURL, err)
+	}
+	c.loginURL = loginURL
+
+	graphURL, err := conf.FieldString(fieldGraphURL)
+	if err != nil {
+		return c, err
+	}
+	if graphURL == "" {
+		graphURL = c.cloud.GraphURL
+	}
+	if c.graphURL, err = parseServiceURL(graphURL); err != nil {
+		return c, fmt.Errorf("%s: %w", fieldGraphURL, err)
+	}
+	return c, nil
+}
+
+func requiredString(conf *service.ParsedConfig, field string) (string, error) {
+	v, err := conf.FieldString(field)
+	if err != nil {
+		return "", err
+	}
+	if strings.TrimSpace(v) == "" {
+		return "", fmt.Errorf("%s: must not be empty", field)
+	}
+	return v, nil
+}
+
+// parseServiceURL accepts https:// anywhere and http:// only on loopback
+// hosts: the client secret and bearer tokens must not cross a network in
+// clear text.
+func parseServiceURL(raw string) (*url.URL, error) {
+	u, err := url.Parse(strings.TrimRight(raw, "/"))
+	if err != nil {
+		return nil, fmt.Errorf("parsing %q: %w", raw, err)
+	}
+	if u.Host == "" {
+		return nil, fmt.Errorf("%q has no host", raw)
+	}
+	if u.User != nil || u.RawQuery != "" || u.Fragment != "" {
+		return nil, fmt.Errorf("%q must be a scheme, a host and optionally a path, nothing else", raw)
+	}
+	switch u.Scheme {
+	case "https":
+	case "http":
+		if !isLoopback(u.Hostname()) {
+			return nil, errors.New("http:// is only accepted for loopback hosts (localhost, 127.0.0.0/8, ::1); use https://")
+		}
+	default:
+		return nil, fmt.Errorf("%q: scheme must be https", raw)
+	}
+	return u, nil
+}
+
+func isLoopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}

@@ -1,0 +1,174 @@
+package intune
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/intune-benthos/intune-benthos/plugin/graph"
+)
+
+const (
+	metaSyncID        = "intune_sync_id"
+	metaSyncStartedAt = "intune_sync_started_at"
+	metaPage          = "intune_page"
+	metaAPIVersion    = "intune_api_version"
+)
+
+// progressEvery is how often, at most, progress is logged at INFO; every
+// page is logged at DEBUG.
+const progressEvery = 5 * time.Second
+
+// syncRun is one full listing of the tenant's devices.
+type syncRun struct {
+	id            string
+	startedAt     time.Time
+	startedAtText string
+
+	pages       int
+	devices     int
+	count       int64 // @odata.count, when Graph sent one
+	hasCount    bool
+	lastProgress time.Time
+}
+
+func newSyncRun(now time.Time) *syncRun {
+	return &syncRun{
+		id:            uuid.NewString(),
+		startedAt:     now,
+		startedAtText: now.UTC().Format(time.RFC3339),
+		lastProgress:   now,
+	}
+}
+
+// run performs full syncs until ctx ends: one, or one per interval.
+func (in *managedDevicesInput) run(ctx context.Context, items chan<- pageItem, done chan<- struct{}) {
+	defer close(done)
+	defer close(items)
+	for {
+		started := time.Now()
+		err := in.syncOnce(ctx, items, started)
+		if in.conf.interval == 0 {
+			if err != nil {
+				recordFailure(err)
+			}
+			return
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		wait := time.Until(started.Add(in.conf.interval))
+		if err != nil {
+			in.log.Warnf("The next sync starts in %s", wait.Round(time.Second))
+		}
+		timer := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			return
+		case <-timer.C:
+		}
+	}
+}
+
+// syncOnce lists every device and hands each page to Read. It returns nil
+// only when the last page was read.
+func (in *managedDevicesInput) syncOnce(ctx context.Context, items chan<- pageItem, now time.Time) error {
+	run := newSyncRun(now)
+	firstURL := graph.ManagedDevicesURL(in.conf.graphURL, in.conf.query)
+	in.log.Infof("Sync %s started: GET %s", run.id, firstURL)
+
+	pager := in.client.Pages(firstURL, 1)
+	for {
+		page, err := pager.Next(ctx)
+		if errors.Is(err, io.EOF) {
+			elapsed := time.Since(run.startedAt)
+			in.log.Infof("Sync %s read all %d devices in %d pages in %s (%.0f devices/s)",
+				run.id, run.devices, run.pages, elapsed.Round(time.Millisecond), rate(run.devices, elapsed))
+			return nil
+		}
+		if err != nil {
+			if ctx.Err() != nil {
+				err = fmt.Errorf("sync %s interrupted by shutdown after %d devices in %d pages", run.id, run.devices, run.pages)
+				in.log.Warnf("%v", err)
+				return err
+			}
+			err = in.redact.error(fmt.Errorf("sync %s stopped after %d devices: %w%s", run.id, run.devices, err, hint(err)))
+			in.log.Errorf("%v", err)
+			return err
+		}
+		in.progress(run, page)
+		if len(page.Devices) == 0 {
+			continue
+		}
+		select {
+		case items <- pageItem{page: page, run: run}:
+		case <-ctx.Done():
+			return fmt.Errorf("sync %s interrupted by shutdown after %d devices in %d pages", run.id, run.devices, run.pages)
+		}
+	}
+}
+
+func (in *managedDevicesInput) progress(run *syncRun, page *graph.Page) {
+	run.pages++
+	run.devices += len(page.Devices)
+	if page.HasCount {
+		run.count, run.hasCount = page.Count, true
+	}
+	in.log.Debugf("Sync %s page %d: %d devices (request-id %s)", run.id, page.Number, len(page.Devices), page.RequestID)
+
+	now := time.Now()
+	if now.Sub(run.lastProgress) < progressEvery && page.NextLink != "" {
+		return
+	}
+	run.lastProgress = now
+	elapsed := now.Sub(run.startedAt)
+	estimate := ""
+	if run.hasCount && run.count > 0 {
+		estimate = fmt.Sprintf(", ~%.0f%% of the %d reported by @odata.count", 100*float64(run.devices)/float64(run.count), run.count)
+	}
+	in.log.Infof("Sync %s progress: %d devices in %d pages (%.0f devices/s%s)",
+		run.id, run.devices, run.pages, rate(run.devices, elapsed), estimate)
+}
+
+func (in *managedDevicesInput) logRetry(ev graph.RetryEvent) {
+	in.log.Warnf("%v", in.redact.error(fmt.Errorf("page %d attempt %d failed, retrying in %s: %w",
+		ev.Page, ev.Attempt, ev.Wait.Round(time.Millisecond), ev.Err)))
+}
+
+func rate(n int, d time.Duration) float64 {
+	if d <= 0 {
+		return 0
+	}
+	return float64(n) / d.Seconds()
+}
+
+// hint adds what to do about the errors users meet most, set up mistakes.
+func hint(err error) string {
+	var gerr *graph.Error
+	switch {
+	case errors.Is(err, graph.ErrForeignNextLink):
+		return "; check graph_url: nextLinks are only followed on its scheme and host"
+	case !errors.As(err, &gerr):
+		return ""
+	case gerr.Source == graph.SourceEntra:
+		switch gerr.AADSTS {
+		case 7000215:
+			return "; check client_secret: it must be the secret's value, not its id"
+		case 7000222:
+			return "; the client secret has expired: create a new one in the app registration"
+		case 700016:
+			return "; check client_id and tenant_id: the app is not registered in this tenant"
+		case 90002:
+			return "; check tenant_id and cloud: the tenant is not found in this cloud"
+		}
+	case gerr.StatusCode == http.StatusForbidden:
+		return "; grant the app registration the application permission DeviceManagementManagedDevices.Read.All and give admin consent"
+	}
+	return ""
+}
