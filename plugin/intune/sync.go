@@ -30,10 +30,10 @@ type syncRun struct {
 	startedAt     time.Time
 	startedAtText string
 
-	pages       int
-	devices     int
-	count       int64 // @odata.count, when Graph sent one
-	hasCount    bool
+	pages        int
+	devices      int
+	count        int64 // @odata.count, when Graph sent one
+	hasCount     bool
 	lastProgress time.Time
 }
 
@@ -42,7 +42,7 @@ func newSyncRun(now time.Time) *syncRun {
 		id:            uuid.NewString(),
 		startedAt:     now,
 		startedAtText: now.UTC().Format(time.RFC3339),
-		lastProgress:   now,
+		lastProgress:  now,
 	}
 }
 
