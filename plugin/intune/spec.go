@@ -83,9 +83,12 @@ You can access these metadata fields using [function interpolation](/docs/config
 			service.NewStringEnumField(fieldCloud, graph.CloudNames()...).
 				Description("The Microsoft cloud of the tenant: `global` (including GCC), `usgov` (GCC High), `usgov_dod` (DoD) or `china` (21Vianet). It sets the login host, the Graph host and the token scope.").
 				Default("global"),
-			service.NewStringEnumField(fieldAPIVersion, "v1.0", "beta").
-				Description("The Graph API version. `beta` returns more properties but may change without notice.").
-				Default("v1.0"),
+			// Not a StringEnumField: Benthos v4.27's enum linter reads an
+			// option as a path, and "v1.0" as the field "v1" then "0".
+			service.NewStringField(fieldAPIVersion).
+				Description("The Graph API version: `v1.0` or `beta`. `beta` returns more properties but may change without notice.").
+				Default("v1.0").
+				LintRule(`root = if !["v1.0", "beta"].contains(this) { [ "api_version must be v1.0 or beta, got %v".format(this) ] }`),
 			service.NewStringListField(fieldSelect).
 				Description("Properties to return (`$select`). Empty returns every property.").
 				Example([]string{"id", "deviceName", "operatingSystem", "osVersion", "complianceState", "lastSyncDateTime"}).

@@ -1,0 +1,288 @@
+package e2e
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/intune-benthos/intune-benthos/internal/graphsim"
+)
+
+// result is what one run of the binary left behind.
+type result struct {
+	stdout, stderr string
+	exitCode       int
+}
+
+// runBinary runs intune-benthos with args and extra environment variables.
+func runBinary(t *testing.T, env []string, args ...string) result {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, binary, args...)
+	cmd.Dir = t.TempDir()
+	cmd.Env = append(os.Environ(), env...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	var exitErr *exec.ExitError
+	code := 0
+	if errors.As(err, &exitErr) {
+		code = exitErr.ExitCode()
+	} else if err != nil {
+		t.Fatalf("running %v: %v", args, err)
+	}
+	return result{stdout: stdout.String(), stderr: stderr.String(), exitCode: code}
+}
+
+// simEnv serves a simulated tenant and returns the environment that points
+// the shipped configs at it.
+func simEnv(t *testing.T, cfg graphsim.Config) (*graphsim.Server, []string) {
+	t.Helper()
+	sim := graphsim.New(cfg)
+	srv := httptest.NewServer(sim)
+	t.Cleanup(srv.Close)
+	c := sim.Config()
+	return sim, []string{
+		"INTUNE_TENANT_ID=" + c.TenantID,
+		"INTUNE_CLIENT_ID=" + c.ClientID,
+		"INTUNE_CLIENT_SECRET=" + c.ClientSecret,
+		"INTUNE_LOGIN_URL=" + srv.URL,
+		"INTUNE_GRAPH_URL=" + srv.URL,
+		"INTUNE_CONFIG_DIR=" + filepath.Join(repoRoot, "config"),
+	}
+}
+
+func config(name string) string { return filepath.Join(repoRoot, "config", name) }
+
+// dumpTable reads every row of managed_devices through the binary's own
+// sql_select input, as JSON objects keyed by id.
+func dumpTable(t *testing.T, dsn string) map[string]map[string]any {
+	t.Helper()
+	conf := filepath.Join(t.TempDir(), "dump.yaml")
+	if err := os.WriteFile(conf, []byte(fmt.Sprintf(`
+input:
+  sql_select:
+    driver: sqlite
+    dsn: %q
+    table: managed_devices
+    columns: [ "*" ]
+output:
+  stdout:
+    codec: lines
+logger:
+  level: WARN
+`, dsn)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	res := runBinary(t, nil, "-c", conf)
+	if res.exitCode != 0 {
+		t.Fatalf("dumping the table: exit %d\n%s", res.exitCode, res.stderr)
+	}
+	rows := map[string]map[string]any{}
+	sc := bufio.NewScanner(strings.NewReader(res.stdout))
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		dec := json.NewDecoder(bytes.NewReader(sc.Bytes()))
+		dec.UseNumber()
+		var row map[string]any
+		if err := dec.Decode(&row); err != nil {
+			t.Fatalf("row %q: %v", sc.Text(), err)
+		}
+		id, _ := row["id"].(string)
+		if _, dup := rows[id]; dup {
+			t.Fatalf("two rows for id %s", id)
+		}
+		rows[id] = row
+	}
+	return rows
+}
+
+// decodeDevice decodes what graphsim served, keeping numbers exact.
+func decodeDevice(t *testing.T, raw []byte) map[string]any {
+	t.Helper()
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	var d map[string]any
+	if err := dec.Decode(&d); err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+// jsonText is how the flattening writes arrays and objects: compact JSON.
+func sameJSON(t *testing.T, text any, want any) bool {
+	t.Helper()
+	s, ok := text.(string)
+	if !ok {
+		return false
+	}
+	dec := json.NewDecoder(strings.NewReader(s))
+	dec.UseNumber()
+	var got any
+	if err := dec.Decode(&got); err != nil {
+		return false
+	}
+	a, _ := json.Marshal(got)
+	b, _ := json.Marshal(want)
+	return bytes.Equal(a, b)
+}
+
+func TestSQLiteConfigWritesEveryDeviceAndUpsertsOnTheSecondRun(t *testing.T) {
+	const n = 2345
+	sim, env := simEnv(t, graphsim.Config{Devices: n, Seed: 11})
+	dsn := "file:" + filepath.Join(t.TempDir(), "intune.db") + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)"
+	env = append(env, "INTUNE_SQLITE_DSN="+dsn)
+
+	var syncIDs []string
+	for run := 1; run <= 2; run++ {
+		res := runBinary(t, env, "-c", config("sqlite.yaml"))
+		if res.exitCode != 0 {
+			t.Fatalf("run %d: exit %d\n%s%s", run, res.exitCode, res.stdout, res.stderr)
+		}
+		rows := dumpTable(t, dsn)
+		if len(rows) != n {
+			t.Fatalf("run %d: %d rows, want %d", run, len(rows), n)
+		}
+		seen := map[any]bool{}
+		for i := 0; i < n; i++ {
+			want := decodeDevice(t, sim.Device(i))
+			row, ok := rows[want["id"].(string)]
+			if !ok {
+				t.Fatalf("run %d: no row for device %d (%s)", run, i, want["id"])
+			}
+			checkRow(t, i, row, want)
+			seen[row["_sync_id"]] = true
+		}
+		if len(seen) != 1 {
+			t.Fatalf("run %d: rows carry %d sync ids, want every row from this run's sync", run, len(seen))
+		}
+		for id := range seen {
+			syncIDs = append(syncIDs, fmt.Sprint(id))
+		}
+	}
+	if syncIDs[0] == syncIDs[1] {
+		t.Error("the second run did not update the rows (same _sync_id)")
+	}
+}
+
+// checkRow compares a row with the device it came from, column by column.
+func checkRow(t *testing.T, i int, row, device map[string]any) {
+	t.Helper()
+	checks := map[string]string{
+		"deviceName": "device_name", "operatingSystem": "operating_system", "userPrincipalName": "user_principal_name",
+		"azureADDeviceId": "azure_ad_device_id", "wiFiMacAddress": "wi_fi_mac_address", "lastSyncDateTime": "last_sync_date_time",
+		"totalStorageSpaceInBytes": "total_storage_space_in_bytes", "freeStorageSpaceInBytes": "free_storage_space_in_bytes",
+		"complianceState": "compliance_state", "serialNumber": "serial_number",
+	}
+	for prop, col := range checks {
+		if fmt.Sprint(row[col]) != fmt.Sprint(device[prop]) {
+			t.Fatalf("device %d: column %s = %v, want %s = %v", i, col, row[col], prop, device[prop])
+		}
+	}
+	for prop, col := range map[string]string{"isEncrypted": "is_encrypted", "azureADRegistered": "azure_ad_registered"} {
+		want := map[any]string{true: "1", false: "0", nil: "<nil>"}[device[prop]]
+		if fmt.Sprint(row[col]) != want {
+			t.Fatalf("device %d: column %s = %v, want %s", i, col, row[col], want)
+		}
+	}
+	for prop, col := range map[string]string{"deviceActionResults": "device_action_results", "configurationManagerClientEnabledFeatures": "configuration_manager_client_enabled_features", "deviceHealthAttestationState": "device_health_attestation_state"} {
+		if device[prop] == nil {
+			if row[col] != nil {
+				t.Fatalf("device %d: column %s = %v, want NULL", i, col, row[col])
+			}
+			continue
+		}
+		if !sameJSON(t, row[col], device[prop]) {
+			t.Fatalf("device %d: column %s = %v, want the JSON of %v", i, col, row[col], device[prop])
+		}
+	}
+}
+
+func TestStdoutConfigPrintsEveryDeviceByteForByteAndLeaksNoSecretAtTrace(t *testing.T) {
+	const n = 1500
+	sim, env := simEnv(t, graphsim.Config{Devices: n, Seed: 5, PageSize: 400})
+	res := runBinary(t, env, "-c", config("stdout.yaml"), "--log.level", "trace")
+	if res.exitCode != 0 {
+		t.Fatalf("exit %d\n%s", res.exitCode, res.stderr)
+	}
+	lines := strings.Split(strings.TrimSuffix(res.stdout, "\n"), "\n")
+	if len(lines) != n {
+		t.Fatalf("%d lines on stdout, want %d", len(lines), n)
+	}
+	for i, line := range lines {
+		if line != string(sim.Device(i)) {
+			t.Fatalf("line %d differs from the device Graph sent:\n got %s\nwant %s", i, line, sim.Device(i))
+		}
+	}
+	if !strings.Contains(res.stderr, "level=trace") && !strings.Contains(res.stderr, "level=debug") {
+		t.Fatalf("no debug or trace lines were logged, so the leak check proves nothing:\n%s", res.stderr)
+	}
+	secrets := append([]string{sim.Config().ClientSecret}, sim.IssuedTokens()...)
+	if len(secrets) < 2 {
+		t.Fatal("graphsim issued no token")
+	}
+	for _, s := range secrets {
+		if strings.Contains(res.stderr, s) || strings.Contains(res.stdout, s) {
+			t.Errorf("a secret or an access token (%.6s...) reached the output", s)
+		}
+	}
+}
+
+func TestWrongSecretExitsNonZeroWithEntrasError(t *testing.T) {
+	_, env := simEnv(t, graphsim.Config{Devices: 10})
+	const wrong = "wrong-secret-value-98765"
+	env = append(env, "INTUNE_CLIENT_SECRET="+wrong)
+	res := runBinary(t, env, "-c", config("stdout.yaml"), "--log.level", "trace")
+	if res.exitCode == 0 {
+		t.Fatalf("exit 0 after a failed sync\n%s", res.stderr)
+	}
+	for _, want := range []string{"AADSTS7000215", "Invalid client secret provided", "intune-benthos: sync did not complete"} {
+		if !strings.Contains(res.stderr, want) {
+			t.Errorf("%q missing from stderr:\n%s", want, res.stderr)
+		}
+	}
+	if strings.Contains(res.stderr+res.stdout, wrong) {
+		t.Error("the secret reached the output")
+	}
+}
+
+func TestMissingPermissionExitsNonZeroNamingIt(t *testing.T) {
+	_, env := simEnv(t, graphsim.Config{Devices: 10, Forbidden: true})
+	res := runBinary(t, env, "-c", config("stdout.yaml"))
+	if res.exitCode == 0 {
+		t.Fatalf("exit 0 after a 403\n%s", res.stderr)
+	}
+	if !strings.Contains(res.stderr, "DeviceManagementManagedDevices.Read.All") || !strings.Contains(res.stderr, "HTTP 403") {
+		t.Errorf("stderr does not name the missing permission:\n%s", res.stderr)
+	}
+}
+
+func TestCLIListsTheInputAndCreatesAStarterConfigThatLints(t *testing.T) {
+	res := runBinary(t, nil, "list", "inputs")
+	if res.exitCode != 0 || !strings.Contains(res.stdout, "intune_managed_devices") {
+		t.Fatalf("list inputs: exit %d\n%s", res.exitCode, res.stdout)
+	}
+	res = runBinary(t, nil, "create", "intune_managed_devices//")
+	if res.exitCode != 0 || !strings.Contains(res.stdout, "client_secret: ${INTUNE_CLIENT_SECRET}") {
+		t.Fatalf("create: exit %d\n%s", res.exitCode, res.stdout)
+	}
+	conf := filepath.Join(t.TempDir(), "starter.yaml")
+	if err := os.WriteFile(conf, []byte(res.stdout), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	lint := runBinary(t, []string{"INTUNE_TENANT_ID=t", "INTUNE_CLIENT_ID=c", "INTUNE_CLIENT_SECRET=s"}, "lint", conf)
+	if lint.exitCode != 0 {
+		t.Fatalf("the starter config does not lint: %s%s", lint.stdout, lint.stderr)
+	}
+}

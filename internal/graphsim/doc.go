@@ -1,0 +1,13 @@
+// Package graphsim simulates the two Microsoft services an Intune device
+// export talks to: the Entra ID v2 token endpoint (client credentials) and
+// Microsoft Graph's deviceManagement/managedDevices collection, in v1.0 and
+// beta.
+//
+// It exists for tests, benchmarks and demos, so it is deterministic (every
+// device is a pure function of the seed and its index) and cheap: devices are
+// generated while a page is written and never stored, so a tenant of a
+// million devices costs no more memory than one of ten. Where Microsoft's
+// behaviour is awkward for clients (the nextLink before or after "value",
+// Int64 values above 2^53, Intune's JSON-in-a-string 403, keyset skip
+// tokens) the simulator reproduces it on purpose.
+package graphsim

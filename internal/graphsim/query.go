@@ -1,0 +1,247 @@
+package graphsim
+
+import (
+	"net/url"
+	"strconv"
+	"strings"
+)
+
+// query is a parsed managedDevices request.
+type query struct {
+	top      int   // 0: not given
+	selected []int // property indexes in resource order; nil: all
+	filtered bool
+	os       osKind // with filtered; osCount matches nothing
+	skip     int    // index of the skip token's LastDeviceId; -1: first page
+	// carry holds the options a nextLink repeats, in request order, so the
+	// client can follow it verbatim.
+	carry []queryOption
+}
+
+type queryOption struct{ key, value string }
+
+const maxTop = 999999
+
+// parseQuery validates the OData options of a collection request the way
+// Graph does. A non-empty message means 400 BadRequest.
+func (s *Server) parseQuery(raw string, props []property) (query, string) {
+	q := query{skip: -1}
+	var top, sel, filter, skiptoken, count *string
+	seen := map[string]bool{}
+	for _, part := range strings.Split(raw, "&") {
+		if part == "" {
+			continue
+		}
+		k, v, _ := strings.Cut(part, "=")
+		key, err1 := url.QueryUnescape(k)
+		value, err2 := url.QueryUnescape(v)
+		if err1 != nil || err2 != nil {
+			return q, "The query specified in the URI is not valid. Malformed percent-encoding in '" + part + "'."
+		}
+		if !strings.HasPrefix(key, "$") {
+			continue // Graph ignores parameters that are not OData options
+		}
+		name := strings.ToLower(key)
+		if seen[name] {
+			return q, "Query option '" + name + "' was specified more than once, it must be specified at most once."
+		}
+		seen[name] = true
+		switch name {
+		case "$top":
+			top = &value
+		case "$select":
+			sel = &value
+		case "$filter":
+			filter = &value
+		case "$skiptoken":
+			skiptoken = &value
+			continue
+		case "$count":
+			count = &value
+		case "$orderby":
+			// Accepted and ignored: devices always come in index order.
+		default:
+			return q, "Unrecognized query argument specified: '" + key + "'."
+		}
+		q.carry = append(q.carry, queryOption{key, value})
+	}
+
+	if top != nil {
+		n, err := strconv.Atoi(strings.TrimSpace(*top))
+		switch {
+		case err != nil || n < 0:
+			return q, "Invalid value '" + *top + "' for $top query option found. The $top query option requires a non-negative integer value."
+		case n == 0:
+			return q, "Invalid value '0' for $top query option found. The $top query option requires a positive integer value."
+		case n > maxTop:
+			return q, "The limit of '" + strconv.Itoa(maxTop) + "' for Top query has been exceeded. The value from the incoming request is '" + *top + "'."
+		}
+		q.top = n
+	}
+	if count != nil && !strings.EqualFold(*count, "true") && !strings.EqualFold(*count, "false") {
+		return q, "Invalid value '" + *count + "' for $count query option found. Valid values are 'true', 'false'."
+	}
+	if filter != nil && strings.TrimSpace(*filter) != "" {
+		os, ok := parseFilter(*filter)
+		if !ok {
+			return q, "Invalid filter clause"
+		}
+		q.filtered, q.os = true, os
+	}
+	if sel != nil {
+		var msg string
+		if q.selected, msg = parseSelect(*sel, props); msg != "" {
+			return q, msg
+		}
+	}
+	if skiptoken != nil {
+		i, ok := s.parseSkipToken(*skiptoken)
+		if !ok {
+			return q, "The skip token '" + *skiptoken + "' is not valid."
+		}
+		q.skip = i
+	}
+	return q, ""
+}
+
+// parseSelect returns the selected properties in resource order, or nil for
+// all of them.
+func parseSelect(v string, props []property) ([]int, string) {
+	chosen := make([]bool, len(props))
+	picked := false
+	for _, name := range strings.Split(v, ",") {
+		name = strings.TrimSpace(name)
+		if name == "" {
+			continue
+		}
+		if name == "*" {
+			return nil, ""
+		}
+		k := findProperty(props, name)
+		if k < 0 {
+			return nil, "Could not find a property named '" + name + "' on type 'microsoft.graph.managedDevice'."
+		}
+		chosen[k], picked = true, true
+	}
+	if !picked {
+		return nil, ""
+	}
+	var sel []int
+	for k, c := range chosen {
+		if c {
+			sel = append(sel, k)
+		}
+	}
+	return sel, ""
+}
+
+// parseFilter accepts the one filter the simulator supports,
+// "operatingSystem eq '<value>'", with OData's doubled-quote escape in the literal.
+// Names and values compare case-insensitively, as Intune does. An unknown
+// operating system is valid and matches nothing (osCount).
+func parseFilter(f string) (osKind, bool) {
+	fields := strings.Fields(f)
+	if len(fields) < 3 || !strings.EqualFold(fields[0], "operatingSystem") || !strings.EqualFold(fields[1], "eq") {
+		return 0, false
+	}
+	// The literal may contain spaces: take the rest of the clause verbatim.
+	rest := strings.TrimSpace(f)
+	rest = strings.TrimSpace(rest[len(fields[0]):])
+	rest = strings.TrimSpace(rest[len(fields[1]):])
+	if len(rest) < 2 || rest[0] != '\'' || rest[len(rest)-1] != '\'' {
+		return 0, false
+	}
+	lit := rest[1 : len(rest)-1]
+	if strings.Contains(strings.ReplaceAll(lit, "''", ""), "'") {
+		return 0, false
+	}
+	lit = strings.ReplaceAll(lit, "''", "'")
+	for k, name := range osNames {
+		if strings.EqualFold(lit, name) {
+			return osKind(k), true
+		}
+	}
+	return osCount, true
+}
+
+// Intune's skip token is a keyset: the name and id of the last device of
+// the page, percent-encoded inside the query value:
+//
+//	$skiptoken=LastDeviceName%3d'Zo%c3%ab''s%20iPhone'%2cLastDeviceId%3d'6f1c...-00000000002a'
+//
+// Only the id matters here: it encodes the device's index.
+
+func appendSkipToken(b []byte, name string, id []byte) []byte {
+	b = append(b, "LastDeviceName%3d'"...)
+	b = appendEscaped(b, strings.ReplaceAll(name, "'", "''"), "'")
+	b = append(b, "'%2cLastDeviceId%3d'"...)
+	b = append(b, id...)
+	return append(b, '\'')
+}
+
+// appendEscaped percent-encodes s for a query value, with lower-case hex as
+// Intune writes it, leaving unreserved characters and those in keep as they
+// are.
+func appendEscaped(b []byte, s, keep string) []byte {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' ||
+			c == '-' || c == '.' || c == '_' || c == '~' || strings.IndexByte(keep, c) >= 0 {
+			b = append(b, c)
+			continue
+		}
+		b = append(b, '%', hexLower[c>>4], hexLower[c&0xf])
+	}
+	return b
+}
+
+// parseSkipToken finds the index a skip token points at. It tolerates
+// clients that decoded the token once more or once less than they should:
+// it looks for LastDeviceId case-insensitively and unescapes up to twice.
+func (s *Server) parseSkipToken(v string) (int, bool) {
+	for attempt := 0; attempt < 3; attempt++ {
+		if i, ok := s.skipTokenIndex(v); ok {
+			return i, true
+		}
+		u, err := url.QueryUnescape(v)
+		if err != nil || u == v {
+			break
+		}
+		v = u
+	}
+	return 0, false
+}
+
+func (s *Server) skipTokenIndex(v string) (int, bool) {
+	const marker = "lastdeviceid="
+	k := lastIndexFold(v, marker)
+	if k < 0 {
+		return 0, false
+	}
+	id := strings.TrimSpace(v[k+len(marker):])
+	id = strings.TrimPrefix(id, "'")
+	id = strings.TrimSuffix(id, "'")
+	return s.indexFromID(id)
+}
+
+// lastIndexFold is strings.LastIndex with ASCII case folding; the marker is
+// lower-case ASCII, so byte offsets in s stay valid.
+func lastIndexFold(s, lowerMarker string) int {
+	for i := len(s) - len(lowerMarker); i >= 0; i-- {
+		match := true
+		for j := 0; j < len(lowerMarker); j++ {
+			c := s[i+j]
+			if 'A' <= c && c <= 'Z' {
+				c += 'a' - 'A'
+			}
+			if c != lowerMarker[j] {
+				match = false
+				break
+			}
+		}
+		if match {
+			return i
+		}
+	}
+	return -1
+}

@@ -1,0 +1,319 @@
+package intune
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/benthosdev/benthos/v4/public/service"
+
+	"github.com/intune-benthos/intune-benthos/internal/graphsim"
+)
+
+// bufLogger collects Benthos log lines for assertions.
+type bufLogger struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (l *bufLogger) Printf(format string, v ...any) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	fmt.Fprintf(&l.buf, format, v...)
+	l.buf.WriteByte('\n')
+}
+
+func (l *bufLogger) Println(v ...any) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	fmt.Fprintln(&l.buf, v...)
+}
+
+func (l *bufLogger) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.String()
+}
+
+type received struct {
+	body []byte
+	meta map[string]any
+}
+
+// startSim serves a simulated tenant for the test's lifetime.
+func startSim(t *testing.T, cfg graphsim.Config) (*graphsim.Server, string) {
+	t.Helper()
+	sim := graphsim.New(cfg)
+	srv := httptest.NewServer(sim)
+	t.Cleanup(srv.Close)
+	return sim, srv.URL
+}
+
+// inputYAML is the input's config against a simulator at url; extra lines
+// are appended verbatim.
+func inputYAML(sim *graphsim.Server, url, secret string, extra ...string) string {
+	c := sim.Config()
+	if secret == "" {
+		secret = c.ClientSecret
+	}
+	lines := append([]string{
+		"intune_managed_devices:",
+		"  tenant_id: " + c.TenantID,
+		"  client_id: " + c.ClientID,
+		"  client_secret: " + secret,
+		"  login_url: " + url,
+		"  graph_url: " + url,
+	}, extra...)
+	return strings.Join(lines, "\n")
+}
+
+// runSync runs a one-shot stream to its end and returns what it delivered.
+func runSync(t *testing.T, inputConf string) ([]received, string, error) {
+	t.Helper()
+	resetSyncFailure()
+	logs := &bufLogger{}
+	b := service.NewStreamBuilder()
+	b.SetPrintLogger(logs)
+	if err := b.AddInputYAML(inputConf); err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var got []received
+	if err := b.AddConsumerFunc(func(_ context.Context, m *service.Message) error {
+		body, err := m.AsBytes()
+		if err != nil {
+			return err
+		}
+		meta := map[string]any{}
+		_ = m.MetaWalkMut(func(k string, v any) error { meta[k] = v; return nil })
+		mu.Lock()
+		got = append(got, received{body: append([]byte(nil), body...), meta: meta})
+		mu.Unlock()
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	stream, err := b.Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if err := stream.Run(ctx); err != nil {
+		t.Fatalf("stream: %v", err)
+	}
+	return got, logs.String(), SyncFailure()
+}
+
+func TestSyncDeliversEveryDeviceExactlyOnceAndUnchanged(t *testing.T) {
+	sim, url := startSim(t, graphsim.Config{Devices: 2345, Seed: 7})
+	got, logs, failure := runSync(t, inputYAML(sim, url, ""))
+	if failure != nil {
+		t.Fatalf("sync failed: %v\n%s", failure, logs)
+	}
+	if len(got) != 2345 {
+		t.Fatalf("got %d devices, want 2345", len(got))
+	}
+	syncID := got[0].meta[metaSyncID]
+	started, _ := got[0].meta[metaSyncStartedAt].(string)
+	if _, err := time.Parse(time.RFC3339, started); err != nil {
+		t.Errorf("%s = %q is not RFC 3339", metaSyncStartedAt, started)
+	}
+	bigInts := 0
+	for i, m := range got {
+		if want := sim.Device(i); !bytes.Equal(m.body, want) {
+			t.Fatalf("device %d differs from what Graph sent:\n got %s\nwant %s", i, m.body, want)
+		}
+		if m.meta[metaSyncID] != syncID || m.meta[metaSyncStartedAt] != started {
+			t.Fatalf("device %d: sync metadata %v differs from the first device's", i, m.meta)
+		}
+		if page := fmt.Sprint(m.meta[metaPage]); page != fmt.Sprint(i/1000+1) {
+			t.Fatalf("device %d: %s = %s, want %d", i, metaPage, page, i/1000+1)
+		}
+		if m.meta[metaAPIVersion] != "v1.0" {
+			t.Fatalf("device %d: %s = %v", i, metaAPIVersion, m.meta[metaAPIVersion])
+		}
+		if storageAbove2To53(t, m.body) {
+			bigInts++
+		}
+	}
+	if bigInts == 0 {
+		t.Error("no device carried an Int64 above 2^53: the byte-exactness check proved nothing")
+	}
+	if !strings.Contains(logs, "read all 2345 devices in 3 pages") {
+		t.Errorf("no completion line in the logs:\n%s", logs)
+	}
+}
+
+// storageAbove2To53 tells whether a device's totalStorageSpaceInBytes is an
+// integer float64 cannot hold exactly.
+func storageAbove2To53(t *testing.T, device []byte) bool {
+	t.Helper()
+	dec := json.NewDecoder(bytes.NewReader(device))
+	dec.UseNumber()
+	var d struct {
+		Storage json.Number `json:"totalStorageSpaceInBytes"`
+	}
+	if err := dec.Decode(&d); err != nil {
+		t.Fatal(err)
+	}
+	n, err := d.Storage.Int64()
+	return err == nil && n > 1<<53 && int64(float64(n)) != n
+}
+
+func TestSyncWithSelectFilterAndPageSize(t *testing.T) {
+	sim, url := startSim(t, graphsim.Config{Devices: 3000, Seed: 3})
+	got, logs, failure := runSync(t, inputYAML(sim, url, "",
+		"  select: [ id, deviceName, operatingSystem, totalStorageSpaceInBytes ]",
+		`  filter: "operatingSystem eq 'Windows'"`,
+		"  page_size: 100"))
+	if failure != nil {
+		t.Fatalf("sync failed: %v\n%s", failure, logs)
+	}
+	var want []string
+	for i := 0; i < 3000; i++ {
+		if sim.OperatingSystem(i) == "Windows" {
+			want = append(want, sim.DeviceID(i))
+		}
+	}
+	if len(got) != len(want) || len(want) == 0 {
+		t.Fatalf("got %d devices, want the %d Windows devices", len(got), len(want))
+	}
+	for i, m := range got {
+		if !bytes.Contains(m.body, []byte(`"id":"`+want[i]+`"`)) || bytes.Contains(m.body, []byte(`"model"`)) {
+			t.Fatalf("device %d = %s, want id %s with only the selected properties", i, m.body, want[i])
+		}
+	}
+	if last := fmt.Sprint(got[len(got)-1].meta[metaPage]); last != fmt.Sprint((len(want)+99)/100) {
+		t.Errorf("last page %s, want %d pages of 100", last, (len(want)+99)/100)
+	}
+}
+
+func TestSyncOfAnEmptyTenantEndsCleanly(t *testing.T) {
+	sim, url := startSim(t, graphsim.Config{Devices: 0})
+	got, logs, failure := runSync(t, inputYAML(sim, url, ""))
+	if failure != nil || len(got) != 0 {
+		t.Fatalf("got %d devices, failure %v\n%s", len(got), failure, logs)
+	}
+}
+
+func TestWrongSecretFailsTheSyncWithEntrasCode(t *testing.T) {
+	sim, url := startSim(t, graphsim.Config{Devices: 10})
+	const wrong = "not-the-secret-value-1234"
+	got, logs, failure := runSync(t, inputYAML(sim, url, wrong))
+	if failure == nil || len(got) != 0 {
+		t.Fatalf("got %d devices and no failure; want a failed sync", len(got))
+	}
+	for _, want := range []string{"AADSTS7000215", "invalid_client", "Invalid client secret provided", "check client_secret"} {
+		if !strings.Contains(logs, want) || !strings.Contains(failure.Error(), want) {
+			t.Errorf("%q missing from the log or the failure:\nfailure: %v\nlogs:\n%s", want, failure, logs)
+		}
+	}
+	if strings.Contains(logs, wrong) || strings.Contains(failure.Error(), wrong) {
+		t.Error("the secret reached a log line or the error")
+	}
+}
+
+func TestMissingPermissionNamesIt(t *testing.T) {
+	sim, url := startSim(t, graphsim.Config{Devices: 10, Forbidden: true})
+	_, logs, failure := runSync(t, inputYAML(sim, url, ""))
+	if failure == nil {
+		t.Fatal("sync succeeded without the permission")
+	}
+	for _, want := range []string{"HTTP 403", "DeviceManagementManagedDevices.Read.All", "request-id ", "client-request-id "} {
+		if !strings.Contains(logs, want) {
+			t.Errorf("%q missing from the logs:\n%s", want, logs)
+		}
+	}
+	if strings.Contains(logs, `\"_version\"`) || strings.Contains(logs, `"_version"`) {
+		t.Errorf("Intune's nested JSON reached the log instead of its message:\n%s", logs)
+	}
+}
+
+func TestIntervalRunsAFullSyncEachTime(t *testing.T) {
+	resetSyncFailure()
+	sim, url := startSim(t, graphsim.Config{Devices: 30, PageSize: 10})
+	b := service.NewStreamBuilder()
+	b.SetPrintLogger(&bufLogger{})
+	if err := b.AddInputYAML(inputYAML(sim, url, "", "  interval: 100ms")); err != nil {
+		t.Fatal(err)
+	}
+	perSync := map[string]int{}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	var mu sync.Mutex
+	if err := b.AddConsumerFunc(func(_ context.Context, m *service.Message) error {
+		id, _ := m.MetaGetMut(metaSyncID)
+		mu.Lock()
+		defer mu.Unlock()
+		perSync[id.(string)]++
+		if len(perSync) == 3 {
+			cancel() // two syncs are complete once the third starts
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	stream, err := b.Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = stream.Run(ctx)
+	mu.Lock()
+	defer mu.Unlock()
+	complete := 0
+	for _, n := range perSync {
+		if n == 30 {
+			complete++
+		}
+	}
+	if complete < 2 {
+		t.Fatalf("devices per sync %v, want at least two full syncs of 30", perSync)
+	}
+	if SyncFailure() != nil {
+		t.Errorf("an interval sync recorded a process failure: %v", SyncFailure())
+	}
+}
+
+func TestConfigErrorsNameTheField(t *testing.T) {
+	for conf, want := range map[string]string{
+		"tenant_id: ''\nclient_id: c\nclient_secret: s":                                 "tenant_id: must not be empty",
+		"tenant_id: t\nclient_id: c\nclient_secret: s\ngraph_url: http://graph.example": "graph_url: http:// is only accepted for loopback hosts",
+		"tenant_id: t\nclient_id: c\nclient_secret: s\nlogin_url: ftp://127.0.0.1":      "login_url:",
+		"tenant_id: t\nclient_id: c\nclient_secret: s\ninterval: soon":                  "interval:",
+		"tenant_id: t\nclient_id: c\nclient_secret: s\nselect: [ 'id,deviceName' ]":     "select:",
+		"tenant_id: t\nclient_id: c\nclient_secret: s\napi_version: v2":                 "api_version: want v1.0 or beta",
+	} {
+		parsed, err := inputSpec().ParseYAML(conf, nil)
+		if err != nil {
+			t.Fatalf("%s: %v", conf, err)
+		}
+		if _, err := inputConfigFromParsed(parsed); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: err = %v, want %q", conf, err, want)
+		}
+	}
+}
+
+func TestLintRules(t *testing.T) {
+	for conf, want := range map[string]string{
+		"api_version: v1.1": "api_version must be v1.0 or beta",
+		"page_size: -1":     "page_size must be between 0 and 10000",
+		"interval: banana":  "interval must be empty or a positive duration",
+	} {
+		b := service.NewStreamBuilder()
+		err := b.AddInputYAML("intune_managed_devices:\n  tenant_id: t\n  client_id: c\n  client_secret: s\n  " + conf)
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: err = %v, want lint %q", conf, err, want)
+		}
+	}
+	b := service.NewStreamBuilder()
+	if err := b.AddInputYAML("intune_managed_devices:\n  tenant_id: t\n  client_id: c\n  client_secret: s\n  api_version: beta\n  interval: 1h"); err != nil {
+		t.Errorf("a valid config fails lint: %v", err)
+	}
+}
