@@ -67,16 +67,6 @@ func TestTokenBasicAuthAndLifetime(t *testing.T) {
 	}
 }
 
-type entraErr struct {
-	Error         string `json:"error"`
-	Description   string `json:"error_description"`
-	Codes         []int  `json:"error_codes"`
-	Timestamp     string `json:"timestamp"`
-	TraceID       string `json:"trace_id"`
-	CorrelationID string `json:"correlation_id"`
-	URI           string `json:"error_uri"`
-}
-
 func TestTokenErrors(t *testing.T) {
 	const wrongSecret = "s3cr3t-that-must-never-be-echoed"
 	e := newEnv(t, Config{})
@@ -132,7 +122,7 @@ func TestTokenErrors(t *testing.T) {
 			if bytes.Contains(body, []byte(wrongSecret)) || bytes.Contains(body, []byte(c.ClientSecret)) {
 				t.Fatalf("response echoes a secret: %s", body)
 			}
-			var ee entraErr
+			var ee entraErrorBody
 			dec := json.NewDecoder(bytes.NewReader(body))
 			dec.DisallowUnknownFields()
 			if err := dec.Decode(&ee); err != nil {
