@@ -46,6 +46,11 @@ func newSyncRun(now time.Time) *syncRun {
 	}
 }
 
+// interrupted is why a sync stopped when the input was closed mid-way.
+func (r *syncRun) interrupted() error {
+	return fmt.Errorf("sync %s interrupted by shutdown after %d devices in %d pages", r.id, r.devices, r.pages)
+}
+
 // run performs full syncs until ctx ends: one, or one per interval.
 func (in *managedDevicesInput) run(ctx context.Context, items chan<- pageItem, done chan<- struct{}) {
 	defer close(done)
@@ -94,7 +99,7 @@ func (in *managedDevicesInput) syncOnce(ctx context.Context, items chan<- pageIt
 		}
 		if err != nil {
 			if ctx.Err() != nil {
-				err = fmt.Errorf("sync %s interrupted by shutdown after %d devices in %d pages", run.id, run.devices, run.pages)
+				err = run.interrupted()
 				in.log.Warnf("%v", err)
 				return err
 			}
@@ -109,7 +114,7 @@ func (in *managedDevicesInput) syncOnce(ctx context.Context, items chan<- pageIt
 		select {
 		case items <- pageItem{page: page, run: run}:
 		case <-ctx.Done():
-			return fmt.Errorf("sync %s interrupted by shutdown after %d devices in %d pages", run.id, run.devices, run.pages)
+			return run.interrupted()
 		}
 	}
 }
