@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 )
 
 // PageBody is what one collection response holds.
@@ -71,10 +72,13 @@ func ParsePage(body []byte, devices [][]byte) (PageBody, error) {
 				if err := s.skipValue(0); err != nil {
 					return page, err
 				}
-				if page.Count, err = strconv.ParseInt(string(body[start:s.i]), 10, 64); err != nil {
-					return page, fmt.Errorf("@odata.count is not an integer: %q", body[start:s.i])
+				// Only a progress estimate: an odd value (a quoted number, as
+				// IEEE754Compatible OData servers send Int64) is read if it
+				// can be and otherwise ignored, never a reason to fail a page.
+				raw := strings.Trim(string(body[start:s.i]), `"`)
+				if n, err := strconv.ParseInt(raw, 10, 64); err == nil && n >= 0 {
+					page.Count, page.HasCount = n, true
 				}
-				page.HasCount = true
 			default:
 				if err := s.skipValue(0); err != nil {
 					return page, err

@@ -78,7 +78,7 @@ func TestParsePageRejectsBrokenBodies(t *testing.T) {
 	bad := []string{
 		`{"value":{}}`, `{"value":[1,]}`, `{"value":[01]}`, `{"value":[tru]}`, `{"value":["a\x01"]}`,
 		`{"value":["\q"]}`, `{"value":[],"value":[]}`, `{"nothing":1}`, `[]`, `{"value":[]} x`,
-		`{"value":[{"a" 1}]}`, `{"value":[],"@odata.count":"7"}`, `{"value":[],"@odata.nextLink":5}`,
+		`{"value":[{"a" 1}]}`, `{"value":[],"@odata.count":tru}`, `{"value":[],"@odata.nextLink":5}`,
 		`{"value":[` + strings.Repeat("[", 600) + strings.Repeat("]", 600) + `]}`,
 	}
 	for _, b := range bad {
@@ -107,4 +107,25 @@ func FuzzParsePage(f *testing.F) {
 			}
 		}
 	})
+}
+
+// @odata.count only feeds a progress estimate: an IEEE754Compatible server
+// quotes it, an odd one may send anything; neither fails the page.
+func TestParsePageToleratesOddCounts(t *testing.T) {
+	for body, want := range map[string]int64{
+		`{"@odata.count":"2345","value":[{"id":"a"}]}`: 2345,
+		`{"@odata.count":12,"value":[{"id":"a"}]}`:     12,
+		`{"@odata.count":1.5,"value":[{"id":"a"}]}`:    -1,
+		`{"@odata.count":null,"value":[{"id":"a"}]}`:   -1,
+		`{"@odata.count":"many","value":[{"id":"a"}]}`: -1,
+	} {
+		page, err := ParsePage([]byte(body), nil)
+		if err != nil || len(page.Devices) != 1 {
+			t.Errorf("%s: devices %d, err %v", body, len(page.Devices), err)
+			continue
+		}
+		if got := map[bool]int64{true: page.Count, false: -1}[page.HasCount]; got != want {
+			t.Errorf("%s: count %d, want %d", body, got, want)
+		}
+	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/url"
 	"strconv"
 	"strings"
@@ -105,29 +106,69 @@ func (p *Pager) Next(ctx context.Context) (*Page, error) {
 		RequestID:       resp.requestID,
 		ClientRequestID: resp.clientRequestID,
 	}
+	next, err := resolveNextLink(target, page.NextLink)
+	if err != nil {
+		return nil, fmt.Errorf("page %d: @odata.nextLink %w", number, err)
+	}
 	p.number = number
-	p.next = page.NextLink
+	p.next = next
 	return page, nil
 }
 
-// sameOrigin compares scheme and host:port, reading an omitted port as the
-// scheme's default.
-func sameOrigin(base, u *url.URL) bool {
-	if !strings.EqualFold(base.Scheme, u.Scheme) {
-		return false
+// resolveNextLink makes a nextLink absolute. Graph always sends an absolute
+// one, but OData allows a link relative to the request URL (SAP CAP and
+// other OData servers send "managedDevices?$skiptoken=..."); resolving it
+// here lets the origin check and checkpoints see the real target. An
+// absolute link is returned byte for byte.
+func resolveNextLink(current *url.URL, link string) (string, error) {
+	if link == "" {
+		return "", nil
 	}
-	return strings.EqualFold(hostPort(base), hostPort(u)) && u.User == nil
+	ref, err := url.Parse(link)
+	if err != nil {
+		return "", fmt.Errorf("is not a URL: %w", err)
+	}
+	if ref.IsAbs() {
+		return link, nil
+	}
+	return current.ResolveReference(ref).String(), nil
 }
 
-func hostPort(u *url.URL) string {
-	port := u.Port()
-	if port == "" {
-		switch strings.ToLower(u.Scheme) {
-		case "https":
-			port = "443"
-		case "http":
-			port = "80"
-		}
+// sameOrigin compares scheme and host:port, reading an omitted port as the
+// scheme's default. The loopback names (localhost, 127.0.0.0/8, ::1) count
+// as one host: a local stand-in that writes its links with "localhost" while
+// it is addressed as 127.0.0.1 is still this machine, same port.
+func sameOrigin(base, u *url.URL) bool {
+	if !strings.EqualFold(base.Scheme, u.Scheme) || u.User != nil {
+		return false
 	}
-	return u.Hostname() + ":" + port
+	if defaultedPort(base) != defaultedPort(u) {
+		return false
+	}
+	if IsLoopbackHost(base.Hostname()) && IsLoopbackHost(u.Hostname()) {
+		return true
+	}
+	return strings.EqualFold(base.Hostname(), u.Hostname())
+}
+
+func defaultedPort(u *url.URL) string {
+	if port := u.Port(); port != "" {
+		return port
+	}
+	switch strings.ToLower(u.Scheme) {
+	case "https":
+		return "443"
+	case "http":
+		return "80"
+	}
+	return ""
+}
+
+// IsLoopbackHost tells whether host names this machine's loopback interface.
+func IsLoopbackHost(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }

@@ -293,3 +293,64 @@ func TestPagerRefusesOversizedPage(t *testing.T) {
 		t.Fatalf("err = %v, want ErrPageTooLarge", err)
 	}
 }
+
+// OData lets a server write nextLink relative to the request URL (SAP CAP
+// does); the pager resolves it and keeps the origin check on the result.
+func TestPagerResolvesRelativeNextLinks(t *testing.T) {
+	var seen []string
+	c, _ := newTestClient(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		seen = append(seen, r.URL.RequestURI())
+		switch r.URL.Query().Get("$skiptoken") {
+		case "":
+			fmt.Fprint(w, `{"value":[{"id":"a"}],"@odata.nextLink":"managedDevices?$top=1&$skiptoken=1"}`)
+		case "1":
+			fmt.Fprint(w, `{"value":[{"id":"b"}],"@odata.nextLink":"/v1.0/deviceManagement/managedDevices?$top=1&$skiptoken=2"}`)
+		default:
+			fmt.Fprint(w, `{"value":[{"id":"c"}]}`)
+		}
+	}))
+	pages, err := walk(t, c, ManagedDevicesURL(c.Base, Query{APIVersion: "v1.0", Top: 1}))
+	if err != nil || len(pages) != 3 {
+		t.Fatalf("pages %d, err %v; want 3 pages", len(pages), err)
+	}
+	want := []string{
+		"/v1.0/deviceManagement/managedDevices?$top=1",
+		"/v1.0/deviceManagement/managedDevices?$top=1&$skiptoken=1",
+		"/v1.0/deviceManagement/managedDevices?$top=1&$skiptoken=2",
+	}
+	if fmt.Sprint(seen) != fmt.Sprint(want) {
+		t.Errorf("requests %q, want %q", seen, want)
+	}
+}
+
+func TestPagerRefusesRelativeNextLinkToAnotherHost(t *testing.T) {
+	var evil atomic.Int32
+	other := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { evil.Add(1) }))
+	defer other.Close()
+	c, _ := newTestClient(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// A network-path reference: relative in form, another host in fact.
+		fmt.Fprintf(w, `{"value":[],"@odata.nextLink":%q}`, "//"+strings.TrimPrefix(other.URL, "http://")+"/x")
+	}))
+	_, err := walk(t, c, ManagedDevicesURL(c.Base, Query{APIVersion: "v1.0"}))
+	if !errors.Is(err, ErrForeignNextLink) || evil.Load() != 0 {
+		t.Fatalf("err = %v, foreign requests %d; want ErrForeignNextLink and none", err, evil.Load())
+	}
+}
+
+// A local stand-in may write its links with "localhost" while it is
+// addressed as 127.0.0.1: the same machine and port, so they are followed.
+func TestPagerTreatsLoopbackNamesAsOneHost(t *testing.T) {
+	var port string
+	c, srv := newTestClient(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Query().Get("$skiptoken") == "" {
+			fmt.Fprintf(w, `{"value":[{"id":"a"}],"@odata.nextLink":"http://localhost:%s/v1.0/deviceManagement/managedDevices?$skiptoken=1"}`, port)
+			return
+		}
+		fmt.Fprint(w, `{"value":[{"id":"b"}]}`)
+	}))
+	port = strings.TrimPrefix(srv.URL, "http://127.0.0.1:")
+	pages, err := walk(t, c, ManagedDevicesURL(c.Base, Query{APIVersion: "v1.0"}))
+	if err != nil || len(pages) != 2 {
+		t.Fatalf("pages %d, err %v; want 2", len(pages), err)
+	}
+}

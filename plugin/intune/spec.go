@@ -257,8 +257,8 @@ func parseServiceURL(raw string) (*url.URL, error) {
 	switch u.Scheme {
 	case "https":
 	case "http":
-		if !isLoopback(u.Hostname()) {
-			return nil, errors.New("http:// is only accepted for loopback hosts (localhost, 127.0.0.0/8, ::1); use https://")
+		if !isThisMachine(u.Hostname()) {
+			return nil, errors.New("http:// is only accepted for loopback hosts (localhost, 127.0.0.0/8, ::1, 0.0.0.0); use https://")
 		}
 	default:
 		return nil, fmt.Errorf("%q: scheme must be https", raw)
@@ -266,10 +266,13 @@ func parseServiceURL(raw string) (*url.URL, error) {
 	return u, nil
 }
 
-func isLoopback(host string) bool {
-	if strings.EqualFold(host, "localhost") {
+// isThisMachine accepts the loopback names and the unspecified address,
+// which a dial reaches on this machine too (servers often print
+// "listening on 0.0.0.0:port").
+func isThisMachine(host string) bool {
+	if graph.IsLoopbackHost(host) {
 		return true
 	}
 	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
+	return ip != nil && ip.IsUnspecified()
 }
