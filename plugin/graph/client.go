@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -110,12 +111,17 @@ func (c *Client) attempt(ctx context.Context, rawURL string) (*response, string,
 
 	res, err := c.HTTP.Do(req)
 	if err != nil {
-		return nil, token, &TransportError{Err: err}
+		return nil, token, &TransportError{Err: err, ClientRequestID: clientRequestID}
 	}
 	defer res.Body.Close()
 
 	body, err := c.readBody(res)
 	if err != nil {
+		var terr *TransportError
+		if errors.As(err, &terr) {
+			terr.ClientRequestID = clientRequestID
+			terr.RequestID = res.Header.Get("request-id")
+		}
 		return nil, token, err
 	}
 	if res.StatusCode != http.StatusOK {
@@ -164,9 +170,25 @@ func (c *Client) readBody(res *http.Response) ([]byte, error) {
 
 // TransportError is a failure to exchange a request with the server
 // (connection refused or reset, timeout, body cut short). It is retried.
-type TransportError struct{ Err error }
+type TransportError struct {
+	Err             error
+	RequestID       string // when the response headers arrived before the failure
+	ClientRequestID string // the client-request-id we sent, when a page request failed
+}
 
-func (e *TransportError) Error() string { return e.Err.Error() }
+func (e *TransportError) Error() string {
+	var ids []string
+	if e.RequestID != "" {
+		ids = append(ids, "request-id "+e.RequestID)
+	}
+	if e.ClientRequestID != "" {
+		ids = append(ids, "client-request-id "+e.ClientRequestID)
+	}
+	if len(ids) == 0 {
+		return e.Err.Error()
+	}
+	return fmt.Sprintf("%v (%s)", e.Err, strings.Join(ids, ", "))
+}
 func (e *TransportError) Unwrap() error { return e.Err }
 
 // BodyError is a 200 response whose body is not a complete page (truncated

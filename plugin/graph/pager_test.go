@@ -41,7 +41,7 @@ func newTestClient(t *testing.T, h http.Handler) (*Client, *httptest.Server) {
 	t.Cleanup(srv.Close)
 	base, _ := url.Parse(srv.URL)
 	return &Client{
-		HTTP:   NewHTTPClient(5 * time.Second),
+		HTTP:   NewHTTPClient(5*time.Second, nil),
 		Tokens: &staticTokens{},
 		Base:   base,
 		Retry:  RetryPolicy{InitialInterval: time.Millisecond, MaxInterval: 5 * time.Millisecond, MaxElapsedTime: 5 * time.Second},

@@ -112,7 +112,11 @@ func (t *ClientSecretTokens) Invalidate(token string) {
 func tokenError(err error) error {
 	var re *oauth2.RetrieveError
 	if errors.As(err, &re) && re.Response != nil {
-		return ParseEntraError(re.Response.StatusCode, re.Response.Header, re.Body)
+		e := ParseEntraError(re.Response.StatusCode, re.Response.Header, re.Body)
+		e.RetryAfter, e.HasRetryAfter = parseRetryAfter(re.Response.Header.Get("Retry-After"), time.Now())
+		return e
 	}
-	return fmt.Errorf("requesting a token: %w", err)
+	// No answer from the token endpoint (refused, reset, timed out, or a
+	// body that is not a token response): retried like any transport error.
+	return &TransportError{Err: fmt.Errorf("requesting a token: %w", err)}
 }

@@ -2,8 +2,8 @@ package intune
 
 import (
 	"context"
+	"fmt"
 	"sync"
-	"time"
 
 	"github.com/benthosdev/benthos/v4/public/service"
 
@@ -24,10 +24,6 @@ func init() {
 	}
 }
 
-// requestTimeout bounds one HTTP request, body included. A page of 1000
-// devices is a few MB: a minute is generous even on a slow link.
-const requestTimeout = 60 * time.Second
-
 // userAgent identifies us to Microsoft, as Graph's best practices ask.
 const userAgent = "intune-benthos (+https://github.com/intune-benthos/intune-benthos)"
 
@@ -35,13 +31,15 @@ const userAgent = "intune-benthos (+https://github.com/intune-benthos/intune-ben
 type pageItem struct {
 	page *graph.Page
 	run  *syncRun
+	acks *pageAcks
 }
 
 type managedDevicesInput struct {
-	conf   inputConfig
-	log    *service.Logger
-	redact redactor
-	client *graph.Client
+	conf        inputConfig
+	log         *service.Logger
+	redact      redactor
+	client      *graph.Client
+	checkpoints *checkpointStore // nil without checkpoint_cache
 
 	connMu sync.Mutex
 	items  chan pageItem // closed when the input is done
@@ -59,11 +57,21 @@ func newInput(conf *service.ParsedConfig, mgr *service.Resources) (*managedDevic
 	if err != nil {
 		return nil, err
 	}
-	httpClient := graph.NewHTTPClient(requestTimeout)
+	httpClient := graph.NewHTTPClient(c.requestTimeout, c.tls)
 	in := &managedDevicesInput{
 		conf:   c,
 		log:    mgr.Logger(),
 		redact: newRedactor(c.clientSecret),
+	}
+	if c.checkpointCache != "" {
+		if !mgr.HasCache(c.checkpointCache) {
+			return nil, fmt.Errorf("%s: cache resource %q is not defined", fieldCheckpointCache, c.checkpointCache)
+		}
+		in.checkpoints = &checkpointStore{
+			res:   mgr,
+			cache: c.checkpointCache,
+			key:   checkpointKey(c.tenantID, graph.ManagedDevicesURL(c.graphURL, c.query)),
+		}
 	}
 	in.client = &graph.Client{
 		HTTP: httpClient,
@@ -74,10 +82,11 @@ func newInput(conf *service.ParsedConfig, mgr *service.Resources) (*managedDevic
 			Scope:        c.cloud.Scope(),
 			HTTPClient:   httpClient,
 		}),
-		Base:      c.graphURL,
-		UserAgent: userAgent,
-		Retry:     graph.DefaultRetryPolicy(),
-		OnRetry:   in.logRetry,
+		Base:         c.graphURL,
+		UserAgent:    userAgent,
+		MaxPageBytes: c.maxPageBytes,
+		Retry:        c.retry,
+		OnRetry:      in.logRetry,
 	}
 	return in, nil
 }
@@ -130,12 +139,8 @@ func (in *managedDevicesInput) Read(ctx context.Context) (*service.Message, serv
 	msg.MetaSetMut(metaSyncStartedAt, in.cur.run.startedAtText)
 	msg.MetaSetMut(metaPage, in.cur.page.Number)
 	msg.MetaSetMut(metaAPIVersion, in.conf.query.APIVersion)
-	return msg, ackNothing, nil
+	return msg, in.cur.acks.ack, nil
 }
-
-// ackNothing is the ack of a message: nacks never reach it (they are
-// replayed by AutoRetryNacksToggled), and a one-shot sync keeps no cursor.
-func ackNothing(context.Context, error) error { return nil }
 
 // Close stops the background sync and waits for it, within ctx.
 func (in *managedDevicesInput) Close(ctx context.Context) error {

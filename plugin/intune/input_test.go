@@ -302,9 +302,16 @@ func TestConfigErrorsNameTheField(t *testing.T) {
 
 func TestLintRules(t *testing.T) {
 	for conf, want := range map[string]string{
-		"api_version: v1.1": "api_version must be v1.0 or beta",
-		"page_size: -1":     "page_size must be between 0 and 10000",
-		"interval: banana":  "interval must be empty or a positive duration",
+		"api_version: v1.1":                   "api_version must be one of v1.0, beta, got v1.1",
+		"page_size: -1":                       "page_size must be between 0 and 10000",
+		"interval: banana":                    "interval must be empty or a positive duration",
+		"cloud: mars":                         "cloud",
+		"backoff:\n    initial_interval: -1s": "backoff.initial_interval must be a duration that is not negative",
+		"backoff:\n    max_elapsed_time: -5m": "backoff.max_elapsed_time must be a duration that is not negative",
+		"backoff:\n    max_interval: later":   "backoff.max_interval must be a duration",
+		"request_timeout: -1s":                "request_timeout must be a positive duration",
+		"request_timeout: 0s":                 "request_timeout must be a positive duration",
+		"max_page_bytes: 0":                   "max_page_bytes must be a positive number of bytes",
 	} {
 		b := service.NewStreamBuilder()
 		err := b.AddInputYAML("intune_managed_devices:\n  tenant_id: t\n  client_id: c\n  client_secret: s\n  " + conf)
@@ -313,7 +320,7 @@ func TestLintRules(t *testing.T) {
 		}
 	}
 	b := service.NewStreamBuilder()
-	if err := b.AddInputYAML("intune_managed_devices:\n  tenant_id: t\n  client_id: c\n  client_secret: s\n  api_version: beta\n  interval: 1h"); err != nil {
+	if err := b.AddInputYAML("intune_managed_devices:\n  tenant_id: t\n  client_id: c\n  client_secret: s\n  api_version: beta\n  interval: 1h\n  cloud: usgov\n  backoff:\n    initial_interval: 1s\n    max_elapsed_time: 0s\n  request_timeout: 30s\n  max_page_bytes: 1000000"); err != nil {
 		t.Errorf("a valid config fails lint: %v", err)
 	}
 }

@@ -4,6 +4,7 @@
 package intune
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/benthosdev/benthos/v4/public/service"
+	"github.com/cenkalti/backoff/v4"
 
 	"github.com/intune-benthos/intune-benthos/plugin/graph"
 )
@@ -28,6 +30,27 @@ const (
 	fieldInterval     = "interval"
 	fieldLoginURL     = "login_url"
 	fieldGraphURL     = "graph_url"
+
+	fieldBackoff         = "backoff"
+	fieldRequestTimeout  = "request_timeout"
+	fieldMaxPageBytes    = "max_page_bytes"
+	fieldTLS             = "tls"
+	fieldCheckpointCache = "checkpoint_cache"
+)
+
+// Defaults of the resilience fields. Microsoft asks clients to wait a few
+// seconds before retrying a 5xx and to honour Retry-After; fifteen minutes
+// per page outlasts the throttling windows Intune documents.
+const (
+	defaultInitialInterval = 2 * time.Second
+	defaultMaxInterval     = time.Minute
+	defaultMaxElapsedTime  = 15 * time.Minute
+	// A page of 1000 devices is a few MB: a minute is generous even on a
+	// slow link, and a stalled connection is retried rather than waited on.
+	defaultRequestTimeout = "60s"
+	// A page of 1000 beta devices is under 10 MB; anything near this is a
+	// misbehaving server, and reading it whole would risk the process.
+	defaultMaxPageBytes = 64 << 20
 )
 
 func inputSpec() *service.ConfigSpec {
@@ -80,7 +103,10 @@ You can access these metadata fields using [function interpolation](/docs/config
 				Description("A client secret of the app registration (its value, not its id).").
 				Example("${INTUNE_CLIENT_SECRET}").
 				Secret(),
-			service.NewStringEnumField(fieldCloud, graph.CloudNames()...).
+			// Not a StringEnumField: its lint message ("value mars is not a
+			// valid option for this field") does not say which field.
+			service.NewStringField(fieldCloud).
+				LintRule(oneOf(fieldCloud, graph.CloudNames())).
 				Description("The Microsoft cloud of the tenant: `global` (including GCC), `usgov` (GCC High), `usgov_dod` (DoD) or `china` (21Vianet). It sets the login host, the Graph host and the token scope.").
 				Default("global"),
 			// Not a StringEnumField: Benthos v4.27's enum linter reads an
@@ -88,7 +114,7 @@ You can access these metadata fields using [function interpolation](/docs/config
 			service.NewStringField(fieldAPIVersion).
 				Description("The Graph API version: `v1.0` or `beta`. `beta` returns more properties but may change without notice.").
 				Default("v1.0").
-				LintRule(`root = if !["v1.0", "beta"].contains(this) { [ "api_version must be v1.0 or beta, got %v".format(this) ] }`),
+				LintRule(oneOf(fieldAPIVersion, []string{"v1.0", "beta"})),
 			service.NewStringListField(fieldSelect).
 				Description("Properties to return (`$select`). Empty returns every property.").
 				Example([]string{"id", "deviceName", "operatingSystem", "osVersion", "complianceState", "lastSyncDateTime"}).
@@ -116,6 +142,30 @@ You can access these metadata fields using [function interpolation](/docs/config
 				Example("http://127.0.0.1:8080").
 				Default("").
 				Advanced(),
+			service.NewBackOffField(fieldBackoff, true, &backoff.ExponentialBackOff{
+				InitialInterval: defaultInitialInterval,
+				MaxInterval:     defaultMaxInterval,
+				MaxElapsedTime:  defaultMaxElapsedTime,
+			}).
+				Description("How failed requests are retried. 429, 500, 502, 503, 504, network errors, timeouts and truncated or malformed bodies are retried on the same page, after Graph's `Retry-After` when it sends one and otherwise after an exponential backoff with full jitter (a random wait up to `initial_interval` doubled per attempt, capped at `max_interval`). `max_elapsed_time` bounds how long one page is retried before the sync gives up (`0s` retries forever). Other errors fail at once.").
+				LintRule(durationsNotNegative(fieldBackoff, "initial_interval", "max_interval", "max_elapsed_time")).
+				Advanced(),
+			service.NewDurationField(fieldRequestTimeout).
+				Description("How long one HTTP request (token or page, body included) may take before it is abandoned and retried.").
+				Default(defaultRequestTimeout).
+				LintRule(`root = if this.parse_duration().catch(0) <= 0 { [ "request_timeout must be a positive duration such as 60s, got %v".format(this) ] }`).
+				Advanced(),
+			service.NewIntField(fieldMaxPageBytes).
+				Description("The largest response body accepted, in bytes. A larger page is an error (retried, then fatal) instead of a risk to the process' memory.").
+				Default(defaultMaxPageBytes).
+				LintRule(`root = if this <= 0 { [ "max_page_bytes must be a positive number of bytes, got %v".format(this) ] }`).
+				Advanced(),
+			service.NewTLSToggledField(fieldTLS).
+				Description("Custom TLS settings for the login and Graph hosts, e.g. the CA of a TLS-inspecting proxy. Certificates are always verified unless `skip_cert_verify` is set. `HTTPS_PROXY` and `NO_PROXY` are honoured."),
+			service.NewStringField(fieldCheckpointCache).
+				Description("The name of a [cache resource](/docs/components/caches/about) in which the input stores, after every message of a page has been acknowledged, where the sync stands (the next page's URL and the sync id). A one-shot sync that is restarted after a crash or a stop resumes after the last fully delivered page instead of at page 1; a completed sync deletes its checkpoint. Empty disables checkpoints.").
+				Example("intune_checkpoints").
+				Default(""),
 			service.NewAutoRetryNacksToggleField(),
 		).
 		Example("One sync into stdout", "Reads every device once and prints one JSON object per line, then exits.", `
@@ -140,6 +190,28 @@ input:
 `)
 }
 
+// oneOf is a lint rule accepting only the given values, naming the field.
+func oneOf(field string, values []string) string {
+	quoted := make([]string, len(values))
+	for i, v := range values {
+		quoted[i] = fmt.Sprintf("%q", v)
+	}
+	return fmt.Sprintf(`root = if ![%s].contains(this) { [ "%s must be one of %s, got %%v".format(this) ] }`,
+		strings.Join(quoted, ", "), field, strings.Join(values, ", "))
+}
+
+// durationsNotNegative is a lint rule for an object field whose children
+// are durations: each must parse and not be negative.
+func durationsNotNegative(object string, fields ...string) string {
+	var checks []string
+	for _, f := range fields {
+		checks = append(checks, fmt.Sprintf(
+			`if this.%[1]s.or("0s").parse_duration().catch(-1) < 0 { "%[2]s.%[1]s must be a duration that is not negative, such as 2s, got %%v".format(this.%[1]s) }`,
+			f, object))
+	}
+	return "root = [ " + strings.Join(checks, ", ") + " ].filter(v -> v != null)"
+}
+
 // inputConfig is the parsed, validated configuration.
 type inputConfig struct {
 	tenantID     string
@@ -150,6 +222,12 @@ type inputConfig struct {
 	graphURL     *url.URL
 	query        graph.Query
 	interval     time.Duration
+
+	retry           graph.RetryPolicy
+	requestTimeout  time.Duration
+	maxPageBytes    int64
+	tls             *tls.Config // nil: the system's roots, default settings
+	checkpointCache string
 }
 
 func inputConfigFromParsed(conf *service.ParsedConfig) (inputConfig, error) {
@@ -226,7 +304,51 @@ func inputConfigFromParsed(conf *service.ParsedConfig) (inputConfig, error) {
 	if c.graphURL, err = parseServiceURL(graphURL); err != nil {
 		return c, fmt.Errorf("%s: %w", fieldGraphURL, err)
 	}
+	if err := c.parseResilience(conf); err != nil {
+		return c, err
+	}
 	return c, nil
+}
+
+// parseResilience reads the retry, timeout, size, TLS and checkpoint fields.
+func (c *inputConfig) parseResilience(conf *service.ParsedConfig) error {
+	b, err := conf.FieldBackOff(fieldBackoff)
+	if err != nil {
+		return err
+	}
+	for name, d := range map[string]time.Duration{
+		"initial_interval": b.InitialInterval, "max_interval": b.MaxInterval, "max_elapsed_time": b.MaxElapsedTime,
+	} {
+		if d < 0 {
+			return fmt.Errorf("%s.%s: must not be negative, got %s", fieldBackoff, name, d)
+		}
+	}
+	c.retry = graph.RetryPolicy{InitialInterval: b.InitialInterval, MaxInterval: b.MaxInterval, MaxElapsedTime: b.MaxElapsedTime}
+
+	if c.requestTimeout, err = conf.FieldDuration(fieldRequestTimeout); err != nil {
+		return err
+	}
+	if c.requestTimeout <= 0 {
+		return fmt.Errorf("%s: must be a positive duration, got %s", fieldRequestTimeout, c.requestTimeout)
+	}
+	maxPageBytes, err := conf.FieldInt(fieldMaxPageBytes)
+	if err != nil {
+		return err
+	}
+	if maxPageBytes <= 0 {
+		return fmt.Errorf("%s: must be a positive number of bytes, got %d", fieldMaxPageBytes, maxPageBytes)
+	}
+	c.maxPageBytes = int64(maxPageBytes)
+
+	tlsConf, enabled, err := conf.FieldTLSToggled(fieldTLS)
+	if err != nil {
+		return err
+	}
+	if enabled {
+		c.tls = tlsConf
+	}
+	c.checkpointCache, err = conf.FieldString(fieldCheckpointCache)
+	return err
 }
 
 func requiredString(conf *service.ParsedConfig, field string) (string, error) {

@@ -29,6 +29,10 @@ type syncRun struct {
 	id            string
 	startedAt     time.Time
 	startedAtText string
+	firstURL      string
+	nextURL       string // where reading starts: firstURL, or a checkpoint's nextLink
+	resumedPages  int    // pages delivered before a restart (0 for a new sync)
+	acks          *ackTracker
 
 	pages        int
 	devices      int
@@ -37,11 +41,33 @@ type syncRun struct {
 	lastProgress time.Time
 }
 
-func newSyncRun(now time.Time) *syncRun {
+func newSyncRun(now time.Time, firstURL string) *syncRun {
 	return &syncRun{
 		id:            uuid.NewString(),
 		startedAt:     now,
 		startedAtText: now.UTC().Format(time.RFC3339),
+		firstURL:      firstURL,
+		nextURL:       firstURL,
+		lastProgress:  now,
+	}
+}
+
+// resumedSyncRun continues the sync of a checkpoint: same id and start, so
+// that downstream sees one sync, and page numbers that carry on.
+func resumedSyncRun(cur syncCursor, now time.Time) *syncRun {
+	startedAt, err := time.Parse(time.RFC3339, cur.StartedAt)
+	if err != nil {
+		startedAt = now
+	}
+	return &syncRun{
+		id:            cur.SyncID,
+		startedAt:     startedAt,
+		startedAtText: cur.StartedAt,
+		firstURL:      cur.FirstURL,
+		nextURL:       cur.NextURL,
+		resumedPages:  cur.Page,
+		pages:         cur.Page,
+		devices:       cur.Devices,
 		lastProgress:  now,
 	}
 }
@@ -84,11 +110,65 @@ func (in *managedDevicesInput) run(ctx context.Context, items chan<- pageItem, d
 // syncOnce lists every device and hands each page to Read. It returns nil
 // only when the last page was read.
 func (in *managedDevicesInput) syncOnce(ctx context.Context, items chan<- pageItem, now time.Time) error {
-	run := newSyncRun(now)
 	firstURL := graph.ManagedDevicesURL(in.conf.graphURL, in.conf.query)
-	in.log.Infof("Sync %s started: GET %s", run.id, firstURL)
+	run := in.resumeOrStart(ctx, firstURL, now)
+	err := in.listPages(ctx, items, run)
+	if err != nil && run.resumedPages > 0 && run.pages == run.resumedPages && refusedResume(err) && ctx.Err() == nil {
+		// The saved nextLink itself was refused (a skiptoken Graph no longer
+		// honours): nothing of this attempt was delivered, so start over.
+		in.log.Warnf("Graph refused the saved position of sync %s, so a new sync starts at page 1: %v", run.id, in.redact.error(err))
+		if cerr := in.checkpoints.clear(ctx); cerr != nil {
+			in.log.Warnf("%v", cerr)
+		}
+		run = newSyncRun(time.Now(), firstURL)
+		err = in.listPages(ctx, items, run)
+	}
+	return err
+}
 
-	pager := in.client.Pages(firstURL, 1)
+// resumeOrStart continues the sync saved in checkpoint_cache, if any, or
+// starts a new one. A checkpoint that cannot be read costs duplicates, not
+// devices: the sync starts at page 1.
+func (in *managedDevicesInput) resumeOrStart(ctx context.Context, firstURL string, now time.Time) *syncRun {
+	if in.checkpoints == nil {
+		return newSyncRun(now, firstURL)
+	}
+	cur, err := in.checkpoints.load(ctx)
+	switch {
+	case err != nil:
+		in.log.Warnf("Starting at page 1: %v", err)
+	case cur != nil && cur.FirstURL != firstURL:
+		in.log.Warnf("Starting at page 1: checkpoint %q is for another query (%s)", in.checkpoints.key, cur.FirstURL)
+	case cur != nil:
+		run := resumedSyncRun(*cur, now)
+		in.log.Infof("Sync %s resumes after page %d (%d devices were delivered before the restart), from checkpoint %q in cache %q",
+			run.id, cur.Page, cur.Devices, in.checkpoints.key, in.checkpoints.cache)
+		return run
+	}
+	return newSyncRun(now, firstURL)
+}
+
+// refusedResume tells whether err is Graph refusing a URL it once sent,
+// rather than a failure that would also stop a new sync.
+func refusedResume(err error) bool {
+	var gerr *graph.Error
+	if !errors.As(err, &gerr) || gerr.Source != graph.SourceGraph {
+		return false
+	}
+	switch gerr.StatusCode {
+	case http.StatusBadRequest, http.StatusNotFound, http.StatusGone:
+		return true
+	}
+	return false
+}
+
+// listPages reads run's pages from where it stands to the last one.
+func (in *managedDevicesInput) listPages(ctx context.Context, items chan<- pageItem, run *syncRun) error {
+	if run.resumedPages == 0 {
+		in.log.Infof("Sync %s started: GET %s", run.id, run.firstURL)
+	}
+	run.acks = newAckTracker(in.checkpoints, func(err error) { in.log.Warnf("%v", err) }, nil)
+	pager := in.client.Pages(run.nextURL, run.pages+1)
 	for {
 		page, err := pager.Next(ctx)
 		if errors.Is(err, io.EOF) {
@@ -108,11 +188,19 @@ func (in *managedDevicesInput) syncOnce(ctx context.Context, items chan<- pageIt
 			return err
 		}
 		in.progress(run, page)
+		acks := run.acks.track(syncCursor{
+			SyncID:    run.id,
+			StartedAt: run.startedAtText,
+			FirstURL:  run.firstURL,
+			NextURL:   pager.NextURL(),
+			Page:      page.Number,
+			Devices:   run.devices,
+		}, len(page.Devices))
 		if len(page.Devices) == 0 {
 			continue
 		}
 		select {
-		case items <- pageItem{page: page, run: run}:
+		case items <- pageItem{page: page, run: run, acks: acks}:
 		case <-ctx.Done():
 			return run.interrupted()
 		}

@@ -1,0 +1,187 @@
+package intune
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/Jeffail/checkpoint"
+	"github.com/benthosdev/benthos/v4/public/service"
+)
+
+// syncCursor is where a sync stands once every device of its first Page
+// pages has been acknowledged by the outputs.
+type syncCursor struct {
+	SyncID    string `json:"sync_id"`
+	StartedAt string `json:"sync_started_at"`
+	// FirstURL identifies the listing (graph URL, version, select, filter,
+	// page size): a cursor is only resumed by the same query.
+	FirstURL string `json:"first_url"`
+	// NextURL is the nextLink of page Page: where a resumed sync continues.
+	// Empty once the last page was acknowledged.
+	NextURL string `json:"next_url"`
+	Page    int    `json:"page"`
+	Devices int    `json:"devices"`
+}
+
+func (c syncCursor) complete() bool { return c.NextURL == "" }
+
+// checkpointStore keeps the cursor of one query in a Benthos cache.
+type checkpointStore struct {
+	res   *service.Resources
+	cache string
+	key   string
+}
+
+// checkpointKey is the cache key of a query's cursor: readable, safe as a
+// file name (the file cache uses keys as names), and distinct per query so
+// that two inputs sharing a cache, or an edited filter, never resume each
+// other's listing.
+func checkpointKey(tenantID, firstURL string) string {
+	sum := sha256.Sum256([]byte(firstURL))
+	safe := strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '.' {
+			return r
+		}
+		return '_'
+	}, tenantID)
+	return "intune_managed_devices_" + safe + "_" + hex.EncodeToString(sum[:6])
+}
+
+// load returns the stored cursor, or nil when there is none.
+func (s *checkpointStore) load(ctx context.Context) (*syncCursor, error) {
+	var raw []byte
+	var getErr error
+	err := s.res.AccessCache(ctx, s.cache, func(c service.Cache) {
+		raw, getErr = c.Get(ctx, s.key)
+	})
+	if err == nil {
+		err = getErr
+	}
+	if errors.Is(err, service.ErrKeyNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading checkpoint %q from cache %q: %w", s.key, s.cache, err)
+	}
+	var cur syncCursor
+	if err := json.Unmarshal(raw, &cur); err != nil || cur.SyncID == "" || cur.NextURL == "" {
+		return nil, fmt.Errorf("checkpoint %q in cache %q is not one this input wrote", s.key, s.cache)
+	}
+	return &cur, nil
+}
+
+func (s *checkpointStore) save(ctx context.Context, cur syncCursor) error {
+	raw, err := json.Marshal(cur)
+	if err != nil {
+		return err
+	}
+	var setErr error
+	err = s.res.AccessCache(ctx, s.cache, func(c service.Cache) {
+		setErr = c.Set(ctx, s.key, raw, nil)
+	})
+	if err == nil {
+		err = setErr
+	}
+	if err != nil {
+		return fmt.Errorf("saving checkpoint %q to cache %q: %w", s.key, s.cache, err)
+	}
+	return nil
+}
+
+func (s *checkpointStore) clear(ctx context.Context) error {
+	var delErr error
+	err := s.res.AccessCache(ctx, s.cache, func(c service.Cache) {
+		delErr = c.Delete(ctx, s.key)
+	})
+	if err == nil {
+		err = delErr
+	}
+	if err != nil && !errors.Is(err, service.ErrKeyNotFound) {
+		return fmt.Errorf("deleting checkpoint %q from cache %q: %w", s.key, s.cache, err)
+	}
+	return nil
+}
+
+// ackTracker turns the unordered acknowledgements of one sync's messages
+// into an ordered cursor: a page counts as delivered only when all of its
+// devices and every earlier page's devices were acknowledged (the pattern of
+// Benthos' cockroachdb_changefeed input, with Jeffail/checkpoint). So a
+// restart re-sends at most the pages that were in flight, never skips one.
+type ackTracker struct {
+	store    *checkpointStore // nil: checkpoints are disabled
+	warn     func(error)
+	complete func(syncCursor) // called once, when the last page is delivered
+
+	mu      sync.Mutex
+	pending *checkpoint.Uncapped[syncCursor]
+	saved   int // highest page stored so far
+}
+
+func newAckTracker(store *checkpointStore, warn func(error), complete func(syncCursor)) *ackTracker {
+	return &ackTracker{store: store, warn: warn, complete: complete, pending: checkpoint.NewUncapped[syncCursor]()}
+}
+
+// pageAcks counts down the acknowledgements of one page.
+type pageAcks struct {
+	tracker   *ackTracker
+	remaining atomic.Int64
+	resolve   func() *syncCursor
+}
+
+// track registers a page of n devices that ends at cur. A page without
+// devices is delivered at once.
+func (t *ackTracker) track(cur syncCursor, n int) *pageAcks {
+	t.mu.Lock()
+	p := &pageAcks{tracker: t, resolve: t.pending.Track(cur, 1)}
+	t.mu.Unlock()
+	p.remaining.Store(int64(n))
+	if n == 0 {
+		t.delivered(p)
+	}
+	return p
+}
+
+// ack is the AckFunc of each of the page's messages. Nacks do not reach it
+// while auto_replay_nacks is on (they are re-delivered); with it off, a
+// rejected message is dropped by the user's choice and counts as handled.
+func (p *pageAcks) ack(context.Context, error) error {
+	if p.remaining.Add(-1) == 0 {
+		p.tracker.delivered(p)
+	}
+	return nil
+}
+
+// delivered moves the cursor forward when p completes a run of delivered
+// pages, storing it under the lock so that stores never go backwards.
+func (t *ackTracker) delivered(p *pageAcks) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	highest := p.resolve()
+	if highest == nil || highest.Page <= t.saved {
+		return
+	}
+	t.saved = highest.Page
+	if t.store != nil {
+		// Acks come from the outputs, which have no context for us; a cache
+		// that hangs is bounded by its own timeouts.
+		var err error
+		if highest.complete() {
+			err = t.store.clear(context.Background())
+		} else {
+			err = t.store.save(context.Background(), *highest)
+		}
+		if err != nil {
+			t.warn(err)
+		}
+	}
+	if highest.complete() && t.complete != nil {
+		t.complete(*highest)
+	}
+}
