@@ -11,7 +11,9 @@ export CGO_ENABLED ?= 0
 DEMO_DEVICES ?= 2500
 DEMO_ADDR    ?= 127.0.0.1:0
 
-.PHONY: all build demo test unit lint-config test-config vet fmt-check clean
+FUZZTIME ?= 20s
+
+.PHONY: all build demo test unit lint-config test-config vet fmt-check fuzz clean
 
 all: build
 
@@ -45,6 +47,13 @@ demo: build
 test: build vet fmt-check test-config
 	# The race detector needs cgo (the binaries above do not).
 	CGO_ENABLED=1 INTUNE_BENTHOS_BIN=$(abspath $(BINARY)) $(GO) test -race -count=1 ./...
+	$(MAKE) --no-print-directory fuzz
+
+# Each fuzz target for a short, fixed time, starting from its seed corpus in
+# plugin/graph/testdata/fuzz (go test -fuzz takes one target at a time).
+fuzz:
+	$(GO) test -run '^$$' -fuzz '^FuzzParsePage$$' -fuzztime $(FUZZTIME) ./plugin/graph
+	$(GO) test -run '^$$' -fuzz '^FuzzParseErrors$$' -fuzztime $(FUZZTIME) ./plugin/graph
 
 vet:
 	$(GO) vet ./...

@@ -354,3 +354,51 @@ func TestPagerTreatsLoopbackNamesAsOneHost(t *testing.T) {
 		t.Fatalf("pages %d, err %v; want 2", len(pages), err)
 	}
 }
+
+// Graph's Retry-After is a floor: a page throttled for 1.5 s is not asked
+// for again sooner, in any of the header's forms; a 429 without the header
+// falls back to the backoff and is survived.
+func TestPagerHonoursRetryAfterAsAFloor(t *testing.T) {
+	for name, header := range map[string]func() string{
+		"fractional seconds": func() string { return "1.5" },
+		"HTTP date":          func() string { return time.Now().Add(2 * time.Second).UTC().Format(http.TimeFormat) },
+		"absent":             func() string { return "" },
+	} {
+		t.Run(name, func(t *testing.T) {
+			var mu sync.Mutex
+			var arrivals []time.Time
+			var sentAt time.Time
+			c, _ := newTestClient(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				mu.Lock()
+				arrivals = append(arrivals, time.Now())
+				first := len(arrivals) == 1
+				mu.Unlock()
+				if first {
+					if v := header(); v != "" {
+						w.Header().Set("Retry-After", v)
+					}
+					sentAt = time.Now()
+					w.WriteHeader(http.StatusTooManyRequests)
+					fmt.Fprint(w, `{"error":{"code":"TooManyRequests","message":"Too many requests"}}`)
+					return
+				}
+				fmt.Fprint(w, `{"value":[{"id":"a"}]}`)
+			}))
+			pages, err := walk(t, c, ManagedDevicesURL(c.Base, Query{APIVersion: "v1.0"}))
+			if err != nil || len(pages) != 1 {
+				t.Fatalf("pages %d, err %v", len(pages), err)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if len(arrivals) != 2 {
+				t.Fatalf("%d requests, want 2", len(arrivals))
+			}
+			gap := arrivals[1].Sub(sentAt)
+			// An HTTP date has whole seconds: it promises at least 1 s here.
+			floor := map[string]time.Duration{"fractional seconds": 1500 * time.Millisecond, "HTTP date": time.Second}[name]
+			if gap < floor {
+				t.Errorf("retried after %s, sooner than Retry-After's %s", gap, floor)
+			}
+		})
+	}
+}
