@@ -6,7 +6,6 @@ package graph
 
 import (
 	"fmt"
-	"sort"
 	"strings"
 )
 
@@ -31,15 +30,12 @@ var clouds = map[string]Cloud{
 	"china":     {Name: "china", LoginURL: "https://login.chinacloudapi.cn", GraphURL: "https://microsoftgraph.chinacloudapi.cn"},
 }
 
-// CloudNames lists the supported cloud names, sorted.
-func CloudNames() []string {
-	names := make([]string, 0, len(clouds))
-	for n := range clouds {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	return names
-}
+// cloudOrder is the order clouds are documented and listed in.
+var cloudOrder = []string{"global", "usgov", "usgov_dod", "china"}
+
+// CloudNames lists the supported cloud names: the commercial cloud first,
+// then the national ones.
+func CloudNames() []string { return append([]string(nil), cloudOrder...) }
 
 // LookupCloud returns the cloud called name.
 func LookupCloud(name string) (Cloud, error) {

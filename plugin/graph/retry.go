@@ -2,6 +2,7 @@ package graph
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"math/rand/v2"
 	"net/http"
@@ -80,6 +81,12 @@ func isRetryable(err error) bool {
 			http.StatusServiceUnavailable, http.StatusGatewayTimeout:
 			return true
 		}
+		return false
+	}
+	// A certificate that does not verify will not verify on the next try:
+	// it is a configuration problem (tls.root_cas) or an attack.
+	var certErr *tls.CertificateVerificationError
+	if errors.As(err, &certErr) {
 		return false
 	}
 	var berr *BodyError

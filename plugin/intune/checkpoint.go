@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -103,7 +104,8 @@ func (s *checkpointStore) clear(ctx context.Context) error {
 	if err == nil {
 		err = delErr
 	}
-	if err != nil && !errors.Is(err, service.ErrKeyNotFound) {
+	// The file cache reports a missing key as the file system does.
+	if err != nil && !errors.Is(err, service.ErrKeyNotFound) && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("deleting checkpoint %q from cache %q: %w", s.key, s.cache, err)
 	}
 	return nil

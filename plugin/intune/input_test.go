@@ -305,7 +305,7 @@ func TestLintRules(t *testing.T) {
 		"api_version: v1.1":                   "api_version must be one of v1.0, beta, got v1.1",
 		"page_size: -1":                       "page_size must be between 0 and 10000",
 		"interval: banana":                    "interval must be empty or a positive duration",
-		"cloud: mars":                         "cloud",
+		"cloud: mars":                         "cloud must be one of global, usgov, usgov_dod, china, got mars",
 		"backoff:\n    initial_interval: -1s": "backoff.initial_interval must be a duration that is not negative",
 		"backoff:\n    max_elapsed_time: -5m": "backoff.max_elapsed_time must be a duration that is not negative",
 		"backoff:\n    max_interval: later":   "backoff.max_interval must be a duration",
