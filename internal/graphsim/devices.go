@@ -22,6 +22,7 @@ type device struct {
 
 	userless                  bool
 	userID, aadDeviceID       guid
+	firstName                 string // of the user, which Apple device names use
 	name, displayName         string
 	upn, email, managedName   string
 	ownerType, compliance     string
@@ -114,7 +115,7 @@ func (s *Server) indexFromID(id string) (int, bool) {
 		return 0, false
 	}
 	v, err := strconv.ParseUint(id[24:], 16, 64)
-	if err != nil || v >= uint64(s.cfg.Devices) {
+	if err != nil || v >= uint64(s.state().devices) {
 		return 0, false
 	}
 	i := int(v)
@@ -122,11 +123,11 @@ func (s *Server) indexFromID(id string) (int, bool) {
 	return i, strings.EqualFold(string(appendDeviceID(buf[:0], s.cfg.Seed, i)), id)
 }
 
-// Device returns the exact JSON of device i as the v1.0 collection serves it
-// without $select.
+// Device returns the exact JSON of device i, in its current revision, as
+// the v1.0 collection serves it without $select.
 func (s *Server) Device(i int) []byte {
 	var d device
-	s.generate(i, &d)
+	s.current(s.state(), i, &d)
 	return appendDevice(nil, &d, v1Properties)
 }
 
@@ -184,6 +185,7 @@ func (s *Server) generate(i int, d *device) {
 	firstEnroll := time.Date(2019, 1, 1, 0, 0, 0, 0, time.UTC).Unix()
 	d.enrolled = firstEnroll + int64(r.intn(int(d.lastSync-day-firstEnroll)))
 
+	d.firstName = first
 	d.name = s.deviceName(&r, d, first)
 	d.managedName = managedDeviceName(d)
 

@@ -144,3 +144,24 @@ func decodeGraphError(t *testing.T, resp *http.Response, body []byte) graphErr {
 	}
 	return ge
 }
+
+const devicesPath = "/v1.0/deviceManagement/managedDevices"
+
+// fetch is do without failing on a body that cannot be read.
+func fetch(t *testing.T, e *env, u, token string) (*http.Response, []byte, error) {
+	t.Helper()
+	if strings.HasPrefix(u, "/") {
+		u = e.ts.URL + u
+	}
+	req, _ := http.NewRequest(http.MethodGet, u, nil)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	return resp, body, err
+}

@@ -22,15 +22,17 @@ func (s *Server) osCounts() [][osCount]int32 {
 }
 
 // matchesBefore counts the devices with operating system os among the
-// devices 0..pos-1.
+// devices 0..pos-1, removed ones included. The index covers the devices of
+// Config.Devices; devices added later are few and counted one by one.
 func (s *Server) matchesBefore(os osKind, pos int) int {
 	if os >= osCount {
 		return 0
 	}
-	pos = min(pos, s.cfg.Devices)
+	pos = min(pos, s.state().devices)
 	counts := s.osCounts()
 	n := 0
-	block := pos / osBlock
+	// Only whole blocks come from the index: the last one may be partial.
+	block := min(pos, s.cfg.Devices) / osBlock
 	for b := 0; b < block; b++ {
 		n += int(counts[b][os])
 	}

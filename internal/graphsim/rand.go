@@ -22,6 +22,10 @@ const (
 	saltOS     = 0x05050505
 	saltDevice = 0xdede0000
 	saltBeta   = 0xbe7abe7a
+	// Mutations add the revision or check-in count to their salt, so each
+	// revision of a device draws from a stream of its own.
+	saltChange = 0xc4a00000
+	saltSync   = 0x5c000000
 )
 
 // rng is a SplitMix64 stream. A value, not a pointer, so generating a device

@@ -52,6 +52,9 @@ type Server struct {
 	tokens map[string]time.Time // access token -> expiry
 	issued []string             // every token, in issue order
 
+	mutMu  sync.Mutex                  // serialises mutations; readers never take it
+	tenant atomic.Pointer[tenantState] // the mutations, replaced whole by each one
+
 	osIndexOnce sync.Once
 	osIndex     [][osCount]int32 // devices per OS per block of osBlock, built on first $filter
 }
@@ -80,7 +83,9 @@ func New(cfg Config) *Server {
 	if cfg.TokenLifetime <= 0 {
 		cfg.TokenLifetime = time.Hour
 	}
-	return &Server{cfg: cfg, now: time.Now, tokens: make(map[string]time.Time)}
+	s := &Server{cfg: cfg, now: time.Now, tokens: make(map[string]time.Time)}
+	s.tenant.Store(&tenantState{devices: cfg.Devices})
+	return s
 }
 
 // Config returns the configuration with defaults filled in.
