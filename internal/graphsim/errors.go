@@ -87,9 +87,15 @@ func (s *Server) badRequest(w http.ResponseWriter, ids requestIDs, message strin
 // own, CRLF-indented, carried as a string. Clients must decode it twice to
 // show the inner "Message".
 func intuneForbidden(activityID string) string {
-	return "{\r\n  \"_version\": 3,\r\n  \"Message\": \"Application is not authorized to perform this operation. " +
-		"Application must have one of the following scopes: DeviceManagementManagedDevices.Read.All, " +
-		"DeviceManagementManagedDevices.ReadWrite.All - Operation ID (for customer support): 00000000-0000-0000-0000-000000000000 - " +
+	return intuneMessage("Application is not authorized to perform this operation. "+
+		"Application must have one of the following scopes: DeviceManagementManagedDevices.Read.All, "+
+		"DeviceManagementManagedDevices.ReadWrite.All - Operation ID (for customer support): 00000000-0000-0000-0000-000000000000", activityID)
+}
+
+// intuneMessage wraps text the way Intune's service nests its errors in
+// Graph's message.
+func intuneMessage(text, activityID string) string {
+	return "{\r\n  \"_version\": 3,\r\n  \"Message\": \"" + text + " - " +
 		"Activity ID: " + activityID + " - Url: https://fef.msua06.manage.microsoft.com/DeviceFE/StatelessDeviceFEService/" +
 		"deviceManagement/managedDevices?api-version=2024-05-03 - CustomApiErrorPhrase: \",\r\n" +
 		"  \"CustomApiErrorPhrase\": \"\",\r\n  \"RetryAfter\": null,\r\n  \"ErrorSourceService\": \"\",\r\n  \"HttpHeaders\": \"{}\"\r\n}"

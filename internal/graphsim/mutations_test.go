@@ -281,6 +281,7 @@ func TestMutationsWhileServing(t *testing.T) {
 			if k%50 == 0 {
 				e.sim.Add(3)
 			}
+			e.sim.SetFaults(nil)
 		}
 	}()
 	var wg sync.WaitGroup
@@ -305,6 +306,7 @@ func TestMutationsWhileServing(t *testing.T) {
 	}
 	for range 20 {
 		e.sim.Listed()
+		e.sim.Requests()
 	}
 	wg.Wait()
 	close(stop)

@@ -1,6 +1,7 @@
 package graphsim
 
 import (
+	"errors"
 	"io"
 	"net/http"
 	"strconv"
@@ -15,21 +16,45 @@ const flushAt = 32 << 10
 var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, flushAt+8<<10); return &b }}
 
 // serveCollection answers GET {version}/deviceManagement/managedDevices.
-func (s *Server) serveCollection(w http.ResponseWriter, r *http.Request, ids requestIDs, beta bool) {
+func (s *Server) serveCollection(w *exchange, r *http.Request, ids requestIDs, beta bool) {
 	s.pageRequests.Add(1)
 	if r.Method != http.MethodGet {
 		w.Header().Set("Allow", http.MethodGet)
 		s.graphError(w, ids, http.StatusMethodNotAllowed, "Request_BadRequest", "Specified HTTP method is not allowed for the request target.")
 		return
 	}
-	if !s.authorize(w, r, ids) {
-		return
-	}
 	props, version := v1Properties, "v1.0"
 	if beta {
 		props, version = betaProperties, "beta"
 	}
+	// One snapshot of the mutations serves the whole request, so a page
+	// is consistent even while a test mutates the tenant.
+	st := s.state()
+	// The query is parsed before the token is checked because the page
+	// number, and so the fault script, depends on it; a bad query is still
+	// answered after a bad token, as Graph does.
 	q, msg := s.parseQuery(r.URL.RawQuery, props)
+	var pl pagePlan
+	var fault *Fault
+	if msg == "" {
+		pl = s.plan(st, &q)
+		w.page = pl.number
+		w.attempt, fault = s.attempt(pl.number)
+	}
+	if fault != nil && fault.Kind.isStatus() {
+		s.applied(w, fault)
+		s.answerFault(w, r, ids, fault)
+		return
+	}
+	if fault != nil && fault.Kind == FaultSlow {
+		s.applied(w, fault)
+		if !sleep(r, fault.Delay) {
+			return
+		}
+	}
+	if !s.authorize(w, r, ids) {
+		return
+	}
 	if msg != "" {
 		s.badRequest(w, ids, msg)
 		return
@@ -43,11 +68,7 @@ func (s *Server) serveCollection(w http.ResponseWriter, r *http.Request, ids req
 	if s.cfg.Latency > 0 && !sleep(r, s.cfg.Latency) {
 		return
 	}
-	// One snapshot of the mutations serves the whole request, so a page
-	// is consistent even while a test mutates the tenant.
-	st := s.state()
-	pl := s.plan(st, &q)
-	s.servePage(w, r, st, &q, &pl, props, version)
+	s.servePage(w, r, st, &q, &pl, props, version, fault)
 }
 
 // sleep waits d, or less if the client gives up; it reports whether the
@@ -61,6 +82,12 @@ func sleep(r *http.Request, d time.Duration) bool {
 	case <-t.C:
 		return true
 	}
+}
+
+// applied notes that fault shaped the answer to w.
+func (s *Server) applied(w *exchange, fault *Fault) {
+	w.fault = fault.Kind
+	s.faultsInjected.Add(1)
 }
 
 // pagePlan is where one page sits in its listing.
@@ -83,16 +110,51 @@ func (s *Server) plan(st *tenantState, q *query) pagePlan {
 	return pl
 }
 
-// servePage writes the page.
-func (s *Server) servePage(w http.ResponseWriter, r *http.Request, st *tenantState, q *query, pl *pagePlan, props []property, version string) {
+// servePage writes the page, altered by a page fault if there is one.
+func (s *Server) servePage(w *exchange, r *http.Request, st *tenantState, q *query, pl *pagePlan, props []property, version string, fault *Fault) {
 	var next []byte
+	var lastName string
 	if pl.ext.more {
 		var d device
 		s.current(st, pl.ext.last, &d)
-		next = s.nextLink(r, q, d.name, pl.ext.last)
+		lastName = d.name
+		next = s.nextLink(r, q, lastName, pl.ext.last, "")
 	}
-	pg := pageWriter{s: s, st: st, q: q, pl: pl, props: props, version: version, next: next}
-	w.Header().Set("Content-Type", graphContentType)
+	pg := pageWriter{s: s, st: st, q: q, pl: pl, props: props, version: version, next: next, corrupt: -1}
+	kind := FaultKind("")
+	if fault != nil && fault.Kind != FaultSlow { // a slow fault has had its effect
+		kind = fault.Kind
+		s.applied(w, fault)
+	}
+	h := w.Header()
+	h.Set("Content-Type", graphContentType)
+	switch kind {
+	case FaultForeignNextLink:
+		// On the last page the link names the page itself, so that there
+		// is always a link the client must refuse to follow.
+		if pl.ext.more {
+			pg.next = s.nextLink(r, q, lastName, pl.ext.last, ForeignHost)
+		} else {
+			pg.next = []byte("https://" + ForeignHost + r.URL.RequestURI())
+		}
+	case FaultTruncate, FaultMalformed:
+		// Both announce the full length, which takes a first pass that
+		// only counts: the page is never held whole in memory.
+		var c countWriter
+		devices, _ := pg.write(&c)
+		h.Set("Content-Length", strconv.FormatInt(c.n, 10))
+		w.WriteHeader(http.StatusOK)
+		if kind == FaultMalformed {
+			pg.corrupt = devices / 2
+			_, _ = pg.write(w)
+			return
+		}
+		_, _ = pg.write(&cutWriter{w: w, left: c.n / 2})
+		_ = http.NewResponseController(w).Flush()
+		// net/http closes the connection without finishing the body and
+		// without logging: the client reads half and then EOF.
+		panic(http.ErrAbortHandler)
+	}
 	w.WriteHeader(http.StatusOK)
 	if _, err := pg.write(w); err == nil {
 		s.pagesServed.Add(1)
@@ -108,6 +170,10 @@ type pageWriter struct {
 	props   []property
 	version string
 	next    []byte
+	// corrupt is the ordinal of the device whose opening brace becomes
+	// '#', which no JSON parser accepts there (the value array's '[' when
+	// the page is empty); -1 for none.
+	corrupt int
 }
 
 // write streams the page to out and returns how many devices it holds.
@@ -129,6 +195,7 @@ func (p *pageWriter) write(out io.Writer) (int, error) {
 		b = appendString(b, string(p.next))
 	}
 	b = append(b, `,"value":[`...)
+	valueAt := len(b) - 1
 
 	// Unfiltered listings of an unmutated tenant skip the per-device test.
 	check := q.filtered || len(st.removed) > 0
@@ -142,11 +209,15 @@ func (p *pageWriter) write(out io.Writer) (int, error) {
 		if n > 0 {
 			b = append(b, ',')
 		}
+		at := len(b)
 		s.current(st, i, &d)
 		if q.selected == nil {
 			b = appendDevice(b, &d, p.props)
 		} else {
 			b = appendSelected(b, &d, p.props, q.selected)
+		}
+		if n == p.corrupt {
+			b[at] = '#'
 		}
 		n++
 		if len(b) >= flushAt {
@@ -157,6 +228,9 @@ func (p *pageWriter) write(out io.Writer) (int, error) {
 			b = b[:0]
 		}
 	}
+	if n == 0 && p.corrupt >= 0 {
+		b[valueAt] = '#'
+	}
 	b = append(b, ']')
 	if p.next != nil && !oddPage {
 		b = append(b, `,"@odata.nextLink":`...)
@@ -165,6 +239,32 @@ func (p *pageWriter) write(out io.Writer) (int, error) {
 	b = append(b, '}')
 	_, err := out.Write(b)
 	*bp = b
+	return n, err
+}
+
+// countWriter counts what a page would write.
+type countWriter struct{ n int64 }
+
+func (c *countWriter) Write(b []byte) (int, error) { c.n += int64(len(b)); return len(b), nil }
+
+// cutWriter passes on the first left bytes and then fails.
+type cutWriter struct {
+	w    io.Writer
+	left int64
+}
+
+var errCut = errors.New("graphsim: page cut short")
+
+func (c *cutWriter) Write(b []byte) (int, error) {
+	if int64(len(b)) <= c.left {
+		c.left -= int64(len(b))
+		return c.w.Write(b)
+	}
+	n, err := c.w.Write(b[:c.left])
+	c.left = 0
+	if err == nil {
+		err = errCut
+	}
 	return n, err
 }
 
@@ -227,17 +327,22 @@ func (s *Server) listedBefore(st *tenantState, q *query, pos int) int {
 }
 
 // nextLink builds the absolute URL of the next page from the request's own
-// scheme and host, its path, the options it carried and Intune's keyset skip
-// token.
-func (s *Server) nextLink(r *http.Request, q *query, lastName string, last int) []byte {
+// scheme and host (or https and host, when given), its path, the options it
+// carried and Intune's keyset skip token.
+func (s *Server) nextLink(r *http.Request, q *query, lastName string, last int, host string) []byte {
 	scheme := "http"
 	if r.TLS != nil {
+		scheme = "https"
+	}
+	if host == "" {
+		host = r.Host
+	} else {
 		scheme = "https"
 	}
 	b := make([]byte, 0, 256)
 	b = append(b, scheme...)
 	b = append(b, "://"...)
-	b = append(b, r.Host...)
+	b = append(b, host...)
 	b = append(b, r.URL.EscapedPath()...)
 	b = append(b, '?')
 	for _, o := range q.carry {

@@ -21,6 +21,15 @@ type Config struct {
 	ScopeHost     string        // default "https://graph.microsoft.com"; the scope must be ScopeHost+"/.default"
 	Forbidden     bool          // the app lacks DeviceManagementManagedDevices.Read.All: managedDevices answers Intune's nested 403
 	TokenLifetime time.Duration // lifetime of issued tokens, default 1h (expires_in is one second less)
+
+	// Misbehaviour, for testing clients (see faults.go).
+	Faults            []Fault // scripted faults of managedDevices responses; SetFaults replaces them; New panics on an invalid one
+	TokenOutage       int     // the first TokenOutage token requests fail with TokenOutageStatus and Entra's error body
+	TokenOutageStatus int     // 503 (default) or 429, which comes with Retry-After: 1; other statuses are sent as given with 503's body
+	// TokenEnforcedLifetime, when positive, makes Graph refuse tokens older
+	// than it while expires_in still announces TokenLifetime: tokens that
+	// expire early, as revocation or clock skew make them.
+	TokenEnforcedLifetime time.Duration
 }
 
 // Defaults filled in by New.
@@ -32,10 +41,12 @@ const (
 	DefaultPageSize     = 1000
 )
 
-// Stats counts what the simulator has answered.
+// Stats counts what the simulator has answered. PagesServed counts whole,
+// well-formed pages: not the truncated or malformed ones of faults.
 type Stats struct {
 	TokenRequests, TokensIssued, PageRequests, PagesServed int64
 	BadRequests                                            int64 // Graph 400 answers
+	FaultsInjected                                         int64 // scripted faults applied, token outages included
 }
 
 // Server is an http.Handler serving both the token endpoint and Graph. It is
@@ -47,10 +58,20 @@ type Server struct {
 	tokenRequests, tokensIssued atomic.Int64
 	pageRequests, pagesServed   atomic.Int64
 	badRequests                 atomic.Int64
+	faultsInjected              atomic.Int64
 
 	mu     sync.Mutex
-	tokens map[string]time.Time // access token -> expiry
+	tokens map[string]tokenInfo // by access token
 	issued []string             // every token, in issue order
+
+	faultMu  sync.Mutex
+	faults   []Fault
+	attempts map[int]int // page -> requests since the faults were set
+
+	logMu    sync.Mutex
+	log      []RequestRecord
+	logBase  int // sequence number of log[0]
+	logLimit int // maxRequestLog, lowered by tests
 
 	mutMu  sync.Mutex                  // serialises mutations; readers never take it
 	tenant atomic.Pointer[tenantState] // the mutations, replaced whole by each one
@@ -83,7 +104,11 @@ func New(cfg Config) *Server {
 	if cfg.TokenLifetime <= 0 {
 		cfg.TokenLifetime = time.Hour
 	}
-	s := &Server{cfg: cfg, now: time.Now, tokens: make(map[string]time.Time)}
+	if cfg.TokenOutageStatus == 0 {
+		cfg.TokenOutageStatus = http.StatusServiceUnavailable
+	}
+	s := &Server{cfg: cfg, now: time.Now, tokens: make(map[string]tokenInfo), logLimit: maxRequestLog}
+	s.SetFaults(cfg.Faults)
 	s.tenant.Store(&tenantState{devices: cfg.Devices})
 	return s
 }
@@ -99,6 +124,8 @@ func (s *Server) Stats() Stats {
 		PageRequests:  s.pageRequests.Load(),
 		PagesServed:   s.pagesServed.Load(),
 		BadRequests:   s.badRequests.Load(),
+
+		FaultsInjected: s.faultsInjected.Load(),
 	}
 }
 
@@ -124,16 +151,19 @@ func newRequestIDs(r *http.Request) requestIDs {
 
 // ServeHTTP routes to the token endpoint or to Graph.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	x := s.arrive(w)
+	defer s.depart(x)
 	segs := strings.Split(strings.Trim(r.URL.Path, "/"), "/")
 	if len(segs) == 4 && strings.EqualFold(segs[1], "oauth2") && strings.EqualFold(segs[2], "v2.0") && strings.EqualFold(segs[3], "token") {
-		s.serveToken(w, r, segs[0])
+		x.token = true
+		s.serveToken(x, r, segs[0])
 		return
 	}
-	s.serveGraph(w, r, segs)
+	s.serveGraph(x, r, segs)
 }
 
 // serveGraph answers everything that is not the token endpoint.
-func (s *Server) serveGraph(w http.ResponseWriter, r *http.Request, segs []string) {
+func (s *Server) serveGraph(w *exchange, r *http.Request, segs []string) {
 	ids := newRequestIDs(r)
 	h := w.Header()
 	h.Set("request-id", ids.request)

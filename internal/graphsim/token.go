@@ -12,8 +12,8 @@ import (
 
 // serveToken answers POST /{tenant}/oauth2/v2.0/token, the client
 // credentials grant of Entra ID v2, with Entra's error codes.
-func (s *Server) serveToken(w http.ResponseWriter, r *http.Request, tenant string) {
-	s.tokenRequests.Add(1)
+func (s *Server) serveToken(w *exchange, r *http.Request, tenant string) {
+	n := s.tokenRequests.Add(1)
 	ids := newRequestIDs(r)
 	h := w.Header()
 	h.Set("x-ms-request-id", ids.request)
@@ -21,6 +21,11 @@ func (s *Server) serveToken(w http.ResponseWriter, r *http.Request, tenant strin
 	h.Set("Date", httpDate(s.now()))
 	h.Set("Cache-Control", "no-store, no-cache")
 	h.Set("Pragma", "no-cache")
+
+	if n <= int64(s.cfg.TokenOutage) {
+		s.tokenOutage(w, ids)
+		return
+	}
 
 	if r.Method != http.MethodPost {
 		h.Set("Allow", http.MethodPost)
@@ -92,33 +97,85 @@ func (s *Server) issueToken() string {
 		panic("graphsim: crypto/rand failed: " + err.Error())
 	}
 	token := "eyJ0eXAi" + base64.RawURLEncoding.EncodeToString(b[:])
+	now := s.now()
 	s.mu.Lock()
-	s.tokens[token] = s.now().Add(s.cfg.TokenLifetime)
+	s.tokens[token] = tokenInfo{issued: now, expiry: now.Add(s.cfg.TokenLifetime)}
 	s.issued = append(s.issued, token)
 	s.mu.Unlock()
 	s.tokensIssued.Add(1)
 	return token
 }
 
+// tokenInfo is what the simulator remembers of an issued token.
+type tokenInfo struct {
+	issued, expiry time.Time
+	revoked        bool // by a Fault401: refused from then on
+}
+
+// revokedMessage is Graph's answer to a token it no longer accepts before
+// its announced expiry.
+const revokedMessage = "Access token has expired or is not yet valid."
+
+// bearer returns the token of a request's Authorization header, "" if none.
+func bearer(r *http.Request) string {
+	scheme, token, _ := strings.Cut(strings.TrimSpace(r.Header.Get("Authorization")), " ")
+	if !strings.EqualFold(scheme, "Bearer") {
+		return ""
+	}
+	return strings.TrimSpace(token)
+}
+
 // authorize checks the bearer token of a Graph request, answering Graph's
 // 401 when it fails.
 func (s *Server) authorize(w http.ResponseWriter, r *http.Request, ids requestIDs) bool {
-	scheme, token, _ := strings.Cut(strings.TrimSpace(r.Header.Get("Authorization")), " ")
-	token = strings.TrimSpace(token)
-	if !strings.EqualFold(scheme, "Bearer") || token == "" {
+	token := bearer(r)
+	if token == "" {
 		s.graphError(w, ids, http.StatusUnauthorized, "InvalidAuthenticationToken", "Access token is empty.")
 		return false
 	}
 	s.mu.Lock()
-	expiry, known := s.tokens[token]
+	info, known := s.tokens[token]
 	s.mu.Unlock()
+	now := s.now()
+	enforced := s.cfg.TokenEnforcedLifetime
 	switch {
 	case !known:
 		s.graphError(w, ids, http.StatusUnauthorized, "InvalidAuthenticationToken", "Access token validation failure. Invalid audience.")
 		return false
-	case !s.now().Before(expiry):
+	case info.revoked:
+		s.graphError(w, ids, http.StatusUnauthorized, "InvalidAuthenticationToken", revokedMessage)
+		return false
+	case !now.Before(info.expiry), enforced > 0 && now.Sub(info.issued) >= enforced:
+		// An early expiry reads exactly like a normal one: the client
+		// cannot tell, and must fetch a new token either way.
 		s.graphError(w, ids, http.StatusUnauthorized, "InvalidAuthenticationToken", "Lifetime validation failed, the token is expired.")
 		return false
 	}
 	return true
+}
+
+// revoke makes Graph refuse token from now on; unknown tokens are ignored.
+func (s *Server) revoke(token string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if info, ok := s.tokens[token]; ok {
+		info.revoked = true
+		s.tokens[token] = info
+	}
+}
+
+// tokenOutage answers a token request during Config.TokenOutage: Entra's
+// transient error, or its throttling answer when the status is 429.
+func (s *Server) tokenOutage(w *exchange, ids requestIDs) {
+	s.faultsInjected.Add(1)
+	status := s.cfg.TokenOutageStatus
+	w.fault = FaultKind(strconv.Itoa(status))
+	if status == http.StatusTooManyRequests {
+		w.Header().Set("Retry-After", "1")
+		s.entraError(w, ids, status, "temporarily_unavailable", 90055,
+			"There are too many incoming requests. Please try again later.")
+		return
+	}
+	s.entraError(w, ids, status, "temporarily_unavailable", 90033,
+		"A transient error has occurred. Please try again.")
 }

@@ -1,0 +1,97 @@
+package graphsim
+
+import (
+	"net/http"
+	"time"
+)
+
+// RequestRecord is one request as the simulator saw it, for tests that
+// assert how a client paced, retried and re-authenticated.
+type RequestRecord struct {
+	At      time.Time // when the request arrived, by the server's clock
+	Page    int       // 1-based page of the listing; 0 for tokens and requests without a page (bad query, unknown path, wrong method)
+	Attempt int       // 1-based attempt at Page since the faults were last set; 0 without a page
+	Status  int       // status sent; 0 when the handler answered nothing (the client went away during a delay)
+	Fault   FaultKind // the fault applied (a token outage records its status as a FaultKind); "" for none
+	Token   bool      // a token endpoint request
+}
+
+// maxRequestLog bounds the log of a long-running simulator: past it the
+// older half is dropped. Tests stay far below it.
+const maxRequestLog = 1 << 17
+
+// exchange is the ResponseWriter of one request: it remembers the status
+// and what the handlers learnt about the request, for its RequestRecord.
+type exchange struct {
+	http.ResponseWriter
+	seq     int // position in the log since the server started
+	status  int
+	page    int
+	attempt int
+	fault   FaultKind
+	token   bool
+}
+
+func (x *exchange) WriteHeader(code int) {
+	if x.status == 0 {
+		x.status = code
+	}
+	x.ResponseWriter.WriteHeader(code)
+}
+
+func (x *exchange) Write(b []byte) (int, error) {
+	if x.status == 0 {
+		x.status = http.StatusOK
+	}
+	return x.ResponseWriter.Write(b)
+}
+
+// Unwrap lets http.ResponseController reach the connection, which a
+// truncated page needs to flush before it drops it.
+func (x *exchange) Unwrap() http.ResponseWriter { return x.ResponseWriter }
+
+// arrive reserves the request's place in the log, so that the log is in
+// arrival order even when a slow page finishes after a later token request.
+func (s *Server) arrive(w http.ResponseWriter) *exchange {
+	at := s.now()
+	s.logMu.Lock()
+	defer s.logMu.Unlock()
+	if len(s.log) >= s.logLimit {
+		half := len(s.log) / 2
+		s.log = s.log[:copy(s.log, s.log[half:])]
+		s.logBase += half
+	}
+	x := &exchange{ResponseWriter: w, seq: s.logBase + len(s.log)}
+	s.log = append(s.log, RequestRecord{At: at})
+	return x
+}
+
+// depart completes the record; it also runs when a handler panics to drop
+// the connection.
+func (s *Server) depart(x *exchange) {
+	s.logMu.Lock()
+	defer s.logMu.Unlock()
+	k := x.seq - s.logBase
+	if k < 0 || k >= len(s.log) {
+		return // dropped by ResetRequests or by the bound
+	}
+	rec := &s.log[k]
+	rec.Page, rec.Attempt, rec.Status, rec.Fault, rec.Token = x.page, x.attempt, x.status, x.fault, x.token
+}
+
+// Requests returns the token and Graph requests received since the server
+// started or since ResetRequests, in arrival order. Requests still being
+// answered have Status 0. Admin requests (/_graphsim/...) are not logged.
+func (s *Server) Requests() []RequestRecord {
+	s.logMu.Lock()
+	defer s.logMu.Unlock()
+	return append([]RequestRecord(nil), s.log...)
+}
+
+// ResetRequests empties the request log.
+func (s *Server) ResetRequests() {
+	s.logMu.Lock()
+	defer s.logMu.Unlock()
+	s.logBase += len(s.log)
+	s.log = nil
+}
