@@ -10,4 +10,13 @@
 // behaviour is awkward for clients (the nextLink before or after "value",
 // Int64 values above 2^53, Intune's JSON-in-a-string 403, keyset skip
 // tokens) the simulator reproduces it on purpose.
+//
+// For client resilience tests it misbehaves on request (faults.go): a script
+// of faults by page and attempt (throttling, 5xx, HTML from a gateway, slow,
+// truncated or malformed pages, a nextLink to another host, revoked tokens),
+// token endpoint outages and tokens that expire before they say, with a
+// log of every request. For change detection tests the tenant can change
+// between two listings (mutations.go): devices change, check in, disappear
+// or enrol. Both are also reachable over HTTP (admin.go), for a simulator
+// running in another process.
 package graphsim

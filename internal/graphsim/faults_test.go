@@ -439,6 +439,8 @@ func TestRequestLog(t *testing.T) {
 	e := newEnv(t, Config{Devices: 3})
 	e.get(t, devicesPath+"?$top=abc", e.token)
 	e.get(t, "/v1.0/users", e.token)
+	req, _ := http.NewRequest(http.MethodPost, e.ts.URL+"/_graphsim/faults", strings.NewReader(`[]`))
+	do(t, req)
 	recs := e.sim.Requests()
 	if len(recs) != 3 || !recs[0].Token || fmtRecord(recs[1]) != "p0a0 400" || fmtRecord(recs[2]) != "p0a0 404" {
 		t.Errorf("requests %+v", recs)

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 )
@@ -311,4 +312,71 @@ func TestMutationsWhileServing(t *testing.T) {
 	wg.Wait()
 	close(stop)
 	<-stopped
+}
+
+func TestAdminMutate(t *testing.T) {
+	e := newEnv(t, Config{Devices: 10, PageSize: 4})
+	before := e.sim.Device(1)
+	post := func(path, body string) (*http.Response, []byte) {
+		req, _ := http.NewRequest(http.MethodPost, e.ts.URL+path, strings.NewReader(body))
+		return do(t, req)
+	}
+	resp, body := post("/_graphsim/mutate", `{"change":[1],"touch":[2],"remove":[3,4],"add":5}`)
+	if resp.StatusCode != http.StatusOK || string(body) != `{"count":13,"first_added":10}` {
+		t.Fatalf("mutate: %d %s", resp.StatusCode, body)
+	}
+	if bytes.Equal(before, e.sim.Device(1)) {
+		t.Error("device 1 unchanged")
+	}
+	ids, _ := listing(t, e, "")
+	if want := idsOf(e.sim, []int{0, 1, 2, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14}, nil); !slices.Equal(ids, want) {
+		t.Errorf("listing %v", ids)
+	}
+	resp, body = post("/_graphsim/mutate", `{}`)
+	if resp.StatusCode != http.StatusOK || string(body) != `{"count":13,"first_added":15}` {
+		t.Errorf("empty mutation: %d %s", resp.StatusCode, body)
+	}
+
+	resp, body = post("/_graphsim/faults", `[{"page":1,"attempt":1,"kind":"503","retry_after":"2"},{"kind":"slow","delay":"1ms"}]`)
+	if resp.StatusCode != http.StatusOK || string(body) != `{"faults":2}` {
+		t.Fatalf("faults: %d %s", resp.StatusCode, body)
+	}
+	if resp, _ := e.get(t, devicesPath, e.token); resp.StatusCode != 503 || resp.Header.Get("Retry-After") != "2" {
+		t.Errorf("scripted 503: %d %q", resp.StatusCode, resp.Header.Get("Retry-After"))
+	}
+	if resp, _ := e.get(t, devicesPath, e.token); resp.StatusCode != 200 {
+		t.Errorf("second attempt: %d", resp.StatusCode)
+	}
+
+	for _, tc := range []struct {
+		method, path, body string
+		status             int
+		msg                string
+	}{
+		{"POST", "/_graphsim/mutate", `{"change":[99]}`, 400, "change: no device 99"},
+		{"POST", "/_graphsim/mutate", `{"remove":[-1]}`, 400, "remove: no device -1"},
+		{"POST", "/_graphsim/mutate", `{"add":-2}`, 400, "add: -2 is negative"},
+		{"POST", "/_graphsim/mutate", `{"delete":[1]}`, 400, `unknown field "delete"`},
+		{"POST", "/_graphsim/mutate", `{"change":`, 400, "mutate:"},
+		{"POST", "/_graphsim/faults", `[{"kind":"teapot"}]`, 400, `unknown fault kind "teapot"`},
+		{"POST", "/_graphsim/faults", `[{"kind":"slow","delay":5}]`, 400, "faults:"},
+		{"GET", "/_graphsim/mutate", "", 405, "takes POST"},
+		{"POST", "/_graphsim/nothing", "{}", 404, "unknown admin endpoint"},
+	} {
+		req, _ := http.NewRequest(tc.method, e.ts.URL+tc.path, strings.NewReader(tc.body))
+		resp, body := do(t, req)
+		var msg struct{ Error string }
+		if resp.StatusCode != tc.status || json.Unmarshal(body, &msg) != nil || !strings.Contains(msg.Error, tc.msg) {
+			t.Errorf("%s %s %s: %d %s", tc.method, tc.path, tc.body, resp.StatusCode, body)
+		}
+	}
+	if e.sim.Count() != 13 {
+		t.Errorf("a refused mutation changed the tenant: count %d", e.sim.Count())
+	}
+	// Admin requests are not logged.
+	for _, rec := range e.sim.Requests() {
+		if !rec.Token && rec.Page == 0 {
+			t.Errorf("admin request logged: %+v", rec)
+		}
+	}
 }

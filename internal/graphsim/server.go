@@ -149,8 +149,13 @@ func newRequestIDs(r *http.Request) requestIDs {
 	return ids
 }
 
-// ServeHTTP routes to the token endpoint or to Graph.
+// ServeHTTP routes to the simulator's admin endpoints, the token endpoint
+// or Graph.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if strings.HasPrefix(r.URL.Path, adminPrefix) {
+		s.serveAdmin(w, r)
+		return
+	}
 	x := s.arrive(w)
 	defer s.depart(x)
 	segs := strings.Split(strings.Trim(r.URL.Path, "/"), "/")
