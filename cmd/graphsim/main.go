@@ -7,11 +7,13 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log"
 	"net"
 	"net/http"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -19,39 +21,89 @@ import (
 )
 
 func main() {
-	if err := run(); err != nil {
+	o, err := parseFlags(os.Args[1:], os.Stderr)
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		return
+	case err != nil:
+		os.Exit(2) // the flag package has said what is wrong
+	}
+	if err := run(o); err != nil {
 		fmt.Fprintln(os.Stderr, "graphsim:", err)
 		os.Exit(1)
 	}
 }
 
-func run() error {
-	var cfg graphsim.Config
-	addr := flag.String("addr", "127.0.0.1:8080", "listen address (127.0.0.1:0 picks a free port)")
-	flag.IntVar(&cfg.Devices, "devices", 2500, "number of devices in the tenant")
-	flag.Int64Var(&cfg.Seed, "seed", 1, "seed of the deterministic device data")
-	flag.IntVar(&cfg.PageSize, "page-size", graphsim.DefaultPageSize, "page size when a request has no $top")
-	flag.DurationVar(&cfg.Latency, "latency", 0, "delay before each managedDevices page")
-	flag.StringVar(&cfg.TenantID, "tenant", graphsim.DefaultTenantID, "tenant id")
-	flag.StringVar(&cfg.ClientID, "client-id", graphsim.DefaultClientID, "client (application) id")
+// options is what the command line asks for.
+type options struct {
+	addr    string
+	verbose bool
+	cfg     graphsim.Config
+}
+
+// parseFlags reads the command line; errors and usage go to out.
+func parseFlags(args []string, out io.Writer) (options, error) {
+	var o options
+	cfg := &o.cfg
+	fs := flag.NewFlagSet("graphsim", flag.ContinueOnError)
+	fs.SetOutput(out)
+	fs.StringVar(&o.addr, "addr", "127.0.0.1:8080", "listen address (127.0.0.1:0 picks a free port)")
+	fs.IntVar(&cfg.Devices, "devices", 2500, "number of devices in the tenant")
+	fs.Int64Var(&cfg.Seed, "seed", 1, "seed of the deterministic device data")
+	fs.IntVar(&cfg.PageSize, "page-size", graphsim.DefaultPageSize, "page size when a request has no $top")
+	fs.DurationVar(&cfg.Latency, "latency", 0, "delay before each managedDevices page")
+	fs.StringVar(&cfg.TenantID, "tenant", graphsim.DefaultTenantID, "tenant id")
+	fs.StringVar(&cfg.ClientID, "client-id", graphsim.DefaultClientID, "client (application) id")
 	// The secret's default is not shown in -help output on purpose: it
 	// may come from the environment.
-	flag.StringVar(&cfg.ClientSecret, "client-secret", "", "client secret (default $GRAPHSIM_CLIENT_SECRET, else "+graphsim.DefaultClientSecret+")")
-	flag.StringVar(&cfg.ScopeHost, "scope-host", graphsim.DefaultScopeHost, "Graph host the token scope must name")
-	flag.DurationVar(&cfg.TokenLifetime, "token-lifetime", time.Hour, "lifetime of issued tokens")
-	flag.BoolVar(&cfg.Forbidden, "forbidden", false, "answer Intune's 403 as if the app lacked DeviceManagementManagedDevices.Read.All")
-	verbose := flag.Bool("v", false, "log one line per request to stderr")
-	flag.Parse()
+	fs.StringVar(&cfg.ClientSecret, "client-secret", "", "client secret (default $GRAPHSIM_CLIENT_SECRET, else "+graphsim.DefaultClientSecret+")")
+	fs.StringVar(&cfg.ScopeHost, "scope-host", graphsim.DefaultScopeHost, "Graph host the token scope must name")
+	fs.DurationVar(&cfg.TokenLifetime, "token-lifetime", time.Hour, "lifetime of issued tokens")
+	fs.BoolVar(&cfg.Forbidden, "forbidden", false, "answer Intune's 403 as if the app lacked DeviceManagementManagedDevices.Read.All")
+	fs.Func("fault", "inject a fault into managedDevices pages, repeatable, first match applies: "+
+		"page=N,attempt=N,kind=K[,retry_after=V][,delay=D] (page and attempt 1-based, omitted = every; "+
+		"kind: "+kindNames()+")", func(v string) error {
+		f, err := graphsim.ParseFault(v)
+		if err != nil {
+			return err
+		}
+		cfg.Faults = append(cfg.Faults, f)
+		return nil
+	})
+	fs.IntVar(&cfg.TokenOutage, "token-outage", 0, "fail the first N token requests")
+	fs.IntVar(&cfg.TokenOutageStatus, "token-outage-status", 503, "status of a token outage: 503, or 429 (with Retry-After: 1)")
+	fs.DurationVar(&cfg.TokenEnforcedLifetime, "token-enforced-lifetime", 0, "refuse tokens older than this while expires_in still announces -token-lifetime (0: off)")
+	fs.BoolVar(&o.verbose, "v", false, "log one line per request to stderr")
+	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	if fs.NArg() > 0 {
+		err := fmt.Errorf("unexpected argument %q", fs.Arg(0))
+		fmt.Fprintln(out, err)
+		fs.Usage()
+		return o, err
+	}
 	if cfg.ClientSecret == "" {
 		cfg.ClientSecret = os.Getenv("GRAPHSIM_CLIENT_SECRET")
 	}
+	return o, nil
+}
 
-	ln, err := net.Listen("tcp", *addr)
+func kindNames() string {
+	names := make([]string, len(graphsim.FaultKinds))
+	for k, kind := range graphsim.FaultKinds {
+		names[k] = string(kind)
+	}
+	return strings.Join(names, ", ")
+}
+
+func run(o options) error {
+	ln, err := net.Listen("tcp", o.addr)
 	if err != nil {
 		return err
 	}
-	var h http.Handler = graphsim.New(cfg)
-	if *verbose {
+	var h http.Handler = graphsim.New(o.cfg)
+	if o.verbose {
 		h = logRequests(h, log.New(os.Stderr, "", log.LstdFlags|log.Lmicroseconds))
 	}
 	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
@@ -86,6 +138,14 @@ func logRequests(next http.Handler, l *log.Logger) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
 		start := time.Now()
+		defer func() {
+			// A truncated page ends in panic(http.ErrAbortHandler),
+			// which net/http turns into a dropped connection.
+			if v := recover(); v != nil {
+				l.Printf("%s %s %d %dB %s aborted", r.Method, r.URL.Path, rec.status, rec.bytes, time.Since(start).Round(time.Microsecond))
+				panic(v)
+			}
+		}()
 		next.ServeHTTP(rec, r)
 		l.Printf("%s %s %d %dB %s", r.Method, r.URL.Path, rec.status, rec.bytes, time.Since(start).Round(time.Microsecond))
 	})
@@ -101,6 +161,9 @@ func (s *statusRecorder) WriteHeader(code int) {
 	s.status = code
 	s.ResponseWriter.WriteHeader(code)
 }
+
+// Unwrap lets http.ResponseController flush through the recorder.
+func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
 
 func (s *statusRecorder) Write(b []byte) (int, error) {
 	n, err := s.ResponseWriter.Write(b)

@@ -1,0 +1,57 @@
+package main
+
+import (
+	"bytes"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/intune-benthos/intune-benthos/internal/graphsim"
+)
+
+func TestParseFlags(t *testing.T) {
+	var out bytes.Buffer
+	o, err := parseFlags([]string{
+		"-devices", "10",
+		"-fault", "page=2,attempt=1,kind=429,retry_after=1.5",
+		"-fault", "kind=slow,delay=250ms",
+		"-fault", "page=3,kind=503,retry_after=Wed, 21 Oct 2026 07:28:00 GMT",
+		"-token-outage", "2",
+		"-token-outage-status", "429",
+		"-token-enforced-lifetime", "5s",
+	}, &out)
+	if err != nil {
+		t.Fatalf("%v: %s", err, out.String())
+	}
+	want := []graphsim.Fault{
+		{Page: 2, Attempt: 1, Kind: graphsim.Fault429, RetryAfter: "1.5"},
+		{Kind: graphsim.FaultSlow, Delay: 250 * time.Millisecond},
+		{Page: 3, Kind: graphsim.Fault503, RetryAfter: "Wed, 21 Oct 2026 07:28:00 GMT"},
+	}
+	c := o.cfg
+	if !reflect.DeepEqual(c.Faults, want) || c.Devices != 10 || c.TokenOutage != 2 || c.TokenOutageStatus != 429 || c.TokenEnforcedLifetime != 5*time.Second {
+		t.Errorf("config %+v", c)
+	}
+
+	o, err = parseFlags(nil, &out)
+	if err != nil || o.cfg.Faults != nil || o.cfg.TokenOutage != 0 || o.cfg.TokenOutageStatus != 503 || o.cfg.TokenEnforcedLifetime != 0 || o.addr != "127.0.0.1:8080" {
+		t.Errorf("defaults %+v, %v", o, err)
+	}
+}
+
+func TestParseFlagsErrors(t *testing.T) {
+	for args, msg := range map[string]string{
+		"-fault kind=418":                `unknown fault kind "418"`,
+		"-fault page=x,kind=429":         `bad page "x"`,
+		"-fault kind=slow,delay=forever": `bad delay "forever"`,
+		"-token-enforced-lifetime 5":     "invalid value",
+		"-devices 10 extra":              `unexpected argument "extra"`,
+		"-fault kind=429,retry=2":        `unknown key "retry"`,
+	} {
+		var out bytes.Buffer
+		if _, err := parseFlags(strings.Fields(args), &out); err == nil || !strings.Contains(out.String(), msg) {
+			t.Errorf("%s: %v\n%s", args, err, out.String())
+		}
+	}
+}
