@@ -40,6 +40,9 @@ type RetryEvent struct {
 	Attempt int
 	Wait    time.Duration
 	Err     error
+	// TokenRenewed: Graph refused the token (401) and the retry uses a new
+	// one, at once.
+	TokenRenewed bool
 }
 
 type response struct {
@@ -67,6 +70,9 @@ func (c *Client) fetch(ctx context.Context, page int, rawURL string) (*response,
 			// fetch a new one and try this page again, once.
 			c.Tokens.Invalidate(token)
 			renewed = true
+			if c.OnRetry != nil {
+				c.OnRetry(RetryEvent{Page: page, Attempt: attempt, Err: err, TokenRenewed: true})
+			}
 			continue
 		}
 		wait, ok := c.Retry.next(attempt, err, time.Since(started))

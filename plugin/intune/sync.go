@@ -230,6 +230,11 @@ func (in *managedDevicesInput) progress(run *syncRun, page *graph.Page) {
 }
 
 func (in *managedDevicesInput) logRetry(ev graph.RetryEvent) {
+	if ev.TokenRenewed {
+		in.log.Warnf("%v", in.redact.error(fmt.Errorf("page %d attempt %d: Graph refused the access token; retrying with a new one: %w",
+			ev.Page, ev.Attempt, ev.Err)))
+		return
+	}
 	in.log.Warnf("%v", in.redact.error(fmt.Errorf("page %d attempt %d failed, retrying in %s: %w",
 		ev.Page, ev.Attempt, ev.Wait.Round(time.Millisecond), ev.Err)))
 }
