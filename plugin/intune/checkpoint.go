@@ -150,10 +150,15 @@ func (t *ackTracker) track(cur syncCursor, n int) *pageAcks {
 	return p
 }
 
-// ack is the AckFunc of each of the page's messages. Nacks do not reach it
-// while auto_replay_nacks is on (they are re-delivered); with it off, a
-// rejected message is dropped by the user's choice and counts as handled.
-func (p *pageAcks) ack(context.Context, error) error {
+// ack is the AckFunc of each of the page's messages. Only a successful ack
+// counts: an error is a message that did not reach the outputs, either
+// rejected with auto_replay_nacks off or nacked by Benthos as it shuts down
+// (AutoRetryNacks rejects everything pending on close). Its page then never
+// counts as delivered, so a restart re-reads it: at least once, never lost.
+func (p *pageAcks) ack(_ context.Context, err error) error {
+	if err != nil {
+		return nil
+	}
 	if p.remaining.Add(-1) == 0 {
 		p.tracker.delivered(p)
 	}
