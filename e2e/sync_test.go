@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"gopkg.in/yaml.v3"
+
 	"github.com/intune-benthos/intune-benthos/internal/graphsim"
 )
 
@@ -27,11 +29,18 @@ type result struct {
 // runBinary runs intune-benthos with args and extra environment variables.
 func runBinary(t *testing.T, env []string, args ...string) result {
 	t.Helper()
+	return runBinaryWithStdin(t, env, "", args...)
+}
+
+// runBinaryWithStdin is runBinary with stdin fed from a string.
+func runBinaryWithStdin(t *testing.T, env []string, stdin string, args ...string) result {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, binary, args...)
 	cmd.Dir = t.TempDir()
 	cmd.Env = append(os.Environ(), env...)
+	cmd.Stdin = strings.NewReader(stdin)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()
@@ -64,6 +73,30 @@ func simEnv(t *testing.T, cfg graphsim.Config) (*graphsim.Server, []string) {
 }
 
 func config(name string) string { return filepath.Join(repoRoot, "config", name) }
+
+// withInput writes a copy of a shipped config whose input is replaced, so
+// that its pipeline and output can be fed test data, and returns its path.
+func withInput(t *testing.T, path string, input map[string]any) string {
+	t.Helper()
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var conf map[string]any
+	if err := yaml.Unmarshal(raw, &conf); err != nil {
+		t.Fatal(err)
+	}
+	conf["input"] = input
+	out, err := yaml.Marshal(conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	copyPath := filepath.Join(t.TempDir(), filepath.Base(path))
+	if err := os.WriteFile(copyPath, out, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return copyPath
+}
 
 // dumpTable reads every row of managed_devices through the binary's own
 // sql_select input, as JSON objects keyed by id.
@@ -145,7 +178,22 @@ func TestSQLiteConfigWritesEveryDeviceAndUpsertsOnTheSecondRun(t *testing.T) {
 	env = append(env, "INTUNE_SQLITE_DSN="+dsn)
 
 	var syncIDs []string
+	changed := []int{0, 7, 1000, 2344}
+	before := map[int]string{}
 	for run := 1; run <= 2; run++ {
+		if run == 2 {
+			// Devices that changed in Intune between the syncs: their rows
+			// must show the new values (checked below against graphsim).
+			for _, i := range changed {
+				before[i] = string(sim.Device(i))
+			}
+			sim.Change(changed...)
+			for _, i := range changed {
+				if string(sim.Device(i)) == before[i] {
+					t.Fatalf("graphsim did not change device %d", i)
+				}
+			}
+		}
 		res := runBinary(t, env, "-c", config("sqlite.yaml"))
 		if res.exitCode != 0 {
 			t.Fatalf("run %d: exit %d\n%s%s", run, res.exitCode, res.stdout, res.stderr)

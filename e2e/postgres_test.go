@@ -1,0 +1,168 @@
+package e2e
+
+import (
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+
+	_ "github.com/lib/pq" // the test reads the table with its own connection
+
+	"github.com/intune-benthos/intune-benthos/internal/graphsim"
+)
+
+// pgServer is the PostgreSQL server the tests use: INTUNE_TEST_PG_DSN, or
+// the one every development and CI machine of this project runs.
+func pgServer() string {
+	if dsn := os.Getenv("INTUNE_TEST_PG_DSN"); dsn != "" {
+		return dsn
+	}
+	return "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
+}
+
+// freshDatabase creates an empty database for one test and returns its DSN
+// and a connection to it. Without a server the test is skipped on a laptop
+// and fails in CI, where a skipped integration test would hide a gap.
+func freshDatabase(t *testing.T) (string, *sql.DB) {
+	t.Helper()
+	admin, err := sql.Open("postgres", pgServer())
+	if err == nil {
+		err = admin.Ping()
+	}
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("PostgreSQL is required in CI (%s): %v", pgServer(), err)
+		}
+		t.Skipf("no PostgreSQL at %s (set INTUNE_TEST_PG_DSN): %v", pgServer(), err)
+	}
+	t.Cleanup(func() { admin.Close() })
+	suffix := make([]byte, 6)
+	_, _ = rand.Read(suffix)
+	name := "intune_e2e_" + hex.EncodeToString(suffix)
+	if _, err := admin.Exec("CREATE DATABASE " + name); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _, _ = admin.Exec("DROP DATABASE IF EXISTS " + name + " WITH (FORCE)") })
+	dsn := strings.Replace(pgServer(), "/postgres?", "/"+name+"?", 1)
+	if dsn == pgServer() {
+		t.Fatalf("cannot derive a database DSN from %s: it must end in /postgres?...", pgServer())
+	}
+	db, err := sql.Open("postgres", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return dsn, db
+}
+
+func TestPostgresConfigKeepsOneTypedRowPerDeviceAndAppliesChanges(t *testing.T) {
+	const n = 10000
+	dsn, db := freshDatabase(t)
+	sim, env := simEnv(t, graphsim.Config{Devices: n, Seed: 13})
+	env = append(env, "INTUNE_PG_DSN="+dsn)
+
+	changed := []int{0, 1, 2, 999, 1000, 5003, 9999}
+	for run := 1; run <= 2; run++ {
+		if run == 2 {
+			sim.Change(changed...)
+		}
+		res := runBinary(t, env, "-c", config("postgres.yaml"))
+		if res.exitCode != 0 {
+			t.Fatalf("run %d: exit %d\n%s", run, res.exitCode, res.stderr)
+		}
+		var rows, syncs int
+		if err := db.QueryRow(`SELECT count(*), count(DISTINCT _sync_id) FROM managed_devices`).Scan(&rows, &syncs); err != nil {
+			t.Fatal(err)
+		}
+		if rows != n || syncs != 1 {
+			t.Fatalf("run %d: %d rows from %d syncs, want %d rows all from this run's sync", run, rows, syncs, n)
+		}
+	}
+
+	// Every device's values, as PostgreSQL typed them, against what graphsim
+	// serves now (the changed devices in their new revision).
+	got, err := db.Query(`SELECT id, device_name, os_version, compliance_state, is_encrypted,
+		total_storage_space_in_bytes, free_storage_space_in_bytes,
+		to_char(last_sync_date_time AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
+		device_action_results::text, jsonb_typeof(device_action_results) FROM managed_devices`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer got.Close()
+	type row struct {
+		name, osVersion, compliance, lastSync, actions, actionsType sql.NullString
+		encrypted                                                   sql.NullBool
+		total, free                                                 sql.NullInt64
+	}
+	rows := map[string]row{}
+	for got.Next() {
+		var id string
+		var r row
+		if err := got.Scan(&id, &r.name, &r.osVersion, &r.compliance, &r.encrypted, &r.total, &r.free, &r.lastSync, &r.actions, &r.actionsType); err != nil {
+			t.Fatal(err)
+		}
+		rows[id] = r
+	}
+	bigInts := 0
+	for i := 0; i < n; i++ {
+		d := decodeDevice(t, sim.Device(i))
+		r, ok := rows[d["id"].(string)]
+		if !ok {
+			t.Fatalf("device %d has no row", i)
+		}
+		if r.name.String != d["deviceName"] || r.osVersion.String != d["osVersion"] || r.compliance.String != d["complianceState"] {
+			t.Fatalf("device %d: row (%s, %s, %s), want (%v, %v, %v)", i, r.name.String, r.osVersion.String, r.compliance.String, d["deviceName"], d["osVersion"], d["complianceState"])
+		}
+		if fmt.Sprint(r.total.Int64) != fmt.Sprint(d["totalStorageSpaceInBytes"]) || fmt.Sprint(r.free.Int64) != fmt.Sprint(d["freeStorageSpaceInBytes"]) {
+			t.Fatalf("device %d: storage (%d, %d), want (%v, %v) exactly", i, r.total.Int64, r.free.Int64, d["totalStorageSpaceInBytes"], d["freeStorageSpaceInBytes"])
+		}
+		if r.total.Int64 > 1<<53 {
+			bigInts++
+		}
+		if r.encrypted.Valid != (d["isEncrypted"] != nil) || (r.encrypted.Valid && r.encrypted.Bool != d["isEncrypted"]) {
+			t.Fatalf("device %d: is_encrypted %v, want %v", i, r.encrypted, d["isEncrypted"])
+		}
+		if r.lastSync.String != strings.TrimSuffix(strings.Split(fmt.Sprint(d["lastSyncDateTime"]), ".")[0], "Z")+"Z" {
+			t.Fatalf("device %d: last_sync_date_time %s, want %v", i, r.lastSync.String, d["lastSyncDateTime"])
+		}
+		if r.actionsType.String != "array" || !sameJSON(t, r.actions.String, d["deviceActionResults"]) {
+			t.Fatalf("device %d: device_action_results %s (%s), want the jsonb array %v", i, r.actions.String, r.actionsType.String, d["deviceActionResults"])
+		}
+	}
+	if bigInts == 0 {
+		t.Error("no device had an Int64 above 2^53: the exactness check proved nothing")
+	}
+}
+
+// A batch that carries the same device twice (a page delivered again after
+// a restart) must not fail: the last copy wins.
+func TestPostgresConfigSurvivesDuplicateIdsInOneBatch(t *testing.T) {
+	dsn, db := freshDatabase(t)
+	device := func(name string) string {
+		b, _ := json.Marshal(map[string]any{"id": "dup-1", "deviceName": name, "totalStorageSpaceInBytes": json.Number("9007199254740993")})
+		return string(b)
+	}
+	// The shipped output and pipeline, fed from stdin instead of Graph.
+	conf := withInput(t, config("postgres.yaml"), map[string]any{"stdin": map[string]any{"codec": "lines"}})
+	res := runBinaryWithStdin(t, []string{"INTUNE_PG_DSN=" + dsn, "INTUNE_CONFIG_DIR=" + config("")},
+		device("first")+"\n"+`{"id":"other","deviceName":"x"}`+"\n"+device("last")+"\n", "-c", conf)
+	if res.exitCode != 0 {
+		t.Fatalf("exit %d\n%s", res.exitCode, res.stderr)
+	}
+	var count int
+	var name string
+	var total int64
+	if err := db.QueryRow(`SELECT count(*) FROM managed_devices`).Scan(&count); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.QueryRow(`SELECT device_name, total_storage_space_in_bytes FROM managed_devices WHERE id = 'dup-1'`).Scan(&name, &total); err != nil {
+		t.Fatal(err)
+	}
+	if count != 2 || name != "last" || total != 9007199254740993 {
+		t.Errorf("%d rows, dup-1 = (%s, %d); want 2 rows and the last copy with its exact size", count, name, total)
+	}
+}
