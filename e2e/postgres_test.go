@@ -166,3 +166,18 @@ func TestPostgresConfigSurvivesDuplicateIdsInOneBatch(t *testing.T) {
 		t.Errorf("%d rows, dup-1 = (%s, %d); want 2 rows and the last copy with its exact size", count, name, total)
 	}
 }
+
+// The SQLite config takes the same duplicate in one batch: the last copy wins.
+func TestSQLiteConfigSurvivesDuplicateIdsInOneBatch(t *testing.T) {
+	dsn := "file:" + t.TempDir() + "/dup.db"
+	conf := withInput(t, config("sqlite.yaml"), map[string]any{"stdin": map[string]any{"codec": "lines"}})
+	res := runBinaryWithStdin(t, []string{"INTUNE_SQLITE_DSN=" + dsn, "INTUNE_CONFIG_DIR=" + config("")},
+		`{"id":"dup-1","deviceName":"first"}`+"\n"+`{"id":"other"}`+"\n"+`{"id":"dup-1","deviceName":"last"}`+"\n", "-c", conf)
+	if res.exitCode != 0 {
+		t.Fatalf("exit %d\n%s", res.exitCode, res.stderr)
+	}
+	rows := dumpTable(t, dsn)
+	if len(rows) != 2 || rows["dup-1"]["device_name"] != "last" {
+		t.Errorf("rows %v; want 2, dup-1 named last", rows)
+	}
+}
