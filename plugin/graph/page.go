@@ -1,6 +1,7 @@
 package graph
 
 import (
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -148,6 +149,9 @@ func (s *scanner) expect(want byte) error {
 }
 
 func (s *scanner) skipSpace() {
+	if s.i < len(s.b) && s.b[s.i] > ' ' {
+		return // compact JSON, as Graph sends it
+	}
 	for s.i < len(s.b) {
 		switch s.b[s.i] {
 		case ' ', '\t', '\n', '\r':
@@ -225,43 +229,83 @@ func (s *scanner) decodeString(start int, escaped bool) (string, error) {
 }
 
 // skipString moves past a string starting at s.i and tells whether it held
-// an escape sequence.
+// an escape sequence. Most of a page's bytes are inside strings, so this is
+// the hot loop: it looks at eight bytes at a time for the only ones that
+// matter ('"', '\\' and control characters) and walks bytes only near them.
 func (s *scanner) skipString() (escaped bool, err error) {
-	if err := s.expect('"'); err != nil {
-		return false, err
+	b, i := s.b, s.i
+	if i >= len(b) {
+		return false, ErrTruncated
 	}
-	for s.i < len(s.b) {
-		c := s.b[s.i]
-		s.i++
-		switch {
-		case c == '"':
+	if b[i] != '"' {
+		return false, s.errorf("want '\"', found %q", b[i])
+	}
+	i++
+	for {
+		for i+8 <= len(b) && !hasStringStop(binary.LittleEndian.Uint64(b[i:])) {
+			i += 8
+		}
+		for i < len(b) && !stringStop[b[i]] {
+			i++
+		}
+		if i >= len(b) {
+			s.i = i
+			return escaped, ErrTruncated
+		}
+		switch c := b[i]; c {
+		case '"':
+			s.i = i + 1
 			return escaped, nil
-		case c == '\\':
+		case '\\':
 			escaped = true
-			e, err := s.next()
-			if err != nil {
-				return escaped, err
+			if i+1 >= len(b) {
+				s.i = len(b)
+				return escaped, ErrTruncated
 			}
-			switch e {
+			switch b[i+1] {
 			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+				i += 2
 			case 'u':
-				if s.i+4 > len(s.b) {
+				if i+6 > len(b) {
+					s.i = len(b)
 					return escaped, ErrTruncated
 				}
-				for _, h := range s.b[s.i : s.i+4] {
+				for _, h := range b[i+2 : i+6] {
 					if !isHex(h) {
+						s.i = i + 2
 						return escaped, s.errorf("bad \\u escape")
 					}
 				}
-				s.i += 4
+				i += 6
 			default:
-				return escaped, s.errorf("bad escape \\%c", e)
+				s.i = i + 1
+				return escaped, s.errorf("bad escape \\%c", b[i+1])
 			}
-		case c < 0x20:
+		default:
+			s.i = i
 			return escaped, s.errorf("control character in string")
 		}
 	}
-	return escaped, ErrTruncated
+}
+
+// stringStop marks the bytes that end the plain run of a string.
+var stringStop = func() (t [256]bool) {
+	for c := 0; c < 0x20; c++ {
+		t[c] = true
+	}
+	t['"'], t['\\'] = true, true
+	return t
+}()
+
+// hasStringStop tells whether any of the eight bytes in x is '"', '\\' or
+// below 0x20, with the classic "has zero byte" bit trick: a byte equal to
+// the pattern becomes zero after xor; a byte below 0x20 borrows when 0x20 is
+// subtracted. Bytes >= 0x80 (UTF-8) never match.
+func hasStringStop(x uint64) bool {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	q := x ^ (ones * '"')
+	bs := x ^ (ones * '\\')
+	return ((q-ones)&^q|(bs-ones)&^bs|(x-ones*0x20)&^x)&highs != 0
 }
 
 func isHex(c byte) bool {
