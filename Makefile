@@ -13,7 +13,7 @@ DEMO_ADDR    ?= 127.0.0.1:0
 
 FUZZTIME ?= 20s
 
-.PHONY: all build demo test unit lint-config test-config vet fmt-check fuzz clean
+.PHONY: all build demo test unit lint-config test-config vet fmt-check fuzz microbench clean
 
 all: build
 
@@ -48,6 +48,12 @@ test: build vet fmt-check test-config
 	# The race detector needs cgo (the binaries above do not).
 	CGO_ENABLED=1 INTUNE_BENTHOS_BIN=$(abspath $(BINARY)) $(GO) test -race -count=1 ./...
 	$(MAKE) --no-print-directory fuzz
+	# Micro-benchmarks once each, so that they keep compiling and passing;
+	# `make microbench` runs them for real.
+	$(GO) test -run '^$$' -bench . -benchtime 1x ./plugin/...
+
+microbench:
+	$(GO) test -run '^$$' -bench . -benchmem -count 6 ./plugin/...
 
 # Each fuzz target for a short, fixed time, starting from its seed corpus in
 # plugin/graph/testdata/fuzz (go test -fuzz takes one target at a time).

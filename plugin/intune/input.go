@@ -29,9 +29,10 @@ const userAgent = "intune-benthos (+https://github.com/intune-benthos/intune-ben
 
 // pageItem is what the background sync hands to Read: one page of devices.
 type pageItem struct {
-	page *graph.Page
-	run  *syncRun
-	acks *pageAcks
+	page     *graph.Page
+	pageMeta any // page.Number, boxed once for every message's metadata
+	run      *syncRun
+	acks     *pageAcks
 }
 
 type managedDevicesInput struct {
@@ -135,10 +136,11 @@ func (in *managedDevicesInput) Read(ctx context.Context) (*service.Message, serv
 	in.next++
 
 	msg := service.NewMessage(device)
-	msg.MetaSetMut(metaSyncID, in.cur.run.id)
-	msg.MetaSetMut(metaSyncStartedAt, in.cur.run.startedAtText)
-	msg.MetaSetMut(metaPage, in.cur.page.Number)
-	msg.MetaSetMut(metaAPIVersion, in.conf.query.APIVersion)
+	// The values are boxed once per page, not once per device.
+	msg.MetaSetMut(metaSyncID, in.cur.run.idMeta)
+	msg.MetaSetMut(metaSyncStartedAt, in.cur.run.startedAtMeta)
+	msg.MetaSetMut(metaPage, in.cur.pageMeta)
+	msg.MetaSetMut(metaAPIVersion, in.cur.run.apiVersionMeta)
 	return msg, in.cur.acks.ack, nil
 }
 

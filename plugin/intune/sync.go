@@ -34,6 +34,9 @@ type syncRun struct {
 	resumedPages  int    // pages delivered before a restart (0 for a new sync)
 	acks          *ackTracker
 
+	// Metadata values, boxed once per sync rather than once per device.
+	idMeta, startedAtMeta, apiVersionMeta any
+
 	pages        int
 	devices      int
 	count        int64 // @odata.count, when Graph sent one
@@ -50,6 +53,11 @@ func newSyncRun(now time.Time, firstURL string) *syncRun {
 		nextURL:       firstURL,
 		lastProgress:  now,
 	}
+}
+
+// boxMeta prepares the metadata values every message of the sync carries.
+func (r *syncRun) boxMeta(apiVersion string) {
+	r.idMeta, r.startedAtMeta, r.apiVersionMeta = r.id, r.startedAtText, apiVersion
 }
 
 // resumedSyncRun continues the sync of a checkpoint: same id and start, so
@@ -112,6 +120,7 @@ func (in *managedDevicesInput) run(ctx context.Context, items chan<- pageItem, d
 func (in *managedDevicesInput) syncOnce(ctx context.Context, items chan<- pageItem, now time.Time) error {
 	firstURL := graph.ManagedDevicesURL(in.conf.graphURL, in.conf.query)
 	run := in.resumeOrStart(ctx, firstURL, now)
+	run.boxMeta(in.conf.query.APIVersion)
 	err := in.listPages(ctx, items, run)
 	if err != nil && run.resumedPages > 0 && run.pages == run.resumedPages && refusedResume(err) && ctx.Err() == nil {
 		// The saved nextLink itself was refused (a skiptoken Graph no longer
@@ -121,6 +130,7 @@ func (in *managedDevicesInput) syncOnce(ctx context.Context, items chan<- pageIt
 			in.log.Warnf("%v", cerr)
 		}
 		run = newSyncRun(time.Now(), firstURL)
+		run.boxMeta(in.conf.query.APIVersion)
 		err = in.listPages(ctx, items, run)
 	}
 	return err
@@ -200,7 +210,7 @@ func (in *managedDevicesInput) listPages(ctx context.Context, items chan<- pageI
 			continue
 		}
 		select {
-		case items <- pageItem{page: page, run: run, acks: acks}:
+		case items <- pageItem{page: page, pageMeta: page.Number, run: run, acks: acks}:
 		case <-ctx.Done():
 			return run.interrupted()
 		}
