@@ -62,6 +62,9 @@ type Page struct {
 // sent to another host.
 var ErrForeignNextLink = errors.New("@odata.nextLink points to another scheme or host than the Graph URL; refusing to send the token there")
 
+// ErrNextLinkLoop reports a page whose @odata.nextLink is its own URL.
+var ErrNextLinkLoop = errors.New("@odata.nextLink points to the page it came from; the listing would never end")
+
 // Pager walks a collection by @odata.nextLink. It is not safe for concurrent
 // use.
 type Pager struct {
@@ -109,6 +112,10 @@ func (p *Pager) Next(ctx context.Context) (*Page, error) {
 	next, err := resolveNextLink(target, page.NextLink)
 	if err != nil {
 		return nil, fmt.Errorf("page %d: @odata.nextLink %w", number, err)
+	}
+	if next != "" && next == p.next {
+		// Following it would read the same page forever.
+		return nil, fmt.Errorf("page %d: %w (%s)", number, ErrNextLinkLoop, next)
 	}
 	p.number = number
 	p.next = next

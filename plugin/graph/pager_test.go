@@ -402,3 +402,18 @@ func TestPagerHonoursRetryAfterAsAFloor(t *testing.T) {
 		})
 	}
 }
+
+func TestPagerStopsOnANextLinkToTheSamePage(t *testing.T) {
+	var calls atomic.Int32
+	var self string
+	c, srv := newTestClient(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
+		fmt.Fprintf(w, `{"value":[{"id":"a"}],"@odata.nextLink":%q}`, self)
+	}))
+	self = ManagedDevicesURL(c.Base, Query{APIVersion: "v1.0"})
+	_ = srv
+	pages, err := walk(t, c, self)
+	if !errors.Is(err, ErrNextLinkLoop) || len(pages) != 0 || calls.Load() != 1 {
+		t.Fatalf("pages %d, requests %d, err %v; want ErrNextLinkLoop after one request", len(pages), calls.Load(), err)
+	}
+}
