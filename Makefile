@@ -13,6 +13,13 @@ DEMO_ADDR    ?= 127.0.0.1:0
 
 FUZZTIME ?= 20s
 
+# WireMock, an HTTP stand-in this project did not write, for the e2e tests in
+# e2e/wiremock_test.go: its npm package carries the standalone jar (the
+# machines run Java 17; Maven Central is not reachable from them, npm is).
+WIREMOCK_VERSION := 3.13.2
+WIREMOCK_DIR     := .cache/wiremock
+WIREMOCK_JAR     := $(WIREMOCK_DIR)/node_modules/wiremock/build/wiremock-standalone-$(WIREMOCK_VERSION).jar
+
 .PHONY: all build demo test unit lint-config test-config vet fmt-check fuzz microbench clean
 
 all: build
@@ -44,9 +51,10 @@ demo: build
 	$(BINARY) -c config/report.yaml
 
 # The whole test suite: what CI runs (.ci/run) and what the README promises.
-test: build vet fmt-check test-config
+test: build vet fmt-check test-config $(WIREMOCK_JAR)
 	# The race detector needs cgo (the binaries above do not).
-	CGO_ENABLED=1 INTUNE_BENTHOS_BIN=$(abspath $(BINARY)) $(GO) test -race -count=1 ./...
+	CGO_ENABLED=1 INTUNE_BENTHOS_BIN=$(abspath $(BINARY)) INTUNE_WIREMOCK_JAR=$(abspath $(WIREMOCK_JAR)) \
+	  $(GO) test -race -count=1 ./...
 	$(MAKE) --no-print-directory fuzz
 	# Micro-benchmarks once each, so that they keep compiling and passing;
 	# `make microbench` runs them for real.
@@ -73,5 +81,8 @@ test-config: build
 	$(BINARY) lint config/*.yaml
 	$(BINARY) test ./config/...
 
+$(WIREMOCK_JAR):
+	npm install --prefix $(WIREMOCK_DIR) --no-audit --no-fund --loglevel=error wiremock@$(WIREMOCK_VERSION)
+
 clean:
-	rm -rf $(BIN) data
+	rm -rf $(BIN) data .cache
