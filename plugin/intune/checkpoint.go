@@ -29,9 +29,10 @@ type syncCursor struct {
 	NextURL string `json:"next_url"`
 	Page    int    `json:"page"`
 	Devices int    `json:"devices"`
+	// Final marks the empty cursor tracked after everything a sync emits:
+	// once it is reached, the sync is delivered.
+	Final bool `json:"-"`
 }
-
-func (c syncCursor) complete() bool { return c.NextURL == "" }
 
 // checkpointStore keeps the cursor of one query in a Benthos cache.
 type checkpointStore struct {
@@ -179,16 +180,19 @@ func (t *ackTracker) delivered(p *pageAcks) {
 		// Acks come from the outputs, which have no context for us; a cache
 		// that hangs is bounded by its own timeouts.
 		var err error
-		if highest.complete() {
+		switch {
+		case highest.Final:
 			err = t.store.clear(context.Background())
-		} else {
+		case highest.NextURL != "":
 			err = t.store.save(context.Background(), *highest)
 		}
+		// Otherwise every page is delivered but the sync's deletions or
+		// markers are not yet: a restart starts a new sync.
 		if err != nil {
 			t.warn(err)
 		}
 	}
-	if highest.complete() && t.complete != nil {
+	if highest.Final && t.complete != nil {
 		t.complete(*highest)
 	}
 }

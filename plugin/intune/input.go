@@ -3,6 +3,7 @@ package intune
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 
 	"github.com/benthosdev/benthos/v4/public/service"
@@ -28,11 +29,14 @@ func init() {
 const userAgent = "intune-benthos (+https://github.com/intune-benthos/intune-benthos)"
 
 // pageItem is what the background sync hands to Read: one page of devices.
+// pageItem is what the background sync hands to Read: one page's devices
+// to emit, or a sync's deletions or markers.
 type pageItem struct {
-	page     *graph.Page
-	pageMeta any // page.Number, boxed once for every message's metadata
-	run      *syncRun
-	acks     *pageAcks
+	bodies    [][]byte
+	operation any // intune_operation, boxed once
+	pageMeta  any // intune_page (0 for deletions and markers), boxed once
+	run       *syncRun
+	acks      *pageAcks
 }
 
 type managedDevicesInput struct {
@@ -41,6 +45,8 @@ type managedDevicesInput struct {
 	redact      redactor
 	client      *graph.Client
 	checkpoints *checkpointStore // nil without checkpoint_cache
+	state       *stateStore      // nil without state_cache
+	metrics     *inputMetrics
 
 	connMu sync.Mutex
 	items  chan pageItem // closed when the input is done
@@ -58,11 +64,28 @@ func newInput(conf *service.ParsedConfig, mgr *service.Resources) (*managedDevic
 	if err != nil {
 		return nil, err
 	}
-	httpClient := graph.NewHTTPClient(c.requestTimeout, c.tls)
 	in := &managedDevicesInput{
-		conf:   c,
-		log:    mgr.Logger(),
-		redact: newRedactor(c.clientSecret),
+		conf:    c,
+		log:     mgr.Logger(),
+		redact:  newRedactor(c.clientSecret),
+		metrics: newInputMetrics(mgr.Metrics()),
+	}
+	httpClient := graph.NewHTTPClient(c.requestTimeout, c.tls)
+	httpClient.Transport = countingTransport{next: httpClient.Transport, metrics: in.metrics}
+	if c.stateCache != "" {
+		if !mgr.HasCache(c.stateCache) {
+			return nil, fmt.Errorf("%s: cache resource %q is not defined", fieldStateCache, c.stateCache)
+		}
+		ignore := map[string]bool{}
+		for _, p := range c.ignoreProperties {
+			ignore[p] = true
+		}
+		in.state = &stateStore{
+			res:   mgr,
+			cache: c.stateCache,
+			key:   strings.Replace(checkpointKey(c.tenantID, graph.ManagedDevicesURL(c.graphURL, c.query)), "intune_managed_devices_", "intune_managed_devices_state_", 1),
+			fp:    fingerprinter{ignore: ignore},
+		}
 	}
 	if c.checkpointCache != "" {
 		if !mgr.HasCache(c.checkpointCache) {
@@ -121,7 +144,7 @@ func (in *managedDevicesInput) Read(ctx context.Context) (*service.Message, serv
 
 	in.readMu.Lock()
 	defer in.readMu.Unlock()
-	for in.cur.page == nil || in.next >= len(in.cur.page.Devices) {
+	for in.next >= len(in.cur.bodies) {
 		select {
 		case item, open := <-items:
 			if !open {
@@ -132,15 +155,16 @@ func (in *managedDevicesInput) Read(ctx context.Context) (*service.Message, serv
 			return nil, nil, ctx.Err()
 		}
 	}
-	device := in.cur.page.Devices[in.next]
+	body := in.cur.bodies[in.next]
 	in.next++
 
-	msg := service.NewMessage(device)
+	msg := service.NewMessage(body)
 	// The values are boxed once per page, not once per device.
 	msg.MetaSetMut(metaSyncID, in.cur.run.idMeta)
 	msg.MetaSetMut(metaSyncStartedAt, in.cur.run.startedAtMeta)
 	msg.MetaSetMut(metaPage, in.cur.pageMeta)
 	msg.MetaSetMut(metaAPIVersion, in.cur.run.apiVersionMeta)
+	msg.MetaSetMut(metaOperation, in.cur.operation)
 	return msg, in.cur.acks.ack, nil
 }
 

@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/intune-benthos/intune-benthos/internal/graphsim"
-	"github.com/intune-benthos/intune-benthos/plugin/graph"
 )
 
 // BenchmarkReadPerDevice is the input's per-message path: taking the next
@@ -29,10 +28,9 @@ func BenchmarkReadPerDevice(b *testing.B) {
 	defer cancel()
 	go func() {
 		for n := 1; ; n++ {
-			page := &graph.Page{PageBody: graph.PageBody{Devices: devices}, Number: n}
 			acks := run.acks.track(syncCursor{Page: n, NextURL: "x"}, len(devices))
 			select {
-			case items <- pageItem{page: page, pageMeta: n, run: run, acks: acks}:
+			case items <- pageItem{bodies: devices, operation: opUpsertMeta, pageMeta: n, run: run, acks: acks}:
 			case <-ctx.Done():
 				return
 			}

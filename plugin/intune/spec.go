@@ -36,7 +36,17 @@ const (
 	fieldMaxPageBytes    = "max_page_bytes"
 	fieldTLS             = "tls"
 	fieldCheckpointCache = "checkpoint_cache"
+
+	fieldEmit             = "emit"
+	fieldStateCache       = "state_cache"
+	fieldIgnoreProperties = "ignore_properties"
+	fieldSyncMarkers      = "emit_sync_markers"
 )
+
+// defaultIgnoreProperties move on every check-in (or every Exchange sync, or
+// as the disk fills) without anything about the device changing; hashing
+// them would report most of the tenant as changed on every sync.
+var defaultIgnoreProperties = []string{"lastSyncDateTime", "exchangeLastSuccessfulSyncDateTime", "freeStorageSpaceInBytes"}
 
 // Defaults of the resilience fields. Microsoft asks clients to wait a few
 // seconds before retrying a 5xx and to honour Retry-After; fifteen minutes
@@ -166,8 +176,25 @@ You can access these metadata fields using [function interpolation](/docs/config
 				Description("The name of a [cache resource](/docs/components/caches/about) in which the input stores, after every message of a page has been acknowledged, where the sync stands (the next page's URL and the sync id). A one-shot sync that is restarted after a crash or a stop resumes after the last fully delivered page instead of at page 1; a completed sync deletes its checkpoint. Empty disables checkpoints.").
 				Example("intune_checkpoints").
 				Default(""),
+			service.NewStringField(fieldEmit).
+				Description("`all` emits every device on every sync; `changes` emits only the devices that are new or whose content changed since the last complete sync (needs `state_cache`).").
+				Default("all").
+				LintRule(oneOf(fieldEmit, []string{"all", "changes"})),
+			service.NewStringField(fieldStateCache).
+				Description("The name of a cache resource holding the last complete sync's device ids and content hashes (about 25 bytes per device). With it, each complete sync also emits a deletion (`intune_operation: delete`, body `{\"id\": ..., \"@removed\": {\"reason\": \"deleted\"}}`) for every device that was in the previous complete sync and is gone now. A sync that did not read every page emits no deletion and leaves the state as it was.").
+				Example("intune_state").
+				Default(""),
+			service.NewStringListField(fieldIgnoreProperties).
+				Description("Top-level properties left out of the content hash of `emit: changes`: they move on every check-in without the device changing.").
+				Default(defaultIgnoreProperties).
+				Advanced(),
+			service.NewBoolField(fieldSyncMarkers).
+				Description("Adds a message with `intune_operation: sync_started` before a sync's devices and one with `intune_operation: sync_completed` (device, upsert and deletion counts, duration) after them, for consumers that rebuild full snapshots.").
+				Default(false).
+				Advanced(),
 			service.NewAutoRetryNacksToggleField(),
 		).
+		LintRule(`root = if this.emit.or("all") == "changes" && this.state_cache.or("") == "" { [ "emit: changes needs state_cache, the cache that remembers the last complete sync" ] }`).
 		Example("One sync into stdout", "Reads every device once and prints one JSON object per line, then exits.", `
 input:
   intune_managed_devices:
@@ -228,6 +255,11 @@ type inputConfig struct {
 	maxPageBytes    int64
 	tls             *tls.Config // nil: the system's roots, default settings
 	checkpointCache string
+
+	emitChanges      bool
+	stateCache       string
+	ignoreProperties []string
+	syncMarkers      bool
 }
 
 func inputConfigFromParsed(conf *service.ParsedConfig) (inputConfig, error) {
@@ -348,6 +380,35 @@ func (c *inputConfig) parseResilience(conf *service.ParsedConfig) error {
 		c.tls = tlsConf
 	}
 	c.checkpointCache, err = conf.FieldString(fieldCheckpointCache)
+	if err != nil {
+		return err
+	}
+	return c.parseChanges(conf)
+}
+
+// parseChanges reads the change-tracking fields.
+func (c *inputConfig) parseChanges(conf *service.ParsedConfig) error {
+	emit, err := conf.FieldString(fieldEmit)
+	if err != nil {
+		return err
+	}
+	switch emit {
+	case "all":
+	case "changes":
+		c.emitChanges = true
+	default:
+		return fmt.Errorf("%s: want all or changes, got %q", fieldEmit, emit)
+	}
+	if c.stateCache, err = conf.FieldString(fieldStateCache); err != nil {
+		return err
+	}
+	if c.emitChanges && c.stateCache == "" {
+		return fmt.Errorf("%s: changes needs %s, the cache that remembers the last complete sync", fieldEmit, fieldStateCache)
+	}
+	if c.ignoreProperties, err = conf.FieldStringList(fieldIgnoreProperties); err != nil {
+		return err
+	}
+	c.syncMarkers, err = conf.FieldBool(fieldSyncMarkers)
 	return err
 }
 

@@ -18,6 +18,7 @@ const (
 	metaSyncStartedAt = "intune_sync_started_at"
 	metaPage          = "intune_page"
 	metaAPIVersion    = "intune_api_version"
+	metaOperation     = "intune_operation"
 )
 
 // progressEvery is how often, at most, progress is logged at INFO; every
@@ -33,6 +34,8 @@ type syncRun struct {
 	nextURL       string // where reading starts: firstURL, or a checkpoint's nextLink
 	resumedPages  int    // pages delivered before a restart (0 for a new sync)
 	acks          *ackTracker
+	changes       *changeTracker // nil without state_cache
+	deletions     int
 
 	// Metadata values, boxed once per sync rather than once per device.
 	idMeta, startedAtMeta, apiVersionMeta any
@@ -172,20 +175,38 @@ func refusedResume(err error) bool {
 	return false
 }
 
-// listPages reads run's pages from where it stands to the last one.
+// listPages reads run's pages from where it stands to the last one, then
+// emits the sync's deletions and markers.
 func (in *managedDevicesInput) listPages(ctx context.Context, items chan<- pageItem, run *syncRun) error {
 	if run.resumedPages == 0 {
 		in.log.Infof("Sync %s started: GET %s", run.id, run.firstURL)
 	}
-	run.acks = newAckTracker(in.checkpoints, func(err error) { in.log.Warnf("%v", err) }, nil)
+	run.acks = newAckTracker(in.checkpoints, func(err error) { in.log.Warnf("%v", err) },
+		func(syncCursor) { in.delivered(run) })
+	if err := in.startChanges(ctx, run); err != nil {
+		in.log.Errorf("%v", err)
+		return err
+	}
+	send := func(item pageItem) error {
+		select {
+		case items <- item:
+			return nil
+		case <-ctx.Done():
+			return run.interrupted()
+		}
+	}
+	if in.conf.syncMarkers {
+		acks := run.acks.track(syncCursor{Page: run.pages}, 1)
+		body := fmt.Sprintf(`{"sync_id":%q,"sync_started_at":%q}`, run.id, run.startedAtText)
+		if err := send(pageItem{bodies: [][]byte{[]byte(body)}, operation: opSyncStartedMeta, pageMeta: noPageMeta, run: run, acks: acks}); err != nil {
+			return err
+		}
+	}
 	pager := in.client.Pages(run.nextURL, run.pages+1)
 	for {
 		page, err := pager.Next(ctx)
 		if errors.Is(err, io.EOF) {
-			elapsed := time.Since(run.startedAt)
-			in.log.Infof("Sync %s read all %d devices in %d pages in %s (%.0f devices/s)",
-				run.id, run.devices, run.pages, elapsed.Round(time.Millisecond), rate(run.devices, elapsed))
-			return nil
+			break
 		}
 		if err != nil {
 			if ctx.Err() != nil {
@@ -198,6 +219,15 @@ func (in *managedDevicesInput) listPages(ctx context.Context, items chan<- pageI
 			return err
 		}
 		in.progress(run, page)
+		in.metrics.pages.Incr(1)
+		bodies := page.Devices
+		if run.changes != nil {
+			if bodies, err = run.changes.observe(page.Number, bodies); err != nil {
+				err = fmt.Errorf("sync %s stopped: %w", run.id, err)
+				in.log.Errorf("%v", err)
+				return err
+			}
+		}
 		acks := run.acks.track(syncCursor{
 			SyncID:    run.id,
 			StartedAt: run.startedAtText,
@@ -205,16 +235,97 @@ func (in *managedDevicesInput) listPages(ctx context.Context, items chan<- pageI
 			NextURL:   pager.NextURL(),
 			Page:      page.Number,
 			Devices:   run.devices,
-		}, len(page.Devices))
-		if len(page.Devices) == 0 {
+		}, len(bodies))
+		if len(bodies) == 0 {
 			continue
 		}
-		select {
-		case items <- pageItem{page: page, pageMeta: page.Number, run: run, acks: acks}:
-		case <-ctx.Done():
-			return run.interrupted()
+		in.metrics.emitted.Incr(int64(len(bodies)), opUpsert)
+		if err := send(pageItem{bodies: bodies, operation: opUpsertMeta, pageMeta: page.Number, run: run, acks: acks}); err != nil {
+			return err
 		}
 	}
+
+	elapsed := time.Since(run.startedAt)
+	in.log.Infof("Sync %s read all %d devices in %d pages in %s (%.0f devices/s)",
+		run.id, run.devices, run.pages, elapsed.Round(time.Millisecond), rate(run.devices, elapsed))
+	// Every page was read: the sync may now name the devices that left.
+	trailer := run.pages + 1
+	if run.changes != nil {
+		if tombstones := run.changes.deletions(); len(tombstones) > 0 {
+			run.deletions = len(tombstones)
+			acks := run.acks.track(syncCursor{Page: trailer}, len(tombstones))
+			in.metrics.emitted.Incr(int64(len(tombstones)), opDelete)
+			if err := send(pageItem{bodies: tombstones, operation: opDeleteMeta, pageMeta: noPageMeta, run: run, acks: acks}); err != nil {
+				return err
+			}
+		}
+		trailer++
+	}
+	if in.conf.syncMarkers {
+		acks := run.acks.track(syncCursor{Page: trailer}, 1)
+		if err := send(pageItem{bodies: [][]byte{run.completedMarker()}, operation: opSyncCompleteMeta, pageMeta: noPageMeta, run: run, acks: acks}); err != nil {
+			return err
+		}
+		trailer++
+	}
+	// The sync is delivered once everything before this empty, final
+	// cursor is acknowledged (see delivered).
+	run.acks.track(syncCursor{Page: trailer, Final: true}, 0)
+	return nil
+}
+
+// startChanges loads the last complete sync's snapshot for a sync that
+// tracks changes. A snapshot that cannot be read stops the sync: emitting
+// everything as new, or no deletion, would mislead downstream silently.
+func (in *managedDevicesInput) startChanges(ctx context.Context, run *syncRun) error {
+	if in.state == nil {
+		return nil
+	}
+	previous, err := in.state.previous(ctx)
+	if err != nil {
+		return fmt.Errorf("sync %s stopped: %w", run.id, err)
+	}
+	partial := run.resumedPages > 0
+	if partial {
+		in.log.Warnf("Sync %s resumed from a checkpoint: it emits no deletions and keeps the previous device snapshot; the next complete sync names the deletions", run.id)
+	}
+	run.changes = newChangeTracker(in.state.fp, previous, in.conf.emitChanges, partial)
+	return nil
+}
+
+// delivered runs once every message of run was acknowledged: the sync is
+// complete downstream, so its snapshot becomes the one the next sync is
+// compared with.
+func (in *managedDevicesInput) delivered(run *syncRun) {
+	elapsed := time.Since(run.startedAt)
+	if run.changes != nil && !run.changes.partial {
+		if err := in.state.save(context.Background(), run.changes.current); err != nil {
+			err = fmt.Errorf("sync %s delivered every device, but %w; the next sync repeats its changes and deletions", run.id, err)
+			in.log.Errorf("%v", err)
+			if in.conf.interval == 0 {
+				recordFailure(err)
+			}
+			return
+		}
+	}
+	in.metrics.syncDuration.Timing(elapsed.Nanoseconds())
+	in.metrics.lastSuccess.Set(time.Now().Unix())
+	upserts := run.devices
+	if run.changes != nil {
+		upserts = run.changes.upserts
+	}
+	in.log.Infof("Sync %s delivered: %d devices listed, %d upserts and %d deletions emitted, in %s",
+		run.id, run.devices, upserts, run.deletions, elapsed.Round(time.Millisecond))
+}
+
+// completedMarker is the body of the sync_completed message.
+func (r *syncRun) completedMarker() []byte {
+	upserts := r.devices
+	if r.changes != nil {
+		upserts = r.changes.upserts
+	}
+	return []byte(fmt.Sprintf(`{"sync_id":%q,"sync_started_at":%q,"devices":%d,"upserts":%d,"deletes":%d,"duration_seconds":%.3f}`,
+		r.id, r.startedAtText, r.devices, upserts, r.deletions, time.Since(r.startedAt).Seconds()))
 }
 
 func (in *managedDevicesInput) progress(run *syncRun, page *graph.Page) {
@@ -240,6 +351,7 @@ func (in *managedDevicesInput) progress(run *syncRun, page *graph.Page) {
 }
 
 func (in *managedDevicesInput) logRetry(ev graph.RetryEvent) {
+	in.metrics.retried(ev)
 	if ev.TokenRenewed {
 		in.log.Warnf("%v", in.redact.error(fmt.Errorf("page %d attempt %d: Graph refused the access token; retrying with a new one: %w",
 			ev.Page, ev.Attempt, ev.Err)))

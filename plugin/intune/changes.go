@@ -1,0 +1,152 @@
+package intune
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/benthosdev/benthos/v4/public/service"
+)
+
+// Operations, in the intune_operation metadata field.
+const (
+	opUpsert       = "upsert"
+	opDelete       = "delete"
+	opSyncStarted  = "sync_started"
+	opSyncComplete = "sync_completed"
+)
+
+// Boxed once: every message's metadata shares these values.
+var (
+	opUpsertMeta       any = opUpsert
+	opDeleteMeta       any = opDelete
+	opSyncStartedMeta  any = opSyncStarted
+	opSyncCompleteMeta any = opSyncComplete
+	noPageMeta         any = 0
+)
+
+// stateStore keeps the snapshot of the last complete sync in a Benthos cache
+// and in memory between the syncs of one process.
+type stateStore struct {
+	res   *service.Resources
+	cache string
+	key   string
+	fp    fingerprinter
+
+	mu     sync.Mutex
+	loaded bool
+	last   *snapshot // nil: no complete sync yet
+}
+
+// previous returns the last complete sync's snapshot, reading the cache the
+// first time. No snapshot (a first run) is not an error.
+func (s *stateStore) previous(ctx context.Context) (*snapshot, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.loaded {
+		return s.last, nil
+	}
+	var raw []byte
+	var getErr error
+	err := s.res.AccessCache(ctx, s.cache, func(c service.Cache) { raw, getErr = c.Get(ctx, s.key) })
+	if err == nil {
+		err = getErr
+	}
+	if errors.Is(err, service.ErrKeyNotFound) {
+		s.loaded = true
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading the device snapshot %q from cache %q: %w", s.key, s.cache, err)
+	}
+	snap, err := decodeSnapshot(raw)
+	if err != nil {
+		return nil, fmt.Errorf("device snapshot %q in cache %q: %w", s.key, s.cache, err)
+	}
+	s.loaded, s.last = true, snap
+	return snap, nil
+}
+
+// save makes snap the last complete sync's, in the cache first: the memory
+// copy only moves once the cache holds it.
+func (s *stateStore) save(ctx context.Context, snap *snapshot) error {
+	raw := snap.encode()
+	var setErr error
+	err := s.res.AccessCache(ctx, s.cache, func(c service.Cache) { setErr = c.Set(ctx, s.key, raw, nil) })
+	if err == nil {
+		err = setErr
+	}
+	if err != nil {
+		return fmt.Errorf("saving the device snapshot %q (%d bytes) to cache %q: %w", s.key, len(raw), s.cache, err)
+	}
+	s.mu.Lock()
+	s.loaded, s.last = true, snap
+	s.mu.Unlock()
+	return nil
+}
+
+// changeTracker follows one sync against the previous complete one.
+type changeTracker struct {
+	fp       fingerprinter
+	previous *snapshot // nil on the first sync: everything is new
+	current  *snapshot
+	onlyNew  bool // emit: changes
+	// partial: the sync resumed from a checkpoint, so this process did not
+	// see its first pages. It may not name deletions or become the snapshot.
+	partial bool
+	upserts int
+}
+
+func newChangeTracker(fp fingerprinter, previous *snapshot, onlyChanges, partial bool) *changeTracker {
+	capacity := 1024
+	if previous != nil {
+		capacity = previous.len() + previous.len()/8
+	}
+	return &changeTracker{fp: fp, previous: previous, current: newSnapshot(capacity), onlyNew: onlyChanges, partial: partial}
+}
+
+// observe records a page's devices and returns those to emit: all of them,
+// or with emit: changes only the new and the changed ones. The slice is
+// filtered in place.
+func (c *changeTracker) observe(page int, devices [][]byte) ([][]byte, error) {
+	keep := devices[:0]
+	for i, d := range devices {
+		id, hash, err := c.fp.fingerprint(d)
+		if err != nil {
+			return nil, fmt.Errorf("page %d, device %d: %w", page, i+1, err)
+		}
+		c.current.put(id, hash)
+		if c.onlyNew && c.previous != nil {
+			if old, ok := c.previous.get(id); ok && old == hash {
+				continue
+			}
+		}
+		keep = append(keep, d)
+	}
+	c.upserts += len(keep)
+	return keep, nil
+}
+
+// deletions returns a tombstone for each device of the previous complete
+// sync that this one did not list. Only a sync that read every page may
+// call it.
+func (c *changeTracker) deletions() [][]byte {
+	if c.previous == nil || c.partial {
+		return nil
+	}
+	gone := c.previous.missingFrom(c.current)
+	tombstones := make([][]byte, len(gone))
+	for i, id := range gone {
+		tombstones[i] = tombstone(id)
+	}
+	return tombstones
+}
+
+// tombstone is the body of a deletion, in the shape Graph's delta queries
+// use for removed items.
+func tombstone(id string) []byte {
+	idJSON, _ := json.Marshal(id)
+	return []byte(`{"id":` + string(idJSON) + `,"@removed":{"reason":"deleted"}}`)
+}

@@ -1,0 +1,274 @@
+package intune
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/benthosdev/benthos/v4/public/service"
+
+	"github.com/intune-benthos/intune-benthos/internal/graphsim"
+)
+
+// emitted is what one stream run handed downstream, by operation.
+type emitted struct {
+	byOp    map[string][]string // operation -> device ids (or sync ids for markers)
+	bodies  map[string][]string // operation -> bodies
+	order   []string            // operations in arrival order
+	failure error
+	logs    string
+}
+
+// runStateful runs a one-shot stream with a file-backed state cache in dir
+// (so the state outlives the stream, as it outlives a process).
+func runStateful(t *testing.T, inputConf, dir string) emitted {
+	t.Helper()
+	resetSyncFailure()
+	logs := &bufLogger{}
+	b := service.NewStreamBuilder()
+	b.SetPrintLogger(logs)
+	if err := b.AddCacheYAML(fmt.Sprintf("label: state\nfile:\n  directory: %s", dir)); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.AddInputYAML(inputConf + "\n  state_cache: state"); err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	out := emitted{byOp: map[string][]string{}, bodies: map[string][]string{}}
+	if err := b.AddConsumerFunc(func(_ context.Context, m *service.Message) error {
+		body, _ := m.AsBytes()
+		op, _ := m.MetaGetMut(metaOperation)
+		var doc struct {
+			ID     string `json:"id"`
+			SyncID string `json:"sync_id"`
+		}
+		if err := json.Unmarshal(body, &doc); err != nil {
+			t.Errorf("message is not JSON: %s", body)
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		key := op.(string)
+		out.byOp[key] = append(out.byOp[key], doc.ID+doc.SyncID)
+		out.bodies[key] = append(out.bodies[key], string(body))
+		out.order = append(out.order, key)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	stream, err := b.Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if err := stream.Run(ctx); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	out.failure, out.logs = SyncFailure(), logs.String()
+	return out
+}
+
+func ids(sim *graphsim.Server, indices []int) []string {
+	var out []string
+	for _, i := range indices {
+		out = append(out, sim.DeviceID(i))
+	}
+	sort.Strings(out)
+	return out
+}
+
+func sorted(s []string) []string {
+	out := append([]string(nil), s...)
+	sort.Strings(out)
+	return out
+}
+
+func span(from, n, step int) []int {
+	var out []int
+	for i := 0; i < n; i++ {
+		out = append(out, from+i*step)
+	}
+	return out
+}
+
+func TestEmitChangesSendsOnlyWhatChangedAndTombstonesForRemovals(t *testing.T) {
+	sim, url := startSim(t, graphsim.Config{Devices: 5000, Seed: 41})
+	dir := t.TempDir()
+	conf := inputYAML(sim, url, "", "  emit: changes")
+
+	first := runStateful(t, conf, dir)
+	if first.failure != nil || len(first.byOp[opUpsert]) != 5000 || len(first.byOp[opDelete]) != 0 {
+		t.Fatalf("first sync: %d upserts, %d deletions, failure %v; want every device as new\n%s",
+			len(first.byOp[opUpsert]), len(first.byOp[opDelete]), first.failure, first.logs)
+	}
+
+	changed, removed := span(3, 50, 97), span(10, 20, 241)
+	touched := span(1, 200, 23) // check-ins only: lastSyncDateTime moves
+	sim.Change(changed...)
+	sim.Touch(touched...)
+	sim.Remove(removed...)
+	added := sim.Add(10)
+
+	second := runStateful(t, conf, dir)
+	if second.failure != nil {
+		t.Fatalf("second sync failed: %v\n%s", second.failure, second.logs)
+	}
+	wantUpserts := append(ids(sim, changed), ids(sim, span(added, 10, 1))...)
+	// A removed device may also have been changed: it is gone either way.
+	var stillThere []string
+	gone := map[string]bool{}
+	for _, id := range ids(sim, removed) {
+		gone[id] = true
+	}
+	for _, id := range wantUpserts {
+		if !gone[id] {
+			stillThere = append(stillThere, id)
+		}
+	}
+	if got := sorted(second.byOp[opUpsert]); fmt.Sprint(got) != fmt.Sprint(sorted(stillThere)) {
+		t.Errorf("second sync upserts %d devices, want the %d changed and added ones\n got %v\nwant %v", len(got), len(stillThere), got, sorted(stillThere))
+	}
+	if got := sorted(second.byOp[opDelete]); fmt.Sprint(got) != fmt.Sprint(ids(sim, removed)) {
+		t.Errorf("second sync deletes %v, want %v", got, ids(sim, removed))
+	}
+	if len(stillThere) != 60 || len(second.byOp[opDelete]) != 20 {
+		t.Errorf("%d upserts and %d deletions; the acceptance case is 60 and 20", len(second.byOp[opUpsert]), len(second.byOp[opDelete]))
+	}
+	for _, body := range second.bodies[opDelete] {
+		var doc map[string]any
+		_ = json.Unmarshal([]byte(body), &doc)
+		if len(doc) != 2 || fmt.Sprint(doc["@removed"]) != "map[reason:deleted]" {
+			t.Fatalf("tombstone body %s, want {\"id\":...,\"@removed\":{\"reason\":\"deleted\"}}", body)
+		}
+	}
+
+	third := runStateful(t, conf, dir)
+	if third.failure != nil || len(third.order) != 0 {
+		t.Errorf("a sync with nothing changed emitted %v (failure %v)", third.order, third.failure)
+	}
+}
+
+// emit: all sends every device and, with state, the deletions too.
+func TestEmitAllWithStateSendsEverythingAndTombstones(t *testing.T) {
+	sim, url := startSim(t, graphsim.Config{Devices: 800, Seed: 42, PageSize: 300})
+	dir := t.TempDir()
+	conf := inputYAML(sim, url, "")
+	if first := runStateful(t, conf, dir); len(first.byOp[opUpsert]) != 800 {
+		t.Fatalf("first sync: %d upserts", len(first.byOp[opUpsert]))
+	}
+	sim.Remove(5, 6, 700)
+	second := runStateful(t, conf, dir)
+	if len(second.byOp[opUpsert]) != 797 || fmt.Sprint(sorted(second.byOp[opDelete])) != fmt.Sprint(ids(sim, []int{5, 6, 700})) {
+		t.Errorf("%d upserts, deletions %v; want 797 and the 3 removed", len(second.byOp[opUpsert]), second.byOp[opDelete])
+	}
+}
+
+// A sync that stops half-way names no deletion and leaves the snapshot; the
+// next complete sync names them.
+func TestInterruptedSyncNeverEmitsTombstones(t *testing.T) {
+	sim, url := startSim(t, graphsim.Config{Devices: 3000, Seed: 43, PageSize: 500})
+	dir := t.TempDir()
+	conf := inputYAML(sim, url, "", "  emit: changes",
+		"  backoff:\n    initial_interval: 10ms\n    max_interval: 50ms\n    max_elapsed_time: 500ms")
+	if first := runStateful(t, conf, dir); first.failure != nil || len(first.byOp[opUpsert]) != 3000 {
+		t.Fatalf("first sync: %d upserts, failure %v", len(first.byOp[opUpsert]), first.failure)
+	}
+	removed := span(2, 20, 131)
+	sim.Remove(removed...)
+	sim.Change(2999)
+	sim.SetFaults([]graphsim.Fault{{Page: 4, Kind: graphsim.Fault503}})
+
+	broken := runStateful(t, conf, dir)
+	if broken.failure == nil || !strings.Contains(broken.failure.Error(), "giving up") {
+		t.Fatalf("the faulty sync did not fail as abandoned: %v", broken.failure)
+	}
+	if len(broken.byOp[opDelete]) != 0 {
+		t.Fatalf("a sync that did not read every page emitted %d deletions", len(broken.byOp[opDelete]))
+	}
+
+	sim.SetFaults(nil)
+	fixed := runStateful(t, conf, dir)
+	if fixed.failure != nil || fmt.Sprint(sorted(fixed.byOp[opDelete])) != fmt.Sprint(ids(sim, removed)) {
+		t.Fatalf("the next complete sync: deletions %v, failure %v; want the 20 removed", fixed.byOp[opDelete], fixed.failure)
+	}
+	if len(fixed.byOp[opUpsert]) != 1 || fixed.byOp[opUpsert][0] != sim.DeviceID(2999) {
+		t.Errorf("upserts %v, want only the changed device", fixed.byOp[opUpsert])
+	}
+}
+
+func TestSyncMarkersFrameTheSync(t *testing.T) {
+	sim, url := startSim(t, graphsim.Config{Devices: 450, Seed: 44, PageSize: 200})
+	dir := t.TempDir()
+	conf := inputYAML(sim, url, "", "  emit_sync_markers: true")
+	runStateful(t, conf, dir)
+	sim.Remove(0)
+	out := runStateful(t, conf, dir)
+	if len(out.order) != 449+1+2 || out.order[0] != opSyncStarted || out.order[len(out.order)-1] != opSyncComplete {
+		t.Fatalf("operations %d, first %s, last %s; want sync_started, 449 upserts, 1 delete, sync_completed",
+			len(out.order), out.order[0], out.order[len(out.order)-1])
+	}
+	var marker struct {
+		SyncID   string  `json:"sync_id"`
+		Devices  int     `json:"devices"`
+		Upserts  int     `json:"upserts"`
+		Deletes  int     `json:"deletes"`
+		Duration float64 `json:"duration_seconds"`
+	}
+	if err := json.Unmarshal([]byte(out.bodies[opSyncComplete][0]), &marker); err != nil {
+		t.Fatal(err)
+	}
+	if marker.SyncID == "" || marker.Devices != 449 || marker.Upserts != 449 || marker.Deletes != 1 || marker.Duration <= 0 {
+		t.Errorf("sync_completed = %+v", marker)
+	}
+}
+
+func TestStateSnapshotRoundTripsAndStaysSmall(t *testing.T) {
+	s := newSnapshot(0)
+	for i := 0; i < 200000; i++ {
+		s.put(fmt.Sprintf("%08x-0000-4000-8000-%012x", i, i), golden(i))
+	}
+	s.put("Not-A-GUID", 7)
+	raw := s.encode()
+	if len(raw) > 6<<20 {
+		t.Errorf("200,000 devices take %d bytes in the cache, want a few MB", len(raw))
+	}
+	back, err := decodeSnapshot(raw)
+	if err != nil || back.len() != s.len() {
+		t.Fatalf("decoded %d devices, err %v", back.len(), err)
+	}
+	if h, ok := back.get("0000002a-0000-4000-8000-00000000002a"); !ok || h != golden(42) {
+		t.Errorf("device 42: %x %v", h, ok)
+	}
+	if h, ok := back.get("Not-A-GUID"); !ok || h != 7 {
+		t.Errorf("text id: %d %v", h, ok)
+	}
+	if _, err := decodeSnapshot(raw[:len(raw)-3]); err == nil {
+		t.Error("a truncated snapshot decoded")
+	}
+}
+
+func TestFingerprintIgnoresCheckInProperties(t *testing.T) {
+	fp := fingerprinter{ignore: map[string]bool{"lastSyncDateTime": true}}
+	a := []byte(`{"id":"0f0c1f5e-1111-4e2b-9a61-000000000001","deviceName":"PC","lastSyncDateTime":"2026-01-01T00:00:00Z"}`)
+	b := []byte(`{"id":"0f0c1f5e-1111-4e2b-9a61-000000000001","deviceName":"PC","lastSyncDateTime":"2026-02-02T00:00:00Z"}`)
+	c := []byte(`{"id":"0f0c1f5e-1111-4e2b-9a61-000000000001","deviceName":"PC2","lastSyncDateTime":"2026-02-02T00:00:00Z"}`)
+	idA, ha, errA := fp.fingerprint(a)
+	_, hb, _ := fp.fingerprint(b)
+	_, hc, _ := fp.fingerprint(c)
+	if errA != nil || idA != "0f0c1f5e-1111-4e2b-9a61-000000000001" || ha != hb || ha == hc {
+		t.Errorf("id %q err %v; a==b %v (want true), a==c %v (want false)", idA, errA, ha == hb, ha == hc)
+	}
+	if _, _, err := fp.fingerprint([]byte(`{"deviceName":"no id"}`)); err == nil {
+		t.Error("a device without an id was accepted")
+	}
+}
+
+// golden spreads i over 64 bits (Fibonacci hashing), as a stand-in hash.
+func golden(i int) uint64 { return uint64(i) * 0x9e3779b97f4a7c15 }
