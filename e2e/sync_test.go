@@ -69,6 +69,8 @@ func simEnv(t *testing.T, cfg graphsim.Config) (*graphsim.Server, []string) {
 		"INTUNE_LOGIN_URL=" + srv.URL,
 		"INTUNE_GRAPH_URL=" + srv.URL,
 		"INTUNE_CONFIG_DIR=" + filepath.Join(repoRoot, "config"),
+		// Where the shipped configs keep the last complete sync's state.
+		"INTUNE_STATE_DIR=" + t.TempDir(),
 	}
 }
 
