@@ -35,7 +35,18 @@ func runBinary(t *testing.T, env []string, args ...string) result {
 // runBinaryWithStdin is runBinary with stdin fed from a string.
 func runBinaryWithStdin(t *testing.T, env []string, stdin string, args ...string) result {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	return runBinaryFull(t, 3*time.Minute, env, stdin, args...)
+}
+
+// runBinaryTimeout is runBinary that kills the process after timeout.
+func runBinaryTimeout(t *testing.T, timeout time.Duration, env []string, args ...string) result {
+	t.Helper()
+	return runBinaryFull(t, timeout, env, "", args...)
+}
+
+func runBinaryFull(t *testing.T, timeout time.Duration, env []string, stdin string, args ...string) result {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, binary, args...)
 	cmd.Dir = t.TempDir()

@@ -1,6 +1,7 @@
 package intune
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -8,6 +9,8 @@ import (
 	"sync"
 
 	"github.com/benthosdev/benthos/v4/public/service"
+
+	"github.com/intune-benthos/intune-benthos/plugin/graph"
 )
 
 // Operations, in the intune_operation metadata field.
@@ -107,15 +110,16 @@ func newChangeTracker(fp fingerprinter, previous *snapshot, onlyChanges, partial
 	return &changeTracker{fp: fp, previous: previous, current: newSnapshot(capacity), onlyNew: onlyChanges, partial: partial}
 }
 
-// observe records a page's devices and returns those to emit: all of them,
-// or with emit: changes only the new and the changed ones. The slice is
-// filtered in place.
-func (c *changeTracker) observe(page int, devices [][]byte) ([][]byte, error) {
+// observe records a page's devices and returns those to emit, with their
+// ids: all of them, or with emit: changes only the new and the changed ones.
+// The slice is filtered in place.
+func (c *changeTracker) observe(page int, devices [][]byte) ([][]byte, []any, error) {
 	keep := devices[:0]
+	ids := make([]any, 0, len(devices))
 	for i, d := range devices {
 		id, hash, err := c.fp.fingerprint(d)
 		if err != nil {
-			return nil, fmt.Errorf("page %d, device %d: %w", page, i+1, err)
+			return nil, nil, fmt.Errorf("page %d, device %d: %w", page, i+1, err)
 		}
 		c.current.put(id, hash)
 		if c.onlyNew && c.previous != nil {
@@ -124,24 +128,62 @@ func (c *changeTracker) observe(page int, devices [][]byte) ([][]byte, error) {
 			}
 		}
 		keep = append(keep, d)
+		ids = append(ids, id)
 	}
 	c.upserts += len(keep)
-	return keep, nil
+	return keep, ids, nil
 }
 
 // deletions returns a tombstone for each device of the previous complete
-// sync that this one did not list. Only a sync that read every page may
-// call it.
-func (c *changeTracker) deletions() [][]byte {
+// sync that this one did not list, with their ids. Only a sync that read
+// every page may call it.
+func (c *changeTracker) deletions() ([][]byte, []any) {
 	if c.previous == nil || c.partial {
-		return nil
+		return nil, nil
 	}
 	gone := c.previous.missingFrom(c.current)
 	tombstones := make([][]byte, len(gone))
+	ids := make([]any, len(gone))
 	for i, id := range gone {
-		tombstones[i] = tombstone(id)
+		tombstones[i], ids[i] = tombstone(id), id
 	}
-	return tombstones
+	return tombstones, ids
+}
+
+// deviceIDs returns each device's id for its metadata, or nil where a
+// device has none. Graph writes "id" first, which the fast path reads
+// without walking the object.
+func deviceIDs(devices [][]byte) []any {
+	ids := make([]any, len(devices))
+	for i, d := range devices {
+		if id, ok := leadingID(d); ok {
+			ids[i] = id
+			continue
+		}
+		_ = graph.EachMember(d, func(key []byte, escaped bool, value []byte) {
+			if !escaped && string(key) == "id" && ids[i] == nil {
+				if id, err := graph.DecodeString(value); err == nil {
+					ids[i] = id
+				}
+			}
+		})
+	}
+	return ids
+}
+
+// leadingID reads a device that starts with {"id":"...", an id without
+// escapes.
+func leadingID(d []byte) (string, bool) {
+	const prefix = `{"id":"`
+	if !bytes.HasPrefix(d, []byte(prefix)) {
+		return "", false
+	}
+	rest := d[len(prefix):]
+	end := bytes.IndexByte(rest, '"')
+	if end <= 0 || bytes.IndexByte(rest[:end], '\\') >= 0 {
+		return "", false
+	}
+	return string(rest[:end]), true
 }
 
 // tombstone is the body of a deletion, in the shape Graph's delta queries

@@ -33,8 +33,9 @@ const userAgent = "intune-benthos (+https://github.com/intune-benthos/intune-ben
 // to emit, or a sync's deletions or markers.
 type pageItem struct {
 	bodies    [][]byte
-	operation any // intune_operation, boxed once
-	pageMeta  any // intune_page (0 for deletions and markers), boxed once
+	ids       []any // intune_device_id of each body (nil for markers)
+	operation any   // intune_operation, boxed once
+	pageMeta  any   // intune_page (0 for deletions and markers), boxed once
 	run       *syncRun
 	acks      *pageAcks
 }
@@ -165,6 +166,9 @@ func (in *managedDevicesInput) Read(ctx context.Context) (*service.Message, serv
 	msg.MetaSetMut(metaPage, in.cur.pageMeta)
 	msg.MetaSetMut(metaAPIVersion, in.cur.run.apiVersionMeta)
 	msg.MetaSetMut(metaOperation, in.cur.operation)
+	if in.cur.ids != nil && in.cur.ids[in.next-1] != nil {
+		msg.MetaSetMut(metaDeviceID, in.cur.ids[in.next-1])
+	}
 	return msg, in.cur.acks.ack, nil
 }
 

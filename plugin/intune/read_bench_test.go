@@ -30,7 +30,7 @@ func BenchmarkReadPerDevice(b *testing.B) {
 		for n := 1; ; n++ {
 			acks := run.acks.track(syncCursor{Page: n, NextURL: "x"}, len(devices))
 			select {
-			case items <- pageItem{bodies: devices, operation: opUpsertMeta, pageMeta: n, run: run, acks: acks}:
+			case items <- pageItem{bodies: devices, ids: deviceIDs(devices), operation: opUpsertMeta, pageMeta: n, run: run, acks: acks}:
 			case <-ctx.Done():
 				return
 			}

@@ -19,6 +19,7 @@ const (
 	metaPage          = "intune_page"
 	metaAPIVersion    = "intune_api_version"
 	metaOperation     = "intune_operation"
+	metaDeviceID      = "intune_device_id"
 )
 
 // progressEvery is how often, at most, progress is logged at INFO; every
@@ -221,12 +222,15 @@ func (in *managedDevicesInput) listPages(ctx context.Context, items chan<- pageI
 		in.progress(run, page)
 		in.metrics.pages.Incr(1)
 		bodies := page.Devices
+		var ids []any
 		if run.changes != nil {
-			if bodies, err = run.changes.observe(page.Number, bodies); err != nil {
+			if bodies, ids, err = run.changes.observe(page.Number, bodies); err != nil {
 				err = fmt.Errorf("sync %s stopped: %w", run.id, err)
 				in.log.Errorf("%v", err)
 				return err
 			}
+		} else {
+			ids = deviceIDs(bodies)
 		}
 		acks := run.acks.track(syncCursor{
 			SyncID:    run.id,
@@ -240,7 +244,7 @@ func (in *managedDevicesInput) listPages(ctx context.Context, items chan<- pageI
 			continue
 		}
 		in.metrics.emitted.Incr(int64(len(bodies)), opUpsert)
-		if err := send(pageItem{bodies: bodies, operation: opUpsertMeta, pageMeta: page.Number, run: run, acks: acks}); err != nil {
+		if err := send(pageItem{bodies: bodies, ids: ids, operation: opUpsertMeta, pageMeta: page.Number, run: run, acks: acks}); err != nil {
 			return err
 		}
 	}
@@ -251,11 +255,11 @@ func (in *managedDevicesInput) listPages(ctx context.Context, items chan<- pageI
 	// Every page was read: the sync may now name the devices that left.
 	trailer := run.pages + 1
 	if run.changes != nil {
-		if tombstones := run.changes.deletions(); len(tombstones) > 0 {
+		if tombstones, ids := run.changes.deletions(); len(tombstones) > 0 {
 			run.deletions = len(tombstones)
 			acks := run.acks.track(syncCursor{Page: trailer}, len(tombstones))
 			in.metrics.emitted.Incr(int64(len(tombstones)), opDelete)
-			if err := send(pageItem{bodies: tombstones, operation: opDeleteMeta, pageMeta: noPageMeta, run: run, acks: acks}); err != nil {
+			if err := send(pageItem{bodies: tombstones, ids: ids, operation: opDeleteMeta, pageMeta: noPageMeta, run: run, acks: acks}); err != nil {
 				return err
 			}
 		}
