@@ -3,9 +3,12 @@ package e2e
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
+	"os"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -215,6 +218,35 @@ func TestMetricsAreServedAfterASync(t *testing.T) {
 	for series, ok := range checks {
 		if v, found := m[series]; !found || !ok(v) {
 			t.Errorf("%s = %v (found %v)", series, v, found)
+		}
+	}
+	// The shipped Grafana dashboard only charts series the binary serves.
+	dashboard, err := os.ReadFile(config("grafana-dashboard.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		Panels []struct {
+			Targets []struct {
+				Expr string `json:"expr"`
+			} `json:"targets"`
+		} `json:"panels"`
+	}
+	if err := json.Unmarshal(dashboard, &doc); err != nil {
+		t.Fatal(err)
+	}
+	var exprs []string
+	for _, p := range doc.Panels {
+		for _, target := range p.Targets {
+			exprs = append(exprs, target.Expr)
+		}
+	}
+	if len(exprs) == 0 {
+		t.Fatal("the dashboard has no queries")
+	}
+	for _, name := range regexp.MustCompile(`intune_[a-z_]+`).FindAllString(strings.Join(exprs, " "), -1) {
+		if _, ok := m[name]; !ok {
+			t.Errorf("config/grafana-dashboard.json charts %s, which /metrics does not serve", name)
 		}
 	}
 	if t.Failed() {
