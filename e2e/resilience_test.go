@@ -367,7 +367,7 @@ output:
 			t.Fatalf("line %d is not device %d as Graph sent it", i, i)
 		}
 	}
-	for _, want := range []string{"HTTP 429", "HTTP 502", "HTTP 500", "HTTP 503", "HTTP 504", "deadline exceeded", "unexpected EOF", "invalid page JSON", "refused the access token", "temporarily_unavailable"} {
+	for _, want := range []string{"HTTP 429", "HTTP 502", "HTTP 500", "HTTP 503", "HTTP 504", "request timed out", "unexpected EOF", "invalid page JSON", "refused the access token", "temporarily_unavailable"} {
 		if !strings.Contains(res.stderr, want) {
 			t.Errorf("no retry logged for %q:\n%s", want, res.stderr)
 		}

@@ -339,7 +339,7 @@ func TestAgainstWireMockFaults(t *testing.T) {
 			t.Errorf("page %d was requested %d times; its fault was not retried", i+1, requests[pages[i].uri])
 		}
 	}
-	for _, want := range []string{"HTTP 429", "HTTP 503", "temporarily_unavailable", "unexpected EOF", "deadline exceeded"} {
+	for _, want := range []string{"HTTP 429", "HTTP 503", "temporarily_unavailable", "unexpected EOF", "request timed out"} {
 		if !strings.Contains(res.stderr, want) {
 			t.Errorf("no retry logged for %q:\n%s", want, res.stderr)
 		}

@@ -6,9 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -32,6 +34,11 @@ type Client struct {
 	// OnRetry, when set, is told about every failed attempt that will be
 	// retried, before the wait.
 	OnRetry func(RetryEvent)
+
+	// lastBody is the size of the previous page: Graph streams pages
+	// (chunked, no Content-Length), and growing a buffer by doubling to 3 MB
+	// would allocate twice the page on every page.
+	lastBody atomic.Int64
 }
 
 // RetryEvent describes one failed attempt that is about to be retried.
@@ -117,7 +124,7 @@ func (c *Client) attempt(ctx context.Context, rawURL string) (*response, string,
 
 	res, err := c.HTTP.Do(req)
 	if err != nil {
-		return nil, token, &TransportError{Err: err, ClientRequestID: clientRequestID}
+		return nil, token, &TransportError{Err: timedOut(err), ClientRequestID: clientRequestID}
 	}
 	defer res.Body.Close()
 
@@ -162,16 +169,33 @@ func (c *Client) readBody(res *http.Response) ([]byte, error) {
 		limit = DefaultMaxPageBytes
 	}
 	var buf bytes.Buffer
-	if n := res.ContentLength; n > 0 && n <= limit {
-		buf.Grow(int(n))
+	switch hint := c.lastBody.Load(); {
+	case res.ContentLength > 0 && res.ContentLength <= limit:
+		buf.Grow(int(res.ContentLength))
+	case hint > 0:
+		// Pages are much alike; the extra eighth saves a regrowth for a
+		// slightly longer page. bytes.Buffer.ReadFrom wants MinRead spare.
+		buf.Grow(int(min(hint+hint/8, limit)) + bytes.MinRead)
 	}
 	if _, err := buf.ReadFrom(io.LimitReader(res.Body, limit+1)); err != nil {
-		return nil, &TransportError{Err: fmt.Errorf("reading body: %w", err)}
+		return nil, &TransportError{Err: fmt.Errorf("reading body: %w", timedOut(err))}
 	}
 	if int64(buf.Len()) > limit {
 		return nil, fmt.Errorf("%w (%d bytes)", ErrPageTooLarge, limit)
 	}
+	c.lastBody.Store(int64(buf.Len()))
 	return buf.Bytes(), nil
+}
+
+// timedOut says "request timed out" in front of a timeout, which Go words
+// in several ways ("context deadline exceeded", "Client.Timeout exceeded
+// while awaiting headers", "i/o timeout").
+func timedOut(err error) error {
+	var netErr net.Error
+	if errors.As(err, &netErr) && netErr.Timeout() {
+		return fmt.Errorf("request timed out (request_timeout): %w", err)
+	}
+	return err
 }
 
 // TransportError is a failure to exchange a request with the server

@@ -46,10 +46,12 @@ type faultCase struct {
 	waits []retryFloor
 }
 
-// retryFloor: the attempt after attempt `after` at page must wait floor.
+// retryFloor: the attempt after attempt `after` at page must wait floor,
+// or, for an HTTP-date Retry-After, not come before notBefore.
 type retryFloor struct {
 	page, after int
 	floor       time.Duration
+	notBefore   time.Time
 }
 
 func at(page, attempt int, kind graphsim.FaultKind) graphsim.Fault {
@@ -68,17 +70,18 @@ func survivableFaults() []faultCase {
 	slow.Delay = 3 * time.Second // beyond request_timeout (1s)
 	return []faultCase{
 		{name: "429 Retry-After 1.5 s", faults: []graphsim.Fault{retryAfter(3, 1, graphsim.Fault429, "1.5")},
-			waits: []retryFloor{{3, 1, 1500 * time.Millisecond}}},
-		// The date is taken when the case runs; whole seconds, so at least 1 s remains.
+			waits: []retryFloor{{page: 3, after: 1, floor: 1500 * time.Millisecond}}},
+		// The date is taken when the case runs: the retry must not come
+		// before it (checked against the date itself, not a duration).
 		{name: "429 Retry-After HTTP date", sim: func(c *graphsim.Config) {
-			c.Faults = []graphsim.Fault{retryAfter(4, 1, graphsim.Fault429, httpDate(2*time.Second))}
-		}, waits: []retryFloor{{4, 1, time.Second}}},
+			c.Faults = []graphsim.Fault{retryAfter(1, 1, graphsim.Fault429, httpDate(2*time.Second))}
+		}},
 		{name: "429 without Retry-After, three times", faults: []graphsim.Fault{
 			at(2, 1, graphsim.Fault429), at(2, 2, graphsim.Fault429), at(2, 3, graphsim.Fault429)}},
 		{name: "500", faults: []graphsim.Fault{at(5, 1, graphsim.Fault500)}},
 		{name: "502 with an HTML body", faults: []graphsim.Fault{at(6, 1, graphsim.Fault502), at(6, 2, graphsim.Fault502)}},
 		{name: "503 Retry-After 0.3 s", faults: []graphsim.Fault{retryAfter(7, 1, graphsim.Fault503, "0.3")},
-			waits: []retryFloor{{7, 1, 300 * time.Millisecond}}},
+			waits: []retryFloor{{page: 7, after: 1, floor: 300 * time.Millisecond}}},
 		{name: "504", faults: []graphsim.Fault{at(8, 1, graphsim.Fault504)}},
 		{name: "response slower than request_timeout", faults: []graphsim.Fault{slow}},
 		{name: "truncated body, connection closed", faults: []graphsim.Fault{at(3, 1, graphsim.FaultTruncate), at(3, 2, graphsim.FaultTruncate)}},
@@ -108,7 +111,7 @@ func survivableFaults() []faultCase {
 				at(5, 1, graphsim.Fault500), retryAfter(5, 2, graphsim.Fault503, "0.2"),
 				at(6, 1, graphsim.FaultMalformed), at(7, 1, graphsim.Fault504), at(10, 1, graphsim.Fault429),
 			},
-			waits: []retryFloor{{3, 1, 1500 * time.Millisecond}, {5, 2, 200 * time.Millisecond}}},
+			waits: []retryFloor{{page: 3, after: 1, floor: 1500 * time.Millisecond}, {page: 5, after: 2, floor: 200 * time.Millisecond}}},
 	}
 }
 
@@ -159,6 +162,11 @@ func TestFaultMatrix(t *testing.T) {
 				}
 			}
 			checkWaits(t, sim, fc.waits)
+			for _, f := range cfg.Faults {
+				if at, err := http.ParseTime(f.RetryAfter); err == nil {
+					checkWaits(t, sim, []retryFloor{{page: f.Page, after: f.Attempt, notBefore: at}})
+				}
+			}
 			if (len(fc.faults) > 0 || fc.sim != nil) && !strings.Contains(logs, "retrying") {
 				t.Errorf("no retry was logged:\n%s", logs)
 			}
@@ -212,6 +220,9 @@ func checkWaits(t *testing.T, sim *graphsim.Server, floors []retryFloor) {
 		}
 		if gap := attempts[w.after].Sub(attempts[w.after-1]); gap < w.floor {
 			t.Errorf("page %d attempt %d came %s after attempt %d, sooner than its Retry-After %s", w.page, w.after+1, gap, w.after, w.floor)
+		}
+		if attempts[w.after].Before(w.notBefore) {
+			t.Errorf("page %d attempt %d came at %s, before its Retry-After date %s", w.page, w.after+1, attempts[w.after].Format(time.RFC3339Nano), w.notBefore.Format(time.RFC3339))
 		}
 	}
 }
