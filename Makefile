@@ -86,3 +86,11 @@ $(WIREMOCK_JAR):
 
 clean:
 	rm -rf $(BIN) data .cache
+
+# The benchmark harness (bench/, its own Go module): graphsim, the binary and
+# its peers side by side; writes bench/RESULTS.md and bench/results.svg.
+# Scale it down with e.g. BENCH_ARGS="-sizes 10000 -runs 1 -skip msgraph".
+BENCH_ARGS ?=
+.PHONY: bench
+bench: build
+	cd bench && BENCH_ARGS="$(BENCH_ARGS)" $(GO) run ./cmd/benchrun -repo .. $(BENCH_ARGS)

@@ -1,0 +1,324 @@
+// Command benchrun is the benchmark harness behind `make bench`: it starts
+// graphsim, runs the intune-benthos binary and its peers against it, side by
+// side and interleaved, checks that each wrote every device, and writes
+// RESULTS.md and results.svg.
+//
+// Run it from bench/ (the Makefile does): go run ./cmd/benchrun -repo .. [flags]
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// scenario is one graphsim tenant and the samples of every program on it.
+type scenario struct {
+	devices  int
+	latency  time.Duration
+	idle     bool // the empty tenant: idle footprint
+	programs []program
+	samples  map[string][]sample
+}
+
+func (sc *scenario) title() string {
+	switch {
+	case sc.idle:
+		return "Idle: empty tenant (0 devices)"
+	case sc.latency > 0:
+		return fmt.Sprintf("%s devices, %s page latency", thousands(sc.devices), sc.latency)
+	default:
+		return fmt.Sprintf("%s devices", thousands(sc.devices))
+	}
+}
+
+// pages is the number of pages graphsim serves for the tenant.
+func (sc *scenario) pages() int {
+	return max(1, (sc.devices+pageSize-1)/pageSize)
+}
+
+type options struct {
+	repo, benchDir, goBin  string
+	sizes                  []int
+	runs                   int
+	latency                time.Duration
+	latencySize            int
+	skip                   string
+	idle                   bool
+	timeout                time.Duration
+	resultsPath, svgPath   string
+	invocation             string
+	started, finished      time.Time
+	loadBefore, loadAfter  string
+	buildNote, commandLine string
+}
+
+func main() {
+	var o options
+	var sizes string
+	flag.StringVar(&o.repo, "repo", "..", "repository root (holds bin/intune-benthos and bin/graphsim, built by make build)")
+	flag.StringVar(&o.benchDir, "bench-dir", ".", "the bench/ module (where the peers are built)")
+	flag.StringVar(&o.goBin, "go", "go", "go command used to build the peers")
+	flag.StringVar(&sizes, "sizes", "10000,100000,1000000", "tenant sizes without latency, comma-separated")
+	flag.IntVar(&o.runs, "runs", 3, "runs of each program per size; the tables show the median")
+	flag.DurationVar(&o.latency, "latency", 250*time.Millisecond, "page latency of the latency scenario")
+	flag.IntVar(&o.latencySize, "latency-size", 100000, "tenant size of the latency scenario (0: skip it)")
+	flag.StringVar(&o.skip, "skip", "", "programs to leave out, comma-separated: intune-file, intune-drop, floor, msgraph, http_client")
+	flag.BoolVar(&o.idle, "idle", true, "measure the idle footprint against an empty tenant")
+	flag.DurationVar(&o.timeout, "timeout", 30*time.Minute, "longest a single program run may take")
+	flag.StringVar(&o.resultsPath, "results", "RESULTS.md", "where to write the Markdown results")
+	flag.StringVar(&o.svgPath, "svg", "results.svg", "where to write the chart")
+	flag.Parse()
+
+	var err error
+	if o.sizes, err = parseSizes(sizes); err != nil {
+		fatalf("-sizes: %v", err)
+	}
+	if o.runs < 1 {
+		fatalf("-runs must be at least 1")
+	}
+	o.commandLine = invocation()
+	if err := run(&o); err != nil {
+		fatalf("%v", err)
+	}
+}
+
+func fatalf(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "\nbench: FAILED: "+format+"\n", args...)
+	os.Exit(1)
+}
+
+func parseSizes(s string) ([]int, error) {
+	var out []int
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(strings.ReplaceAll(f, "_", "")); f == "" {
+			continue
+		}
+		n, err := strconv.Atoi(f)
+		if err != nil || n < 1 {
+			return nil, fmt.Errorf("%q is not a positive number of devices", f)
+		}
+		out = append(out, n)
+	}
+	return out, nil
+}
+
+// invocation is the command to quote in RESULTS.md: make bench and its
+// BENCH_ARGS when started by the Makefile, else this command line.
+func invocation() string {
+	if args, ok := os.LookupEnv("BENCH_ARGS"); ok {
+		if args = strings.TrimSpace(args); args != "" {
+			return "make bench BENCH_ARGS='" + args + "'"
+		}
+		return "make bench"
+	}
+	return "cd bench && go run ./cmd/benchrun " + strings.Join(os.Args[1:], " ")
+}
+
+func run(o *options) error {
+	progs, err := selectPrograms(o.skip)
+	if err != nil {
+		return err
+	}
+	if len(progs) == 0 {
+		return fmt.Errorf("every program is skipped")
+	}
+	ps := &paths{
+		binary: filepath.Join(o.repo, "bin", "intune-benthos"),
+	}
+	simBin := filepath.Join(o.repo, "bin", "graphsim")
+	for _, b := range []string{ps.binary, simBin} {
+		if _, err := os.Stat(b); err != nil {
+			return fmt.Errorf("%v: run `make build` first (make bench does)", err)
+		}
+	}
+	if ps.binary, err = filepath.Abs(ps.binary); err != nil {
+		return err
+	}
+	if err := buildPeers(o, ps, progs); err != nil {
+		return err
+	}
+	o.buildNote = buildNote(o.repo)
+
+	tmp, err := os.MkdirTemp("", "intune-bench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	ps.tmp = tmp
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	var scenarios []*scenario
+	if o.idle {
+		var idleProgs []program
+		for _, p := range progs {
+			if p.name == "intune-drop" || p.name == "floor" {
+				idleProgs = append(idleProgs, p)
+			}
+		}
+		if len(idleProgs) > 0 {
+			scenarios = append(scenarios, &scenario{devices: 0, idle: true, programs: idleProgs})
+		}
+	}
+	for _, n := range o.sizes {
+		scenarios = append(scenarios, &scenario{devices: n, programs: progs})
+	}
+	if o.latencySize > 0 && o.latency > 0 {
+		scenarios = append(scenarios, &scenario{devices: o.latencySize, latency: o.latency, programs: progs})
+	}
+
+	o.started = time.Now()
+	o.loadBefore = loadAverage()
+	fmt.Printf("bench: %d scenarios, %d run(s) each, programs: %s\n", len(scenarios), o.runs, programNames(progs))
+	for _, sc := range scenarios {
+		if err := runScenario(ctx, o, ps, simBin, sc); err != nil {
+			return err
+		}
+	}
+	o.finished = time.Now()
+	o.loadAfter = loadAverage()
+
+	md := renderMarkdown(o, scenarios)
+	if err := os.WriteFile(o.resultsPath, []byte(md), 0o644); err != nil {
+		return err
+	}
+	if err := os.WriteFile(o.svgPath, []byte(renderSVG(o, scenarios)), 0o644); err != nil {
+		return err
+	}
+	fmt.Printf("\nbench: done in %s; wrote %s and %s\n", o.finished.Sub(o.started).Round(time.Second), o.resultsPath, o.svgPath)
+	return nil
+}
+
+// buildPeers builds the floor and the msgraph program (when they run) into
+// bench/bin; the Go build cache makes this quick after the first time
+// (msgraph-sdk-go takes a few minutes to compile cold).
+func buildPeers(o *options, ps *paths, progs []program) error {
+	binDir, err := filepath.Abs(filepath.Join(o.benchDir, "bin"))
+	if err != nil {
+		return err
+	}
+	ps.floor = filepath.Join(binDir, "floor")
+	ps.msgraph = filepath.Join(binDir, "msgraph")
+	var pkgs []string
+	for _, p := range progs {
+		switch p.name {
+		case "floor", "msgraph":
+			pkgs = append(pkgs, "./cmd/"+p.name)
+		}
+	}
+	if len(pkgs) == 0 {
+		return nil
+	}
+	fmt.Printf("bench: building %s (msgraph-sdk-go takes minutes the first time)\n", strings.Join(pkgs, " "))
+	cmd := exec.Command(o.goBin, append([]string{"build", "-trimpath", "-o", binDir + "/"}, pkgs...)...)
+	cmd.Dir = o.benchDir
+	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("building the peers: %v", err)
+	}
+	return nil
+}
+
+func runScenario(ctx context.Context, o *options, ps *paths, simBin string, sc *scenario) error {
+	fmt.Printf("\n== %s\n", sc.title())
+	s, err := startSim(simBin, sc.devices, sc.latency, ps.tmp)
+	if err != nil {
+		return err
+	}
+	defer s.stop()
+	sc.samples = map[string][]sample{}
+	// Interleaved: every program once, then every program again, so that
+	// noise on the machine spreads over all of them.
+	for r := 1; r <= o.runs; r++ {
+		for _, p := range sc.programs {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			smp, err := runOnce(ctx, p, ps, s.url, sc.devices, o.timeout)
+			if err != nil {
+				return fmt.Errorf("%s, run %d: %v", sc.title(), r, err)
+			}
+			sc.samples[p.name] = append(sc.samples[p.name], smp)
+			fmt.Printf("  run %d/%d %-12s cpu %7.2fs  wall %7.2fs  peak RSS %7.1f MB\n",
+				r, o.runs, p.name, smp.cpu, smp.wall, float64(smp.rssKB)/1024)
+		}
+	}
+	return nil
+}
+
+// summary is the median of a program's samples, metric by metric.
+type summary struct {
+	cpu, wall, rssMB, outMB float64
+	n                       int
+}
+
+func summarize(ss []sample) summary {
+	var cpu, wall, rss, out []float64
+	for _, s := range ss {
+		cpu = append(cpu, s.cpu)
+		wall = append(wall, s.wall)
+		rss = append(rss, float64(s.rssKB)/1024)
+		out = append(out, float64(s.outBytes)/(1<<20))
+	}
+	return summary{cpu: median(cpu), wall: median(wall), rssMB: median(rss), outMB: median(out), n: len(ss)}
+}
+
+func median(xs []float64) float64 {
+	if len(xs) == 0 {
+		return 0
+	}
+	s := append([]float64(nil), xs...)
+	sort.Float64s(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+func loadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "unknown"
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "unknown"
+	}
+	return strings.Join(f[:3], " ")
+}
+
+// buildNote says which commit the binaries under test were built from.
+func buildNote(repo string) string {
+	out, err := exec.Command("git", "-C", repo, "rev-parse", "--short", "HEAD").Output()
+	if err != nil {
+		return "unknown commit"
+	}
+	note := "commit " + strings.TrimSpace(string(out))
+	if st, err := exec.Command("git", "-C", repo, "status", "--porcelain", "--untracked-files=no").Output(); err == nil && len(strings.TrimSpace(string(st))) > 0 {
+		note += " (work tree with uncommitted changes)"
+	}
+	return note
+}
+
+func thousands(n int) string {
+	s := strconv.Itoa(n)
+	var b strings.Builder
+	for i, c := range s {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(c)
+	}
+	return b.String()
+}
