@@ -3,6 +3,12 @@
 // Microsoft Graph's deviceManagement/managedDevices collection, in v1.0 and
 // beta.
 //
+// A client authenticates with the app's secret, with a client assertion
+// signed by a configured certificate's key, with a configured federated
+// token, or as a managed identity through the Instance Metadata Service's
+// token endpoint, which the simulator serves too (assertion.go,
+// managedidentity.go). Tokens of every kind work for Graph alike.
+//
 // It exists for tests, benchmarks and demos, so it is deterministic (every
 // device is a pure function of the seed and its index) and cheap: devices are
 // generated while a page is written and never stored, so a tenant of a

@@ -145,6 +145,19 @@ func decodeGraphError(t *testing.T, resp *http.Response, body []byte) graphErr {
 	return ge
 }
 
+// decodeEntraError decodes a token endpoint error, refusing fields Entra
+// does not send.
+func decodeEntraError(t *testing.T, body []byte) entraErrorBody {
+	t.Helper()
+	var ee entraErrorBody
+	dec := json.NewDecoder(strings.NewReader(string(body)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&ee); err != nil {
+		t.Fatalf("not an Entra error: %v: %s", err, body)
+	}
+	return ee
+}
+
 const devicesPath = "/v1.0/deviceManagement/managedDevices"
 
 // fetch is do without failing on a body that cannot be read.

@@ -1,6 +1,7 @@
 package graphsim
 
 import (
+	"crypto/x509"
 	"net/http"
 	"strings"
 	"sync"
@@ -21,6 +22,21 @@ type Config struct {
 	ScopeHost     string        // default "https://graph.microsoft.com"; the scope must be ScopeHost+"/.default"
 	Forbidden     bool          // the app lacks DeviceManagementManagedDevices.Read.All: managedDevices answers Intune's nested 403
 	TokenLifetime time.Duration // lifetime of issued tokens, default 1h (expires_in is one second less)
+
+	// Credentials besides ClientSecret (see assertion.go and
+	// managedidentity.go); each works for Graph like a secret.
+	//
+	// ClientCertificate, when set, is registered on the app: a
+	// client_assertion (jwt-bearer) signed by its key, naming it by x5t#S256
+	// or x5t, is accepted.
+	ClientCertificate *x509.Certificate
+	// FederatedToken, when set, is the one federated assertion accepted
+	// (workload identity federation): a client_assertion equal to it.
+	FederatedToken string
+	// ManagedIdentityClientID, when set, is the client id of the managed
+	// identity that GET /metadata/identity/oauth2/token serves: a request
+	// naming another client_id is refused. Unset, any is accepted.
+	ManagedIdentityClientID string
 
 	// Misbehaviour, for testing clients (see faults.go).
 	Faults            []Fault // scripted faults of managedDevices responses; SetFaults replaces them; New panics on an invalid one
@@ -149,8 +165,8 @@ func newRequestIDs(r *http.Request) requestIDs {
 	return ids
 }
 
-// ServeHTTP routes to the simulator's admin endpoints, the token endpoint
-// or Graph.
+// ServeHTTP routes to the simulator's admin endpoints, the token endpoint,
+// the managed identity endpoint or Graph.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if strings.HasPrefix(r.URL.Path, adminPrefix) {
 		s.serveAdmin(w, r)
@@ -158,6 +174,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	x := s.arrive(w)
 	defer s.depart(x)
+	if strings.EqualFold(r.URL.Path, ManagedIdentityPath) {
+		x.token = true
+		s.serveManagedIdentity(x, r)
+		return
+	}
 	segs := strings.Split(strings.Trim(r.URL.Path, "/"), "/")
 	if len(segs) == 4 && strings.EqualFold(segs[1], "oauth2") && strings.EqualFold(segs[2], "v2.0") && strings.EqualFold(segs[3], "token") {
 		x.token = true

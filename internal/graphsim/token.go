@@ -11,7 +11,9 @@ import (
 )
 
 // serveToken answers POST /{tenant}/oauth2/v2.0/token, the client
-// credentials grant of Entra ID v2, with Entra's error codes.
+// credentials grant of Entra ID v2, with Entra's error codes. The client
+// authenticates with the secret, or with a client_assertion (checkAssertion)
+// when the request carries one.
 func (s *Server) serveToken(w *exchange, r *http.Request, tenant string) {
 	n := s.tokenRequests.Add(1)
 	ids := newRequestIDs(r)
@@ -65,8 +67,12 @@ func (s *Server) serveToken(w *exchange, r *http.Request, tenant string) {
 				"You may have sent your authentication request to the wrong tenant.")
 		return
 	}
-	// Never echo the secret that was sent: only the app it was meant for.
-	if secret != s.cfg.ClientSecret {
+	if form.Has("client_assertion") || form.Has("client_assertion_type") {
+		if !s.checkAssertion(w, ids, r, form) {
+			return
+		}
+	} else if secret != s.cfg.ClientSecret {
+		// Never echo the secret that was sent: only the app it was meant for.
 		s.entraError(w, ids, http.StatusUnauthorized, "invalid_client", 7000215,
 			"Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, "+
 				"not the client secret ID, for a secret added to app '"+s.cfg.ClientID+"'.")

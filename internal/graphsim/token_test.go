@@ -122,12 +122,7 @@ func TestTokenErrors(t *testing.T) {
 			if bytes.Contains(body, []byte(wrongSecret)) || bytes.Contains(body, []byte(c.ClientSecret)) {
 				t.Fatalf("response echoes a secret: %s", body)
 			}
-			var ee entraErrorBody
-			dec := json.NewDecoder(bytes.NewReader(body))
-			dec.DisallowUnknownFields()
-			if err := dec.Decode(&ee); err != nil {
-				t.Fatalf("not an Entra error: %v: %s", err, body)
-			}
+			ee := decodeEntraError(t, body)
 			prefix := "AADSTS" + strconv.Itoa(tc.aadsts) + ": "
 			switch {
 			case ee.Error != tc.code:
