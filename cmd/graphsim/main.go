@@ -73,6 +73,21 @@ func parseFlags(args []string, out io.Writer) (options, error) {
 	fs.IntVar(&cfg.TokenOutage, "token-outage", 0, "fail the first N token requests")
 	fs.IntVar(&cfg.TokenOutageStatus, "token-outage-status", 503, "status of a token outage: 503, or 429 (with Retry-After: 1)")
 	fs.DurationVar(&cfg.TokenEnforcedLifetime, "token-enforced-lifetime", 0, "refuse tokens older than this while expires_in still announces -token-lifetime (0: off)")
+	fs.Func("client-cert", "PEM file of a certificate registered on the app: client assertions signed by its key are accepted", func(path string) error {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		cert, err := graphsim.ParseCertificatePEM(data)
+		if err != nil {
+			return fmt.Errorf("%s: %w", path, err)
+		}
+		cfg.ClientCertificate = cert
+		return nil
+	})
+	// Like the secret, the federated token's value is not shown in -help.
+	fs.StringVar(&cfg.FederatedToken, "federated-token", "", "a client assertion equal to this is accepted as a federated credential (default $GRAPHSIM_FEDERATED_TOKEN)")
+	fs.StringVar(&cfg.ManagedIdentityClientID, "managed-identity-client-id", "", "client id of the managed identity served at "+graphsim.ManagedIdentityPath+" (empty: any)")
 	fs.BoolVar(&o.verbose, "v", false, "log one line per request to stderr")
 	if err := fs.Parse(args); err != nil {
 		return o, err
@@ -85,6 +100,9 @@ func parseFlags(args []string, out io.Writer) (options, error) {
 	}
 	if cfg.ClientSecret == "" {
 		cfg.ClientSecret = os.Getenv("GRAPHSIM_CLIENT_SECRET")
+	}
+	if cfg.FederatedToken == "" {
+		cfg.FederatedToken = os.Getenv("GRAPHSIM_FEDERATED_TOKEN")
 	}
 	return o, nil
 }

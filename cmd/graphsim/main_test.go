@@ -2,6 +2,12 @@ package main
 
 import (
 	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"encoding/pem"
+	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -50,6 +56,57 @@ func TestParseFlagsErrors(t *testing.T) {
 		"-fault kind=429,retry=2":        `unknown key "retry"`,
 	} {
 		var out bytes.Buffer
+		if _, err := parseFlags(strings.Fields(args), &out); err == nil || !strings.Contains(out.String(), msg) {
+			t.Errorf("%s: %v\n%s", args, err, out.String())
+		}
+	}
+}
+
+func TestParseFlagsCredentials(t *testing.T) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := graphsim.NewCertificate("graphsim flag test", key, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	certFile := filepath.Join(dir, "app.crt")
+	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Raw}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	o, err := parseFlags([]string{
+		"-client-cert", certFile,
+		"-federated-token", "eyJfederated",
+		"-managed-identity-client-id", "33333333-0000-0000-0000-000000000001",
+	}, &out)
+	if err != nil {
+		t.Fatalf("%v: %s", err, out.String())
+	}
+	c := o.cfg
+	if c.ClientCertificate == nil || !c.ClientCertificate.Equal(cert) || c.FederatedToken != "eyJfederated" || c.ManagedIdentityClientID != "33333333-0000-0000-0000-000000000001" {
+		t.Errorf("config %+v", c)
+	}
+
+	t.Setenv("GRAPHSIM_FEDERATED_TOKEN", "from-env")
+	if o, err := parseFlags(nil, &out); err != nil || o.cfg.FederatedToken != "from-env" || o.cfg.ClientCertificate != nil {
+		t.Errorf("from the environment: %+v, %v", o.cfg, err)
+	}
+	if strings.Contains(out.String(), "eyJfederated") || strings.Contains(out.String(), "from-env") {
+		t.Errorf("a federated token was printed: %s", out.String())
+	}
+
+	notPEM := filepath.Join(dir, "app.der")
+	if err := os.WriteFile(notPEM, cert.Raw, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for args, msg := range map[string]string{
+		"-client-cert " + filepath.Join(dir, "absent.crt"): "no such file or directory",
+		"-client-cert " + notPEM:                           `app.der: no PEM "CERTIFICATE" block found`,
+	} {
+		out.Reset()
 		if _, err := parseFlags(strings.Fields(args), &out); err == nil || !strings.Contains(out.String(), msg) {
 			t.Errorf("%s: %v\n%s", args, err, out.String())
 		}
