@@ -51,19 +51,12 @@ const renewBefore = 2 * time.Minute
 type ClientSecretTokens struct {
 	conf   clientcredentials.Config
 	client *http.Client
-	now    func() time.Time
-
-	mu     sync.Mutex
-	cached *oauth2.Token
+	cache  tokenCache
 }
 
 // NewClientSecretTokens builds a token provider for c.
 func NewClientSecretTokens(c ClientSecretConfig) *ClientSecretTokens {
-	client := c.HTTPClient
-	if client == nil {
-		client = http.DefaultClient
-	}
-	return &ClientSecretTokens{
+	t := &ClientSecretTokens{
 		conf: clientcredentials.Config{
 			ClientID:     c.ClientID,
 			ClientSecret: c.ClientSecret,
@@ -74,36 +67,79 @@ func NewClientSecretTokens(c ClientSecretConfig) *ClientSecretTokens {
 			// round trip with HTTP Basic.
 			AuthStyle: oauth2.AuthStyleInParams,
 		},
-		client: client,
-		now:    time.Now,
+		client: orDefaultClient(c.HTTPClient),
 	}
+	t.cache.fetch = func(ctx context.Context) (*oauth2.Token, error) {
+		return exchange(ctx, t.client, &t.conf)
+	}
+	return t
 }
 
 // Token implements TokenProvider.
-func (t *ClientSecretTokens) Token(ctx context.Context) (string, error) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if t.cached != nil && (t.cached.Expiry.IsZero() || t.now().Add(renewBefore).Before(t.cached.Expiry)) {
-		return t.cached.AccessToken, nil
+func (t *ClientSecretTokens) Token(ctx context.Context) (string, error) { return t.cache.token(ctx) }
+
+// Invalidate implements TokenProvider.
+func (t *ClientSecretTokens) Invalidate(token string) { t.cache.invalidate(token) }
+
+// tokenCache holds the token of one provider and fetches a new one when it
+// is about to expire or was invalidated. Every provider uses it, so that they
+// all renew alike. Token requests are serialised: concurrent callers wait
+// for the one request under way instead of sending their own.
+type tokenCache struct {
+	// fetch asks for a new token; its errors are already typed (*Error,
+	// *TransportError, or a plain error that is not retried).
+	fetch func(context.Context) (*oauth2.Token, error)
+	now   func() time.Time // nil means time.Now; replaced by tests
+
+	mu     sync.Mutex
+	cached *oauth2.Token
+}
+
+func (c *tokenCache) token(ctx context.Context) (string, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	now := time.Now
+	if c.now != nil {
+		now = c.now
 	}
-	tok, err := t.conf.Token(context.WithValue(ctx, oauth2.HTTPClient, t.client))
+	if c.cached != nil && (c.cached.Expiry.IsZero() || now().Add(renewBefore).Before(c.cached.Expiry)) {
+		return c.cached.AccessToken, nil
+	}
+	tok, err := c.fetch(ctx)
 	if err != nil {
-		return "", tokenError(err)
+		return "", err
 	}
-	if tok.AccessToken == "" {
-		return "", errors.New("entra id: token response holds no access_token")
-	}
-	t.cached = tok
+	c.cached = tok
 	return tok.AccessToken, nil
 }
 
-// Invalidate implements TokenProvider.
-func (t *ClientSecretTokens) Invalidate(token string) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if t.cached != nil && t.cached.AccessToken == token {
-		t.cached = nil
+func (c *tokenCache) invalidate(token string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.cached != nil && c.cached.AccessToken == token {
+		c.cached = nil
 	}
+}
+
+// exchange sends one client-credentials request of conf through client and
+// types what went wrong.
+func exchange(ctx context.Context, client *http.Client, conf *clientcredentials.Config) (*oauth2.Token, error) {
+	tok, err := conf.Token(context.WithValue(ctx, oauth2.HTTPClient, client))
+	if err != nil {
+		return nil, tokenError(err)
+	}
+	if tok.AccessToken == "" {
+		return nil, errors.New("entra id: token response holds no access_token")
+	}
+	return tok, nil
+}
+
+// orDefaultClient is c, or http.DefaultClient when c is nil.
+func orDefaultClient(c *http.Client) *http.Client {
+	if c == nil {
+		return http.DefaultClient
+	}
+	return c
 }
 
 // tokenError turns the oauth2 library's error into our typed Error when the
