@@ -50,7 +50,7 @@ func (s *Server) checkAssertion(w http.ResponseWriter, ids requestIDs, r *http.R
 	if form.Get("client_assertion_type") != JWTBearer || assertion == "" {
 		return refuse(7000218, "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.")
 	}
-	if fed := s.cfg.FederatedToken; fed != "" && subtle.ConstantTimeCompare([]byte(assertion), []byte(fed)) == 1 {
+	if fed := *s.federated.Load(); fed != "" && subtle.ConstantTimeCompare([]byte(assertion), []byte(fed)) == 1 {
 		return true
 	}
 	jwt, err := parseJWT(assertion)

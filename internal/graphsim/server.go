@@ -80,6 +80,8 @@ type Server struct {
 	tokens map[string]tokenInfo // by access token
 	issued []string             // every token, in issue order
 
+	federated atomic.Pointer[string] // Config.FederatedToken, replaced by SetFederatedToken
+
 	faultMu  sync.Mutex
 	faults   []Fault
 	attempts map[int]int // page -> requests since the faults were set
@@ -95,6 +97,11 @@ type Server struct {
 	osIndexOnce sync.Once
 	osIndex     [][osCount]int32 // devices per OS per block of osBlock, built on first $filter
 }
+
+// SetFederatedToken replaces the federated token accepted as client
+// assertion ("" accepts none), as a token issuer's rotation does: the old
+// one is refused from now on.
+func (s *Server) SetFederatedToken(token string) { s.federated.Store(&token) }
 
 // New returns a simulator for cfg.
 func New(cfg Config) *Server {
@@ -125,6 +132,7 @@ func New(cfg Config) *Server {
 	}
 	s := &Server{cfg: cfg, now: time.Now, tokens: make(map[string]tokenInfo), logLimit: maxRequestLog}
 	s.SetFaults(cfg.Faults)
+	s.SetFederatedToken(cfg.FederatedToken)
 	s.tenant.Store(&tenantState{devices: cfg.Devices})
 	return s
 }
