@@ -3,6 +3,7 @@ package intune
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"strings"
 	"sync"
 
@@ -68,11 +69,17 @@ func newInput(conf *service.ParsedConfig, mgr *service.Resources) (*managedDevic
 	in := &managedDevicesInput{
 		conf:    c,
 		log:     mgr.Logger(),
-		redact:  newRedactor(c.clientSecret),
+		redact:  newRedactor(c.cred.secrets()...),
 		metrics: newInputMetrics(mgr.Metrics()),
 	}
 	httpClient := graph.NewHTTPClient(c.requestTimeout, c.tls)
 	httpClient.Transport = countingTransport{next: httpClient.Transport, metrics: in.metrics}
+	tokens, err := c.tokenProvider(httpClient, func(next http.RoundTripper) http.RoundTripper {
+		return countingTransport{next: next, metrics: in.metrics, tokensOnly: true}
+	})
+	if err != nil {
+		return nil, err
+	}
 	if c.stateCache != "" {
 		if !mgr.HasCache(c.stateCache) {
 			return nil, fmt.Errorf("%s: cache resource %q is not defined", fieldStateCache, c.stateCache)
@@ -84,7 +91,7 @@ func newInput(conf *service.ParsedConfig, mgr *service.Resources) (*managedDevic
 		in.state = &stateStore{
 			res:   mgr,
 			cache: c.stateCache,
-			key:   strings.Replace(checkpointKey(c.tenantID, graph.ManagedDevicesURL(c.graphURL, c.query)), "intune_managed_devices_", "intune_managed_devices_state_", 1),
+			key:   strings.Replace(checkpointKey(c.keyScope(), graph.ManagedDevicesURL(c.graphURL, c.query)), "intune_managed_devices_", "intune_managed_devices_state_", 1),
 			fp:    fingerprinter{ignore: ignore},
 		}
 	}
@@ -95,18 +102,12 @@ func newInput(conf *service.ParsedConfig, mgr *service.Resources) (*managedDevic
 		in.checkpoints = &checkpointStore{
 			res:   mgr,
 			cache: c.checkpointCache,
-			key:   checkpointKey(c.tenantID, graph.ManagedDevicesURL(c.graphURL, c.query)),
+			key:   checkpointKey(c.keyScope(), graph.ManagedDevicesURL(c.graphURL, c.query)),
 		}
 	}
 	in.client = &graph.Client{
-		HTTP: httpClient,
-		Tokens: graph.NewClientSecretTokens(graph.ClientSecretConfig{
-			ClientID:     c.clientID,
-			ClientSecret: c.clientSecret,
-			TokenURL:     graph.TokenURL(c.loginURL, c.tenantID),
-			Scope:        c.cloud.Scope(),
-			HTTPClient:   httpClient,
-		}),
+		HTTP:         httpClient,
+		Tokens:       tokens,
 		Base:         c.graphURL,
 		UserAgent:    userAgent,
 		MaxPageBytes: c.maxPageBytes,

@@ -51,16 +51,18 @@ func (m *inputMetrics) retried(ev graph.RetryEvent) {
 	}
 }
 
-// countingTransport counts responses by status, telling the token endpoint
-// (a POST to .../oauth2/v2.0/token) from Graph.
+// countingTransport counts responses by status, telling Entra ID's token
+// endpoint (a POST to .../oauth2/v2.0/token) from Graph. The metadata
+// service of a managed identity has a client of its own, marked tokensOnly.
 type countingTransport struct {
-	next    http.RoundTripper
-	metrics *inputMetrics
+	next       http.RoundTripper
+	metrics    *inputMetrics
+	tokensOnly bool
 }
 
 func (t countingTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	res, err := t.next.RoundTrip(req)
-	token := req.Method == http.MethodPost && strings.HasSuffix(req.URL.Path, "/oauth2/v2.0/token")
+	token := t.tokensOnly || req.Method == http.MethodPost && strings.HasSuffix(req.URL.Path, "/oauth2/v2.0/token")
 	status := "error"
 	if err == nil {
 		status = strconv.Itoa(res.StatusCode)

@@ -104,15 +104,16 @@ This input adds the following metadata fields to each message:
 You can access these metadata fields using [function interpolation](/docs/configuration/interpolation#bloblang-queries).`).
 		Fields(
 			service.NewStringField(fieldTenantID).
-				Description("The Entra ID tenant: its id (a GUID) or one of its domain names.").
-				Example("${INTUNE_TENANT_ID}"),
+				Description("The Entra ID tenant: its id (a GUID) or one of its domain names. Required, except with `managed_identity`.").
+				Example("${INTUNE_TENANT_ID}").
+				Optional(),
 			service.NewStringField(fieldClientID).
-				Description("The application (client) id of the app registration.").
-				Example("${INTUNE_CLIENT_ID}"),
-			service.NewStringField(fieldClientSecret).
-				Description("A client secret of the app registration (its value, not its id).").
-				Example("${INTUNE_CLIENT_SECRET}").
-				Secret(),
+				Description("The application (client) id of the app registration. Required, except with `managed_identity`, where it selects a user-assigned identity.").
+				Example("${INTUNE_CLIENT_ID}").
+				Optional(),
+		).
+		Fields(credentialFields()...).
+		Fields(
 			// Not a StringEnumField: its lint message ("value mars is not a
 			// valid option for this field") does not say which field.
 			service.NewStringField(fieldCloud).
@@ -194,7 +195,7 @@ You can access these metadata fields using [function interpolation](/docs/config
 				Advanced(),
 			service.NewAutoRetryNacksToggleField(),
 		).
-		LintRule(`root = if this.emit.or("all") == "changes" && this.state_cache.or("") == "" { [ "emit: changes needs state_cache, the cache that remembers the last complete sync" ] }`).
+		LintRule(specLintRule).
 		Example("One sync into stdout", "Reads every device once and prints one JSON object per line, then exits.", `
 input:
   intune_managed_devices:
@@ -216,6 +217,14 @@ input:
     interval: 1h
 `)
 }
+
+// specLintRule checks what involves several fields. A spec has one lint
+// rule: LintRule replaces the previous one.
+const specLintRule = credentialKindsLint + `
+root = [
+  if this.emit.or("all") == "changes" && this.state_cache.or("") == "" { "emit: changes needs state_cache, the cache that remembers the last complete sync" },
+  if $credentials.length() > 1 { "set one credential, not %s".format($credentials.join(" and ")) },
+].filter(v -> v != null)`
 
 // oneOf is a lint rule accepting only the given values, naming the field.
 func oneOf(field string, values []string) string {
@@ -241,14 +250,14 @@ func durationsNotNegative(object string, fields ...string) string {
 
 // inputConfig is the parsed, validated configuration.
 type inputConfig struct {
-	tenantID     string
-	clientID     string
-	clientSecret string
-	cloud        graph.Cloud
-	loginURL     string
-	graphURL     *url.URL
-	query        graph.Query
-	interval     time.Duration
+	tenantID string
+	clientID string
+	cred     credentialConfig
+	cloud    graph.Cloud
+	loginURL string
+	graphURL *url.URL
+	query    graph.Query
+	interval time.Duration
 
 	retry           graph.RetryPolicy
 	requestTimeout  time.Duration
@@ -265,13 +274,16 @@ type inputConfig struct {
 func inputConfigFromParsed(conf *service.ParsedConfig) (inputConfig, error) {
 	var c inputConfig
 	var err error
-	if c.tenantID, err = requiredString(conf, fieldTenantID); err != nil {
+	// tenant_id and client_id are checked by parseCredential: a managed
+	// identity needs neither, workload identity may take them from the
+	// environment.
+	if c.tenantID, err = optionalString(conf, fieldTenantID); err != nil {
 		return c, err
 	}
-	if c.clientID, err = requiredString(conf, fieldClientID); err != nil {
+	if c.clientID, err = optionalString(conf, fieldClientID); err != nil {
 		return c, err
 	}
-	if c.clientSecret, err = requiredString(conf, fieldClientSecret); err != nil {
+	if err := c.parseCredential(conf); err != nil {
 		return c, err
 	}
 	cloudName, err := conf.FieldString(fieldCloud)
@@ -412,15 +424,12 @@ func (c *inputConfig) parseChanges(conf *service.ParsedConfig) error {
 	return err
 }
 
-func requiredString(conf *service.ParsedConfig, field string) (string, error) {
-	v, err := conf.FieldString(field)
-	if err != nil {
-		return "", err
+// optionalString is the value of an optional field, "" when it is absent.
+func optionalString(conf *service.ParsedConfig, path ...string) (string, error) {
+	if !conf.Contains(path...) {
+		return "", nil
 	}
-	if strings.TrimSpace(v) == "" {
-		return "", fmt.Errorf("%s: must not be empty", field)
-	}
-	return v, nil
+	return conf.FieldString(path...)
 }
 
 // parseServiceURL accepts https:// anywhere and http:// only on loopback

@@ -390,9 +390,17 @@ func hint(err error) string {
 			return "; check client_id and tenant_id: the app is not registered in this tenant"
 		case 90002:
 			return "; check tenant_id and cloud: the tenant is not found in this cloud"
+		case 700027:
+			return "; check client_certificate: its certificate is not one uploaded to the app registration (Certificates & secrets)"
+		case 700024:
+			return "; the client assertion is outside its validity period: check this machine's clock"
+		case 70021:
+			return "; check the app's federated credential: its issuer, subject and audience (api://AzureADTokenExchange) must match the token in federated_token_file"
 		}
+	case gerr.Source == graph.SourceManagedIdentity:
+		return "; check managed_identity: the identity must be assigned to this Azure VM, and client_id must be a user-assigned identity's client id or empty"
 	case gerr.StatusCode == http.StatusForbidden:
-		return "; grant the app registration the application permission DeviceManagementManagedDevices.Read.All and give admin consent"
+		return "; grant the app registration (or the managed identity's service principal) the application permission DeviceManagementManagedDevices.Read.All and give admin consent"
 	}
 	return ""
 }
