@@ -1,7 +1,6 @@
 package intune
 
 import (
-	"context"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -161,7 +160,6 @@ func TestWrongCertificateFailsWithEntrasCode(t *testing.T) {
 // between two syncs of one running input, as the kubelet does, and makes
 // the simulated Entra ID accept only the new token from then on.
 func TestFederatedTokenFileIsReadAgainForEveryToken(t *testing.T) {
-	resetSyncFailure()
 	const n = 40
 	dir := t.TempDir()
 	tokenFile := writeFile(t, dir, "token", "federated-token-one")
@@ -169,26 +167,8 @@ func TestFederatedTokenFileIsReadAgainForEveryToken(t *testing.T) {
 	// ahead), so every page needs a token request and so the file.
 	sim, url := startSim(t, graphsim.Config{Devices: n, PageSize: 15, FederatedToken: "federated-token-one", TokenLifetime: time.Minute})
 
-	logs := &bufLogger{}
-	b := service.NewStreamBuilder()
-	b.SetPrintLogger(logs)
-	if err := b.AddInputYAML(credentialYAML(sim, url, "  federated_token_file: "+tokenFile, "  interval: 200ms")); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	var mu sync.Mutex
-	perSync := map[string]int{}
-	var order []string
-	if err := b.AddConsumerFunc(func(_ context.Context, m *service.Message) error {
-		id, _ := m.MetaGetMut(metaSyncID)
-		mu.Lock()
-		defer mu.Unlock()
-		if perSync[id.(string)] == 0 {
-			order = append(order, id.(string))
-		}
-		perSync[id.(string)]++
-		if len(order) == 1 && perSync[order[0]] == n {
+	run := runIntervalSyncs(t, credentialYAML(sim, url, "  federated_token_file: "+tokenFile, "  interval: 200ms"), func(run *intervalRun, _ string) bool {
+		if len(run.order) == 1 && run.perSync[run.order[0]] == n {
 			// Rotate: a new file moved into place, the old token refused.
 			tmp := writeFile(t, dir, "token.new", "federated-token-two")
 			if err := os.Rename(tmp, tokenFile); err != nil {
@@ -196,27 +176,16 @@ func TestFederatedTokenFileIsReadAgainForEveryToken(t *testing.T) {
 			}
 			sim.SetFederatedToken("federated-token-two")
 		}
-		if len(order) == 3 {
-			cancel() // the second sync is complete once the third starts
-		}
-		return nil
-	}); err != nil {
-		t.Fatal(err)
-	}
-	stream, err := b.Build()
-	if err != nil {
-		t.Fatal(err)
-	}
-	_ = stream.Run(ctx)
-	mu.Lock()
-	defer mu.Unlock()
+		return len(run.order) == 3 // the second sync is complete once the third starts
+	})
+	perSync, order, logs := run.perSync, run.order, run.logs.String()
 	if len(order) < 3 || perSync[order[0]] != n || perSync[order[1]] != n {
 		t.Fatalf("devices per sync %v in order %v, want two full syncs of %d\n%s", perSync, order, n, logs)
 	}
-	if strings.Contains(logs.String(), "AADSTS") {
+	if strings.Contains(logs, "AADSTS") {
 		t.Errorf("a token request failed around the rotation:\n%s", logs)
 	}
-	if strings.Contains(logs.String(), "federated-token-") {
+	if strings.Contains(logs, "federated-token-") {
 		t.Errorf("the federated token reached the log:\n%s", logs)
 	}
 	if st := sim.Stats(); st.TokensIssued < 6 {

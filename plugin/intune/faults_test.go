@@ -230,43 +230,18 @@ func checkWaits(t *testing.T, sim *graphsim.Server, floors []retryFloor) {
 // A fatal error in an interval sync is logged, not recorded as the
 // process' failure, and the next tick's sync completes.
 func TestIntervalSyncSurvivesAFailedSync(t *testing.T) {
-	resetSyncFailure()
 	sim, url := startSim(t, graphsim.Config{Devices: 1000, PageSize: 250,
 		Faults: []graphsim.Fault{at(2, 1, graphsim.Fault403)}})
-	logs := &bufLogger{}
-	b := service.NewStreamBuilder()
-	b.SetPrintLogger(logs)
-	if err := b.AddInputYAML(inputYAML(sim, url, "", "  interval: 200ms", fastRetries)); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	var mu sync.Mutex
-	perSync := map[string]int{}
-	if err := b.AddConsumerFunc(func(_ context.Context, m *service.Message) error {
-		id, _ := m.MetaGetMut(metaSyncID)
-		mu.Lock()
-		defer mu.Unlock()
-		perSync[id.(string)]++
-		if perSync[id.(string)] == 1000 {
-			cancel()
-		}
-		return nil
-	}); err != nil {
-		t.Fatal(err)
-	}
-	stream, err := b.Build()
-	if err != nil {
-		t.Fatal(err)
-	}
-	_ = stream.Run(ctx)
-	if !errors.Is(ctx.Err(), context.Canceled) {
-		t.Fatalf("no sync completed after the failed one: %v\n%s", perSync, logs)
+	run := runIntervalSyncs(t, inputYAML(sim, url, "", "  interval: 200ms", fastRetries), func(run *intervalRun, syncID string) bool {
+		return run.perSync[syncID] == 1000
+	})
+	if !run.stopped {
+		t.Fatalf("no sync completed after the failed one: %v\n%s", run.perSync, run.logs)
 	}
 	if SyncFailure() != nil {
 		t.Errorf("an interval sync's failure was recorded for the exit code: %v", SyncFailure())
 	}
-	if !strings.Contains(logs.String(), "HTTP 403") || !strings.Contains(logs.String(), "The next sync starts in") {
+	if logs := run.logs.String(); !strings.Contains(logs, "HTTP 403") || !strings.Contains(logs, "The next sync starts in") {
 		t.Errorf("the failed sync was not logged with its reason:\n%s", logs)
 	}
 }

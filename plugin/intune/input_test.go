@@ -236,25 +236,43 @@ func TestMissingPermissionNamesIt(t *testing.T) {
 	}
 }
 
-func TestIntervalRunsAFullSyncEachTime(t *testing.T) {
+// intervalRun is what runIntervalSyncs saw: devices per sync id, the sync
+// ids in the order their first device arrived, and whether the stream was
+// stopped by the caller rather than by the time-out.
+type intervalRun struct {
+	perSync map[string]int
+	order   []string
+	stopped bool
+	logs    *bufLogger
+}
+
+// runIntervalSyncs runs an interval input for up to a minute. onDevice is
+// called after each device is counted, one at a time, with the device's
+// sync id; the stream stops when it returns true.
+func runIntervalSyncs(t *testing.T, inputConf string, onDevice func(run *intervalRun, syncID string) (stop bool)) *intervalRun {
+	t.Helper()
 	resetSyncFailure()
-	sim, url := startSim(t, graphsim.Config{Devices: 30, PageSize: 10})
+	run := &intervalRun{perSync: map[string]int{}, logs: &bufLogger{}}
 	b := service.NewStreamBuilder()
-	b.SetPrintLogger(&bufLogger{})
-	if err := b.AddInputYAML(inputYAML(sim, url, "", "  interval: 100ms")); err != nil {
+	b.SetPrintLogger(run.logs)
+	if err := b.AddInputYAML(inputConf); err != nil {
 		t.Fatal(err)
 	}
-	perSync := map[string]int{}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	var mu sync.Mutex
 	if err := b.AddConsumerFunc(func(_ context.Context, m *service.Message) error {
-		id, _ := m.MetaGetMut(metaSyncID)
+		v, _ := m.MetaGetMut(metaSyncID)
+		id := v.(string)
 		mu.Lock()
 		defer mu.Unlock()
-		perSync[id.(string)]++
-		if len(perSync) == 3 {
-			cancel() // two syncs are complete once the third starts
+		if run.perSync[id] == 0 {
+			run.order = append(run.order, id)
+		}
+		run.perSync[id]++
+		if onDevice(run, id) {
+			run.stopped = true
+			cancel()
 		}
 		return nil
 	}); err != nil {
@@ -265,16 +283,24 @@ func TestIntervalRunsAFullSyncEachTime(t *testing.T) {
 		t.Fatal(err)
 	}
 	_ = stream.Run(ctx)
-	mu.Lock()
+	mu.Lock() // the consumer may still be running when Run returns
 	defer mu.Unlock()
+	return run
+}
+
+func TestIntervalRunsAFullSyncEachTime(t *testing.T) {
+	sim, url := startSim(t, graphsim.Config{Devices: 30, PageSize: 10})
+	run := runIntervalSyncs(t, inputYAML(sim, url, "", "  interval: 100ms"), func(run *intervalRun, _ string) bool {
+		return len(run.perSync) == 3 // two syncs are complete once the third starts
+	})
 	complete := 0
-	for _, n := range perSync {
+	for _, n := range run.perSync {
 		if n == 30 {
 			complete++
 		}
 	}
 	if complete < 2 {
-		t.Fatalf("devices per sync %v, want at least two full syncs of 30", perSync)
+		t.Fatalf("devices per sync %v, want at least two full syncs of 30", run.perSync)
 	}
 	if SyncFailure() != nil {
 		t.Errorf("an interval sync recorded a process failure: %v", SyncFailure())
