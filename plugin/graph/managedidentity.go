@@ -85,7 +85,7 @@ func NewManagedIdentityTokens(c ManagedIdentityConfig) (*ManagedIdentityTokens, 
 	if client == nil {
 		client = NewHTTPClient(30*time.Second, nil)
 	}
-	t := &ManagedIdentityTokens{url: u.String(), client: withoutProxy(client)}
+	t := &ManagedIdentityTokens{url: u.String(), client: WithoutProxy(client)}
 	t.cache.fetch = t.fetch
 	return t, nil
 }
@@ -182,9 +182,11 @@ func (n *flexNumber) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-// withoutProxy returns c with a transport that never uses a proxy, when it
-// can make one.
-func withoutProxy(c *http.Client) *http.Client {
+// WithoutProxy returns c with a transport that never uses a proxy, when it
+// can make one: when c's Transport is an *http.Transport or nil. A client
+// whose transport wraps another (to count requests, say) should be made
+// proxy-less before it is wrapped.
+func WithoutProxy(c *http.Client) *http.Client {
 	var base *http.Transport
 	switch rt := c.Transport.(type) {
 	case nil:

@@ -57,28 +57,23 @@ type credentialConfig struct {
 
 	clientSecret string
 
-	certificate   []byte // PEM, read from the file when a path was given
-	privateKey    []byte // PEM; nil when certificate holds the key too
-	keyPassword   string
-	algorithm     string
-	sendChain     bool
-	certificateIn string // "client_certificate.certificate" or its path, for errors
+	// certificate is the loaded certificate chain, key and signing
+	// options; tokenProvider adds the client id, token URL, scope and
+	// HTTP client.
+	certificate graph.CertificateConfig
 
 	federatedTokenFile string
 
 	managedIdentityEndpoint string
+
+	// keyTexts are the key's PEM (or the certificate's, when it holds the
+	// key) and its password, as configured.
+	keyTexts []string
 }
 
 // secrets lists what must never reach a log line or an error.
 func (c credentialConfig) secrets() []string {
-	s := []string{c.clientSecret, c.keyPassword}
-	if c.privateKey != nil {
-		s = append(s, string(c.privateKey))
-	}
-	if strings.Contains(string(c.certificate), "PRIVATE KEY") {
-		s = append(s, string(c.certificate))
-	}
-	return s
+	return append([]string{c.clientSecret}, c.keyTexts...)
 }
 
 func credentialFields() []*service.ConfigField {
@@ -147,13 +142,13 @@ const credentialKindsLint = `let credentials = [
 // parseCredential reads the credential fields, and fills tenant_id and
 // client_id from Azure Workload Identity's environment where it applies.
 func (c *inputConfig) parseCredential(conf *service.ParsedConfig) error {
-	var set []credentialKind
+	var set []string // the credential fields set; each names its kind
 	secret, err := optionalString(conf, fieldClientSecret)
 	if err != nil {
 		return err
 	}
 	if strings.TrimSpace(secret) != "" {
-		set = append(set, credentialSecret)
+		set = append(set, fieldClientSecret)
 		c.cred.clientSecret = secret
 	}
 	certificate, err := conf.FieldString(fieldClientCertificate, fieldCertificate)
@@ -161,7 +156,7 @@ func (c *inputConfig) parseCredential(conf *service.ParsedConfig) error {
 		return err
 	}
 	if strings.TrimSpace(certificate) != "" {
-		set = append(set, credentialCertificate)
+		set = append(set, fieldClientCertificate)
 	} else {
 		for _, f := range []string{fieldPrivateKey, fieldKeyPassword} {
 			if v, err := conf.FieldString(fieldClientCertificate, f); err == nil && v != "" {
@@ -174,25 +169,21 @@ func (c *inputConfig) parseCredential(conf *service.ParsedConfig) error {
 		return err
 	}
 	if strings.TrimSpace(fedFile) != "" {
-		set = append(set, credentialFederated)
+		set = append(set, fieldFederatedTokenFile)
 	}
 	mi, err := conf.FieldBool(fieldManagedIdentity, fieldMIEnabled)
 	if err != nil {
 		return err
 	}
 	if mi {
-		set = append(set, credentialManagedIdentity)
+		set = append(set, fieldManagedIdentity)
 	}
 
 	switch {
 	case len(set) > 1:
-		names := make([]string, len(set))
-		for i, k := range set {
-			names[i] = string(k)
-		}
-		return fmt.Errorf("set one credential, not %s", strings.Join(names, " and "))
+		return fmt.Errorf("set one credential, not %s", strings.Join(set, " and "))
 	case len(set) == 1:
-		c.cred.kind = set[0]
+		c.cred.kind = credentialKind(set[0])
 	case os.Getenv(envFederatedTokenFile) != "":
 		c.cred.kind = credentialFederated
 		fedFile = os.Getenv(envFederatedTokenFile)
@@ -240,56 +231,51 @@ func (c *inputConfig) parseCredential(conf *service.ParsedConfig) error {
 }
 
 // parseCertificate reads the certificate and key, from files or inline, and
-// checks them now: a wrong path or password is a config error at start-up,
+// loads them now: a wrong path or password is a config error at start-up,
 // not a failed sync an hour later.
 func (cc *credentialConfig) parseCertificate(conf *service.ParsedConfig, certificate string) error {
-	var err error
-	field := fieldClientCertificate + "." + fieldCertificate
-	if cc.certificate, cc.certificateIn, err = pemOrFile(field, certificate); err != nil {
+	certPEM, certOrigin, err := pemOrFile(fieldClientCertificate+"."+fieldCertificate, certificate)
+	if err != nil {
 		return err
 	}
+	keyPEM := certPEM
 	key, err := conf.FieldString(fieldClientCertificate, fieldPrivateKey)
 	if err != nil {
 		return err
 	}
 	if strings.TrimSpace(key) != "" {
-		if cc.privateKey, _, err = pemOrFile(fieldClientCertificate+"."+fieldPrivateKey, key); err != nil {
+		if keyPEM, _, err = pemOrFile(fieldClientCertificate+"."+fieldPrivateKey, key); err != nil {
 			return err
 		}
 	}
-	if cc.keyPassword, err = conf.FieldString(fieldClientCertificate, fieldKeyPassword); err != nil {
-		return err
-	}
-	if cc.algorithm, err = conf.FieldString(fieldClientCertificate, fieldAlgorithm); err != nil {
-		return err
-	}
-	if cc.sendChain, err = conf.FieldBool(fieldClientCertificate, fieldSendChain); err != nil {
-		return err
-	}
-	_, err = cc.loadCertificate()
-	return err
-}
-
-// loadCertificate parses the certificate and its key and checks that the
-// algorithm suits the key.
-func (cc *credentialConfig) loadCertificate() (graph.CertificateConfig, error) {
-	keyPEM := cc.privateKey
-	if keyPEM == nil {
-		keyPEM = cc.certificate
-	}
-	certs, key, err := graph.LoadCertificateAndKey(cc.certificate, keyPEM, cc.keyPassword)
+	password, err := conf.FieldString(fieldClientCertificate, fieldKeyPassword)
 	if err != nil {
-		return graph.CertificateConfig{}, fmt.Errorf("%s: %w", fieldClientCertificate, err)
+		return err
 	}
-	_, isEC := key.Public().(*ecdsa.PublicKey)
-	switch alg := cc.algorithm; {
+	if strings.Contains(string(keyPEM), "PRIVATE KEY") {
+		cc.keyTexts = append(cc.keyTexts, string(keyPEM))
+	}
+	cc.keyTexts = append(cc.keyTexts, password)
+	if cc.certificate.Algorithm, err = conf.FieldString(fieldClientCertificate, fieldAlgorithm); err != nil {
+		return err
+	}
+	if cc.certificate.SendCertificateChain, err = conf.FieldBool(fieldClientCertificate, fieldSendChain); err != nil {
+		return err
+	}
+	if cc.certificate.Certificates, cc.certificate.Key, err = graph.LoadCertificateAndKey(certPEM, keyPEM, password); err != nil {
+		return fmt.Errorf("%s: %w", fieldClientCertificate, err)
+	}
+	// graph.NewCertificateTokens refuses these too, but only once the
+	// input starts, and without naming the field.
+	_, isEC := cc.certificate.Key.Public().(*ecdsa.PublicKey)
+	switch alg := cc.certificate.Algorithm; {
 	case alg == "":
 	case isEC && !strings.HasPrefix(alg, "ES"):
-		return graph.CertificateConfig{}, fmt.Errorf("%s.%s: %s needs an RSA key, and %s holds an ECDSA key; leave it empty", fieldClientCertificate, fieldAlgorithm, alg, cc.certificateIn)
+		return fmt.Errorf("%s.%s: %s needs an RSA key, and %s holds an ECDSA key; leave it empty", fieldClientCertificate, fieldAlgorithm, alg, certOrigin)
 	case !isEC && strings.HasPrefix(alg, "ES"):
-		return graph.CertificateConfig{}, fmt.Errorf("%s.%s: %s needs an ECDSA key, and %s holds an RSA key; use PS256 or RS256", fieldClientCertificate, fieldAlgorithm, alg, cc.certificateIn)
+		return fmt.Errorf("%s.%s: %s needs an ECDSA key, and %s holds an RSA key; use PS256 or RS256", fieldClientCertificate, fieldAlgorithm, alg, certOrigin)
 	}
-	return graph.CertificateConfig{Certificates: certs, Key: key, Algorithm: cc.algorithm, SendCertificateChain: cc.sendChain}, nil
+	return nil
 }
 
 // pemOrFile returns value itself when it is PEM text, else the content of
@@ -379,10 +365,7 @@ func (c inputConfig) tokenProvider(httpClient *http.Client, instrumentTokens fun
 			HTTPClient:   httpClient,
 		}), nil
 	case credentialCertificate:
-		cc, err := c.cred.loadCertificate()
-		if err != nil {
-			return nil, err
-		}
+		cc := c.cred.certificate
 		cc.ClientID, cc.TokenURL, cc.Scope, cc.HTTPClient = c.clientID, tokenURL, c.cloud.Scope(), httpClient
 		t, err := graph.NewCertificateTokens(cc)
 		if err != nil {
@@ -402,8 +385,7 @@ func (c inputConfig) tokenProvider(httpClient *http.Client, instrumentTokens fun
 		}
 		return t, nil
 	case credentialManagedIdentity:
-		imds := graph.NewHTTPClient(c.requestTimeout, nil)
-		imds.Transport.(*http.Transport).Proxy = nil
+		imds := graph.WithoutProxy(graph.NewHTTPClient(c.requestTimeout, nil))
 		imds.Transport = instrumentTokens(imds.Transport)
 		// IMDS speaks Entra ID v1: the resource is the Graph host itself.
 		t, err := graph.NewManagedIdentityTokens(graph.ManagedIdentityConfig{
