@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/pem"
 	"math/big"
 	"time"
 )
@@ -37,4 +38,20 @@ func NewCertificate(cn string, key crypto.Signer, issuer *x509.Certificate, issu
 		return nil, err
 	}
 	return x509.ParseCertificate(der)
+}
+
+// CertificatePEM is cert as a PEM "CERTIFICATE" block, as certificates are
+// uploaded to an app registration and given to clients.
+func CertificatePEM(cert *x509.Certificate) []byte {
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Raw})
+}
+
+// PrivateKeyPEM is key as a PEM "PRIVATE KEY" (PKCS #8) block, the form
+// openssl writes by default.
+func PrivateKeyPEM(key crypto.Signer) ([]byte, error) {
+	der, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		return nil, err
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), nil
 }
