@@ -8,7 +8,6 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
-	"encoding/pem"
 	"fmt"
 	"io"
 	"math/big"
@@ -59,7 +58,7 @@ func cloudServerTLS(t *testing.T) (caPEM []byte, serverCert tls.Certificate) {
 		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
 	}
 	der := must(x509.CreateCertificate(rand.Reader, tmpl, ca, key.Public(), caKey))
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}),
+	return graphsim.CertificatePEM(ca),
 		tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
 }
 
@@ -111,27 +110,8 @@ func TestEachCloudUsesItsLoginHostGraphHostAndScope(t *testing.T) {
 			defer proxySrv.Close()
 
 			c := sim.Config()
-			confFile := filepath.Join(t.TempDir(), "cloud.yaml")
-			conf := fmt.Sprintf(`
-input:
-  intune_managed_devices:
-    tenant_id: %s
-    client_id: %s
-    client_secret: ${SECRET}
-    cloud: %s
-    backoff:
-      max_elapsed_time: 3s
-    tls:
-      enabled: true
-      root_cas_file: %s
-output:
-  stdout:
-    codec: lines
-`, c.TenantID, c.ClientID, cloud.name, caFile)
-			if err := os.WriteFile(confFile, []byte(conf), 0o600); err != nil {
-				t.Fatal(err)
-			}
-			res := runBinary(t, []string{"SECRET=" + c.ClientSecret, "HTTPS_PROXY=" + proxySrv.URL, "NO_PROXY=", "no_proxy="}, "-c", confFile)
+			conf := stdoutConfig(t, sim, fmt.Sprintf("    cloud: %s\n    backoff:\n      max_elapsed_time: 3s\n    tls:\n      enabled: true\n      root_cas_file: %s", cloud.name, caFile))
+			res := runBinary(t, []string{"HTTPS_PROXY=" + proxySrv.URL, "NO_PROXY=", "no_proxy="}, "-c", conf)
 			if res.exitCode != 0 {
 				t.Fatalf("exit %d\n%s", res.exitCode, res.stderr)
 			}

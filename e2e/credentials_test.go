@@ -7,7 +7,6 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
-	"encoding/pem"
 	"os"
 	"path/filepath"
 	"strings"
@@ -24,12 +23,11 @@ func certificateAndKeyPEM(t *testing.T, key crypto.Signer) (*x509.Certificate, s
 	if err != nil {
 		t.Fatal(err)
 	}
-	der, err := x509.MarshalPKCS8PrivateKey(key)
+	keyPEM, err := graphsim.PrivateKeyPEM(key)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return cert, string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Raw})) +
-		string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}))
+	return cert, string(graphsim.CertificatePEM(cert)) + string(keyPEM)
 }
 
 // TestShippedConfigWithACertificateFromTheEnvironment runs config/stdout.yaml

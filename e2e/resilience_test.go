@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"encoding/pem"
 	"fmt"
 	"io"
 	"net"
@@ -71,39 +70,19 @@ func TestTLSWithAPrivateCAThroughHTTPSProxy(t *testing.T) {
 
 	dir := t.TempDir()
 	caFile := filepath.Join(dir, "ca.pem")
-	if err := os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: graph.Certificate().Raw}), 0o600); err != nil {
+	if err := os.WriteFile(caFile, graphsim.CertificatePEM(graph.Certificate()), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	// httptest's certificate is valid for example.com; the name never
 	// resolves here, so only the proxy can reach it.
 	_, port, _ := net.SplitHostPort(graph.Listener.Addr().String())
 	hostURL := "https://example.com:" + port
-	c := sim.Config()
-	writeConf := func(name, tlsBlock string) string {
-		path := filepath.Join(dir, name)
-		conf := fmt.Sprintf(`
-input:
-  intune_managed_devices:
-    tenant_id: %s
-    client_id: %s
-    client_secret: ${SECRET}
-    login_url: %s
-    graph_url: %s
-    backoff:
-      max_elapsed_time: 3s
-%s
-output:
-  stdout:
-    codec: lines
-`, c.TenantID, c.ClientID, hostURL, hostURL, tlsBlock)
-		if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		return path
+	writeConf := func(tlsBlock string) string {
+		return stdoutConfig(t, sim, fmt.Sprintf("    login_url: %s\n    graph_url: %s\n    backoff:\n      max_elapsed_time: 3s\n%s", hostURL, hostURL, tlsBlock))
 	}
-	env := []string{"SECRET=" + c.ClientSecret, "HTTPS_PROXY=" + proxySrv.URL, "NO_PROXY=", "no_proxy="}
+	env := []string{"HTTPS_PROXY=" + proxySrv.URL, "NO_PROXY=", "no_proxy="}
 
-	res := runBinary(t, env, "-c", writeConf("ca.yaml", "    tls:\n      enabled: true\n      root_cas_file: "+caFile))
+	res := runBinary(t, env, "-c", writeConf("    tls:\n      enabled: true\n      root_cas_file: "+caFile))
 	if res.exitCode != 0 {
 		t.Fatalf("exit %d\n%s", res.exitCode, res.stderr)
 	}
@@ -118,7 +97,7 @@ output:
 		t.Errorf("the proxy was asked for %v, want tunnels to example.com:%s", asked, port)
 	}
 
-	res = runBinary(t, env, "-c", writeConf("noca.yaml", ""))
+	res = runBinary(t, env, "-c", writeConf(""))
 	if res.exitCode == 0 {
 		t.Fatalf("a certificate of an unknown CA was accepted without tls settings\n%s", res.stderr)
 	}

@@ -85,6 +85,30 @@ func simEnv(t *testing.T, cfg graphsim.Config) (*graphsim.Server, []string) {
 	}
 }
 
+// stdoutConfig writes a config that syncs sim's tenant to stdout, one device
+// per line, with sim's credentials and inputLines (YAML at the input's
+// field indentation) in the input, and returns its path.
+func stdoutConfig(t *testing.T, sim *graphsim.Server, inputLines string) string {
+	t.Helper()
+	c := sim.Config()
+	conf := fmt.Sprintf(`
+input:
+  intune_managed_devices:
+    tenant_id: %s
+    client_id: %s
+    client_secret: %s
+%s
+output:
+  stdout:
+    codec: lines
+`, c.TenantID, c.ClientID, c.ClientSecret, inputLines)
+	path := filepath.Join(t.TempDir(), "stdout.yaml")
+	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
 func config(name string) string { return filepath.Join(repoRoot, "config", name) }
 
 // withInput writes a copy of a shipped config whose input is replaced, so

@@ -11,7 +11,6 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
@@ -206,25 +205,7 @@ func (wm *wiremock) once(t *testing.T, name, uri, method string, response map[st
 
 func wiremockConfig(t *testing.T, wm *wiremock, sim *graphsim.Server, extra string) string {
 	t.Helper()
-	c := sim.Config()
-	path := filepath.Join(t.TempDir(), "wiremock.yaml")
-	conf := fmt.Sprintf(`
-input:
-  intune_managed_devices:
-    tenant_id: %s
-    client_id: %s
-    client_secret: %s
-    login_url: %s
-    graph_url: %s
-%s
-output:
-  stdout:
-    codec: lines
-`, c.TenantID, c.ClientID, c.ClientSecret, wm.base, wm.base, extra)
-	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return path
+	return stdoutConfig(t, sim, "    login_url: "+wm.base+"\n    graph_url: "+wm.base+"\n"+extra)
 }
 
 func checkDelivered(t *testing.T, res result, devices [][]byte) {

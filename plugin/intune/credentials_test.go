@@ -46,17 +46,15 @@ func selfSigned(t *testing.T, key crypto.Signer) *x509.Certificate {
 	return cert
 }
 
-func certPEM(cert *x509.Certificate) string {
-	return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Raw}))
-}
+func certPEM(cert *x509.Certificate) string { return string(graphsim.CertificatePEM(cert)) }
 
 func keyPEM(t *testing.T, key crypto.Signer) string {
 	t.Helper()
-	der, err := x509.MarshalPKCS8PrivateKey(key)
+	pemKey, err := graphsim.PrivateKeyPEM(key)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}))
+	return string(pemKey)
 }
 
 func writeFile(t *testing.T, dir, name, content string) string {
