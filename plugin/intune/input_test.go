@@ -5,7 +5,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -283,9 +285,11 @@ func runIntervalSyncs(t *testing.T, inputConf string, onDevice func(run *interva
 		t.Fatal(err)
 	}
 	_ = stream.Run(ctx)
-	mu.Lock() // the consumer may still be running when Run returns
+	// The consumer may still be running when Run returns: the caller gets
+	// a copy.
+	mu.Lock()
 	defer mu.Unlock()
-	return run
+	return &intervalRun{perSync: maps.Clone(run.perSync), order: slices.Clone(run.order), stopped: run.stopped, logs: run.logs}
 }
 
 func TestIntervalRunsAFullSyncEachTime(t *testing.T) {
