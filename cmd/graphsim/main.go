@@ -88,6 +88,14 @@ func parseFlags(args []string, out io.Writer) (options, error) {
 	// Like the secret, the federated token's value is not shown in -help.
 	fs.StringVar(&cfg.FederatedToken, "federated-token", "", "a client assertion equal to this is accepted as a federated credential (default $GRAPHSIM_FEDERATED_TOKEN)")
 	fs.StringVar(&cfg.ManagedIdentityClientID, "managed-identity-client-id", "", "client id of the managed identity served at "+graphsim.ManagedIdentityPath+" (empty: any)")
+	fs.Func("extra-property", "add a top-level property to every device, repeatable: name=<JSON value>, {index} in it replaced by the device's index (a property Microsoft may add tomorrow)", func(v string) error {
+		p, err := graphsim.ParseExtraProperty(v)
+		if err != nil {
+			return err
+		}
+		cfg.ExtraProperties = append(cfg.ExtraProperties, p)
+		return nil
+	})
 	fs.BoolVar(&o.verbose, "v", false, "log one line per request to stderr")
 	if err := fs.Parse(args); err != nil {
 		return o, err

@@ -152,6 +152,21 @@ var enrollmentTypes = [osCount][]string{
 	osMacOS:   {"appleBulkWithUser", "appleBulkWithoutUser", "userEnrollment"},
 }
 
+// enrollmentProfiles name the profiles of the enrollment types that have
+// one (Apple's automated device enrollment, Windows Autopilot); other
+// devices have none (null).
+var enrollmentProfiles = map[string][]string{
+	"appleBulkWithUser":                 {"Corporate iPhone (ADE)", "Corporate iPad (ADE)", "Corporate Mac (ADE)"},
+	"appleBulkWithoutUser":              {"Shared iPad (ADE)", "Kiosk Mac (ADE)"},
+	"windowsAzureADJoin":                {"Autopilot - User Driven", "Autopilot - Hybrid Join"},
+	"windowsAzureADJoinUsingDeviceAuth": {"Autopilot - Self Deploying"},
+}
+
+// managementStates are managementState's values, weighted: nearly every
+// device is managed.
+var managementStates = []string{"managed", "retirePending", "wipePending", "deletePending", "unhealthy", "discovered"}
+var managementStateWeights = []int{960, 10, 5, 10, 10, 5}
+
 var actionNames = []string{"syncDevice", "rebootNow", "remoteLock", "retire", "wipe", "resetPasscode", "windowsDefenderScan", "locateDevice"}
 var actionStates = []string{"none", "pending", "canceled", "active", "done", "failed", "notSupported"}
 var actionWeights = []int{1, 10, 2, 3, 70, 10, 4}

@@ -43,12 +43,15 @@ type device struct {
 	easActivated, supervised, encrypted bool
 	aadRegistered, requireApproval      triBool
 
-	cmFeatures   int8 // -1: null; else a bit per feature
-	hasHealth    bool
-	health       healthState
-	total, free  int64
-	actions      [3]actionResult
-	nActions     int
+	cmFeatures        int8 // -1: null; else a bit per feature
+	hasHealth         bool
+	health            healthState
+	total, free       int64
+	actions           [3]actionResult
+	nActions          int
+	enrollmentProfile string // enrollmentProfileName: "" is null
+	managementState   string
+
 	roleScopeTag int // beta: 0 means ["0"], n>0 means ["0","n"]
 	loggedOn     [3]logon
 	nLoggedOn    int
@@ -128,7 +131,15 @@ func (s *Server) indexFromID(id string) (int, bool) {
 func (s *Server) Device(i int) []byte {
 	var d device
 	s.current(s.state(), i, &d)
-	return appendDevice(nil, &d, v1Properties)
+	return appendDevice(nil, &d, s.v1Props)
+}
+
+// BetaDevice returns the exact JSON of device i as the beta collection
+// serves it without $select.
+func (s *Server) BetaDevice(i int) []byte {
+	var d device
+	s.current(s.state(), i, &d)
+	return appendDevice(nil, &d, s.betaProps)
 }
 
 func newGUID(r *rng) guid { return guid{r.next(), r.next()} }
@@ -305,6 +316,15 @@ func (s *Server) generate(i int, d *device) {
 			lastSeen: start + int64(r.intn(2*day)),
 		}
 	}
+
+	// Properties Microsoft added to v1.0 later (enrollmentProfileName in
+	// 2024, managementState in 2025) come from a stream of their own, so
+	// that they shift no value generated before them.
+	p := newRNG(s.cfg.Seed, i, saltAdded)
+	if profiles := enrollmentProfiles[d.enrollmentType]; len(profiles) > 0 && !p.chance(10) {
+		d.enrollmentProfile = pick(&p, profiles)
+	}
+	d.managementState = managementStates[p.weighted(managementStateWeights)]
 
 	// Beta-only values come from their own stream: adding one never shifts
 	// a v1.0 value.

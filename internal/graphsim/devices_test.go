@@ -17,7 +17,7 @@ const v1PropertyOrder = "id,userId,deviceName,managedDeviceOwnerType,enrolledDat
 	"serialNumber,phoneNumber,androidSecurityPatchLevel,userDisplayName,configurationManagerClientEnabledFeatures,wiFiMacAddress," +
 	"deviceHealthAttestationState,subscriberCarrier,meid,totalStorageSpaceInBytes,freeStorageSpaceInBytes,managedDeviceName," +
 	"partnerReportedThreatState,requireUserEnrollmentApproval,managementCertificateExpirationDate,iccid,udid,notes," +
-	"ethernetMacAddress,physicalMemoryInBytes,deviceActionResults"
+	"ethernetMacAddress,physicalMemoryInBytes,deviceActionResults,enrollmentProfileName,managementState"
 
 // topLevelKeys returns the keys of a JSON object in order.
 func topLevelKeys(t *testing.T, raw []byte) []string {
@@ -256,5 +256,70 @@ func TestMatchesBefore(t *testing.T) {
 				t.Errorf("matchesBefore(%v, %d) = %d, want %d", os, pos, got, want)
 			}
 		}
+	}
+}
+
+// The two properties Graph's v1.0 metadata gained in 2024 and 2025 carry
+// realistic values: a profile name only where an enrollment profile exists,
+// and managementState "managed" for nearly every device.
+func TestDevicesCarryTheRecentlyAddedProperties(t *testing.T) {
+	s := New(Config{Devices: 3000, Seed: 9})
+	profiles, states := 0, map[string]int{}
+	for i := 0; i < 3000; i++ {
+		var d struct {
+			Type    string  `json:"deviceEnrollmentType"`
+			Profile *string `json:"enrollmentProfileName"`
+			State   string  `json:"managementState"`
+		}
+		if err := json.Unmarshal(s.Device(i), &d); err != nil {
+			t.Fatal(err)
+		}
+		if d.Profile != nil {
+			profiles++
+			if len(enrollmentProfiles[d.Type]) == 0 {
+				t.Fatalf("device %d (%s) has profile %q", i, d.Type, *d.Profile)
+			}
+		}
+		states[d.State]++
+	}
+	if profiles < 300 || profiles > 2700 {
+		t.Errorf("%d of 3000 devices have an enrollment profile", profiles)
+	}
+	if states["managed"] < 2800 || len(states) < 3 {
+		t.Errorf("managementState spread %v", states)
+	}
+}
+
+func TestExtraPropertiesFollowGraphsOwnInBothVersions(t *testing.T) {
+	s := New(Config{Devices: 3, Seed: 1, ExtraProperties: []ExtraProperty{
+		{Name: "contosoAssetTag", Value: `"TAG-{index}"`},
+		{Name: "hardwareInformation", Value: `{"serialNumber":"S{index}","tpmVersion":"2.0"}`},
+	}})
+	v1 := s.Device(2)
+	keys := topLevelKeys(t, v1)
+	if got := strings.Join(keys[len(keys)-2:], ","); got != "contosoAssetTag,hardwareInformation" {
+		t.Fatalf("last properties %s in %s", got, v1)
+	}
+	if !bytes.HasSuffix(v1, []byte(`"contosoAssetTag":"TAG-2","hardwareInformation":{"serialNumber":"S2","tpmVersion":"2.0"}}`)) {
+		t.Fatalf("extra values missing in %s", v1)
+	}
+	// Beta has its own hardwareInformation: the extra one replaces it in
+	// place rather than writing the key twice.
+	beta := s.BetaDevice(2)
+	seen := map[string]bool{}
+	for _, k := range topLevelKeys(t, beta) {
+		if seen[k] {
+			t.Fatalf("%s twice in %s", k, beta)
+		}
+		seen[k] = true
+	}
+	if !seen["usersLoggedOn"] || !bytes.Contains(beta, []byte(`"hardwareInformation":{"serialNumber":"S2","tpmVersion":"2.0"}`)) || !bytes.HasSuffix(beta, []byte(`"contosoAssetTag":"TAG-2"}`)) {
+		t.Fatalf("beta device %s", beta)
+	}
+	if _, err := ParseExtraProperty("x={not json"); err == nil {
+		t.Error("a value that is not JSON was accepted")
+	}
+	if p, err := ParseExtraProperty(`tag="a=b"`); err != nil || p.Name != "tag" || p.Value != `"a=b"` {
+		t.Errorf("ParseExtraProperty = %+v, %v", p, err)
 	}
 }

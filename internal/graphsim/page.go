@@ -23,9 +23,9 @@ func (s *Server) serveCollection(w *exchange, r *http.Request, ids requestIDs, b
 		s.graphError(w, ids, http.StatusMethodNotAllowed, "Request_BadRequest", "Specified HTTP method is not allowed for the request target.")
 		return
 	}
-	props, version := v1Properties, "v1.0"
+	props, version := s.v1Props, "v1.0"
 	if beta {
-		props, version = betaProperties, "beta"
+		props, version = s.betaProps, "beta"
 	}
 	// One snapshot of the mutations serves the whole request, so a page
 	// is consistent even while a test mutates the tenant.

@@ -94,6 +94,9 @@ var v1Properties = []property{
 	prop("ethernetMacAddress", nullValue),
 	prop("physicalMemoryInBytes", func(b []byte, _ *device) []byte { return append(b, '0') }),
 	prop("deviceActionResults", appendActions),
+	// In the metadata since 2024 and 2025; the docs page lags behind.
+	prop("enrollmentProfileName", func(b []byte, d *device) []byte { return appendNullString(b, d.enrollmentProfile) }),
+	prop("managementState", str(func(d *device) string { return d.managementState })),
 }
 
 // betaProperties is v1Properties followed by some of what beta adds.

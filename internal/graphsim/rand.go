@@ -22,6 +22,7 @@ const (
 	saltOS     = 0x05050505
 	saltDevice = 0xdede0000
 	saltBeta   = 0xbe7abe7a
+	saltAdded  = 0xadd0add0
 	// Mutations add the revision or check-in count to their salt, so each
 	// revision of a device draws from a stream of its own.
 	saltChange = 0xc4a00000

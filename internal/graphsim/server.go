@@ -46,6 +46,11 @@ type Config struct {
 	// than it while expires_in still announces TokenLifetime: tokens that
 	// expire early, as revocation or clock skew make them.
 	TokenEnforcedLifetime time.Duration
+
+	// ExtraProperties are added to every device of both versions after
+	// Graph's own properties (see ExtraProperty); New panics on a value that
+	// is not JSON.
+	ExtraProperties []ExtraProperty
 }
 
 // Defaults filled in by New.
@@ -70,6 +75,8 @@ type Stats struct {
 type Server struct {
 	cfg Config
 	now func() time.Time // replaced by tests that need tokens to expire
+
+	v1Props, betaProps []property // the versions' properties, ExtraProperties included
 
 	tokenRequests, tokensIssued atomic.Int64
 	pageRequests, pagesServed   atomic.Int64
@@ -130,7 +137,14 @@ func New(cfg Config) *Server {
 	if cfg.TokenOutageStatus == 0 {
 		cfg.TokenOutageStatus = http.StatusServiceUnavailable
 	}
+	for _, e := range cfg.ExtraProperties {
+		if err := e.validate(); err != nil {
+			panic("graphsim: " + err.Error())
+		}
+	}
 	s := &Server{cfg: cfg, now: time.Now, tokens: make(map[string]tokenInfo), logLimit: maxRequestLog}
+	s.v1Props = withExtras(v1Properties, cfg.ExtraProperties)
+	s.betaProps = withExtras(betaProperties, cfg.ExtraProperties)
 	s.SetFaults(cfg.Faults)
 	s.SetFederatedToken(cfg.FederatedToken)
 	s.tenant.Store(&tenantState{devices: cfg.Devices})

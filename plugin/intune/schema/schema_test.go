@@ -1,0 +1,180 @@
+package schema
+
+import (
+	"encoding/xml"
+	"os"
+	"testing"
+)
+
+// metadataProperties reads the Property elements of managedDevice from the
+// copy of Graph's v1.0 metadata in testdata.
+func metadataProperties(t *testing.T) map[string]string {
+	t.Helper()
+	raw, err := os.ReadFile("testdata/managedDevice.v1.0.xml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var entity struct {
+		Name       string `xml:"Name,attr"`
+		Properties []struct {
+			Name string `xml:"Name,attr"`
+			Type string `xml:"Type,attr"`
+		} `xml:"Property"`
+	}
+	if err := xml.Unmarshal(raw, &entity); err != nil {
+		t.Fatal(err)
+	}
+	if entity.Name != "managedDevice" || len(entity.Properties) < 50 {
+		t.Fatalf("testdata holds %q with %d properties, want managedDevice", entity.Name, len(entity.Properties))
+	}
+	props := map[string]string{"id": "Edm.String"} // from graph.entity, its base type
+	for _, p := range entity.Properties {
+		props[p.Name] = p.Type
+	}
+	return props
+}
+
+func TestEveryPropertyOfGraphsMetadataHasATypedColumnInEveryDestination(t *testing.T) {
+	props := metadataProperties(t)
+	for name, edm := range props {
+		c, ok := ByProperty(name)
+		if !ok {
+			t.Errorf("%s (%s) is in Graph's v1.0 metadata but has no row in managed_device.tsv", name, edm)
+			continue
+		}
+		if c.EDMType != edm {
+			t.Errorf("%s: edm_type %s, Graph's metadata says %s", name, c.EDMType, edm)
+		}
+		for _, dest := range Destinations {
+			if c.Type(dest) == "" {
+				t.Errorf("%s has no %s type", name, dest)
+			}
+		}
+	}
+	for _, c := range Columns() {
+		if _, ok := props[c.Property]; !ok {
+			t.Errorf("managed_device.tsv lists %s, which Graph's v1.0 metadata does not have", c.Property)
+		}
+	}
+	for _, name := range []string{"enrollmentProfileName", "managementState"} {
+		if _, ok := ByProperty(name); !ok {
+			t.Errorf("%s, added to the metadata in 2024-2025, has no column", name)
+		}
+	}
+}
+
+func TestKindsFollowTheMetadataTypes(t *testing.T) {
+	for prop, want := range map[string]Kind{
+		"id": KindString, "complianceState": KindString, "isEncrypted": KindBoolean,
+		"totalStorageSpaceInBytes": KindInt64, "enrolledDateTime": KindDateTime,
+		"deviceActionResults": KindJSON, "deviceHealthAttestationState": KindJSON,
+		"configurationManagerClientEnabledFeatures": KindJSON, "managementState": KindString,
+	} {
+		c, _ := ByProperty(prop)
+		if c.Kind != want {
+			t.Errorf("%s: kind %s, want %s", prop, c.Kind, want)
+		}
+	}
+	// Each kind has one type per destination: a table edited by hand must
+	// not give two datetime columns different types in one database.
+	for _, dest := range Destinations {
+		byKind := map[Kind]string{}
+		for _, c := range Columns()[1:] {
+			if prev, ok := byKind[c.Kind]; ok && prev != c.Type(dest) {
+				t.Errorf("%s: %s columns are both %s and %s (%s)", dest, c.Kind, prev, c.Type(dest), c.Property)
+			}
+			byKind[c.Kind] = c.Type(dest)
+		}
+	}
+}
+
+func TestListCallEmptyColumnsAreTheDocumentedOnes(t *testing.T) {
+	var empty []string
+	for _, c := range Columns() {
+		if c.ListCall == "empty" {
+			empty = append(empty, c.Property)
+		}
+	}
+	want := map[string]bool{"activationLockBypassCode": true, "iccid": true, "udid": true, "notes": true, "ethernetMacAddress": true, "physicalMemoryInBytes": true}
+	if len(empty) != len(want) {
+		t.Fatalf("list_call empty: %v, want %v", empty, want)
+	}
+	for _, p := range empty {
+		if !want[p] {
+			t.Errorf("%s is marked empty in lists", p)
+		}
+	}
+}
+
+func TestColumnName(t *testing.T) {
+	for prop, want := range map[string]string{
+		"azureADDeviceId": "azure_ad_device_id", "wiFiMacAddress": "wi_fi_mac_address", "id": "id",
+		"totalStorageSpaceInBytes": "total_storage_space_in_bytes", "easActivated": "eas_activated",
+		"hardwareInformation": "hardware_information", "osVersion": "os_version", "IPAddress": "ip_address",
+		"tpmSpecificationVersion": "tpm_specification_version", "is5GCapable": "is5_g_capable",
+	} {
+		if got := ColumnName(prop); got != want {
+			t.Errorf("ColumnName(%s) = %s, want %s", prop, got, want)
+		}
+	}
+}
+
+func TestColumnForRefusesAnnotationsAndOddNames(t *testing.T) {
+	for _, p := range []string{"@odata.type", "deviceName@odata.context", "with space", "semi;colon", "_raw", "_deleted"} {
+		if c, err := ColumnFor(p, KindString); err == nil {
+			t.Errorf("ColumnFor(%q) = %s, want an error", p, c.Name)
+		}
+	}
+	c, err := ColumnFor("chassisType", KindString)
+	if err != nil || c.Name != "chassis_type" || c.Types["postgres"] != "text" || c.Types["sqlite"] != "TEXT" {
+		t.Errorf("ColumnFor(chassisType) = %+v, %v", c, err)
+	}
+}
+
+func TestKindOf(t *testing.T) {
+	for _, tc := range []struct {
+		prop, value string
+		want        Kind
+		ok          bool
+	}{
+		{"chassisType", `"laptop"`, KindString, true},
+		{"lastLogonDateTime", `"2026-11-20T08:00:00Z"`, KindDateTime, true},
+		{"warrantyEndDate", `"2027-01-31"`, KindDateTime, true},
+		{"updateDateTime", `"soon"`, KindString, true},
+		{"startTime", `"2026-11-20T08:00:00Z"`, KindString, true},
+		{"autopilotEnrolled", `false`, KindBoolean, true},
+		{"batteryHealthPercentage", `97`, KindInt64, true},
+		{"hugeBytes", `-9223372036854775808`, KindInt64, true},
+		{"tooHuge", `9223372036854775808`, KindNumeric, true},
+		{"ratio", `0.5`, KindNumeric, true},
+		{"exp", `1e3`, KindNumeric, true},
+		{"hardwareInformation", `{"a":1}`, KindJSON, true},
+		{"roleScopeTagIds", `["0"]`, KindJSON, true},
+		{"unknownYet", `null`, "", false},
+	} {
+		k, ok := KindOf(tc.prop, []byte(tc.value))
+		if k != tc.want || ok != tc.ok {
+			t.Errorf("KindOf(%s, %s) = %s, %v; want %s, %v", tc.prop, tc.value, k, ok, tc.want, tc.ok)
+		}
+	}
+}
+
+func TestFitsAndNever(t *testing.T) {
+	for _, tc := range []struct {
+		k     Kind
+		value string
+		want  bool
+	}{
+		{KindBoolean, `true`, true}, {KindBoolean, `"true"`, false}, {KindBoolean, `null`, true},
+		{KindInt64, `9223372036854775807`, true}, {KindInt64, `9223372036854775808`, false}, {KindInt64, `1.5`, false},
+		{KindDateTime, `"2026-11-20T08:00:00.1234567Z"`, true}, {KindDateTime, `"yesterday"`, false},
+		{KindString, `"x"`, true}, {KindString, `5`, false}, {KindJSON, `[]`, true}, {KindJSON, `"[]"`, false},
+	} {
+		if got := Fits(tc.k, []byte(tc.value)); got != tc.want {
+			t.Errorf("Fits(%s, %s) = %v, want %v", tc.k, tc.value, got, tc.want)
+		}
+	}
+	if !IsNever([]byte(`"0001-01-01T00:00:00Z"`)) || IsNever([]byte(`"2001-01-01T00:00:00Z"`)) || IsNever([]byte(`null`)) {
+		t.Error("IsNever is wrong")
+	}
+}
