@@ -1,63 +1,19 @@
 package e2e
 
 import (
-	"crypto/rand"
 	"database/sql"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"os"
 	"strings"
 	"testing"
 
-	_ "github.com/lib/pq" // the test reads the table with its own connection
 
 	"github.com/intune-benthos/intune-benthos/internal/graphsim"
+	"github.com/intune-benthos/intune-benthos/internal/testdb"
 )
 
-// pgServer is the PostgreSQL server the tests use: INTUNE_TEST_PG_DSN, or
-// the one every development and CI machine of this project runs.
-func pgServer() string {
-	if dsn := os.Getenv("INTUNE_TEST_PG_DSN"); dsn != "" {
-		return dsn
-	}
-	return "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
-}
-
-// freshDatabase creates an empty database for one test and returns its DSN
-// and a connection to it. Without a server the test is skipped on a laptop
-// and fails in CI, where a skipped integration test would hide a gap.
-func freshDatabase(t *testing.T) (string, *sql.DB) {
-	t.Helper()
-	admin, err := sql.Open("postgres", pgServer())
-	if err == nil {
-		err = admin.Ping()
-	}
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("PostgreSQL is required in CI (%s): %v", pgServer(), err)
-		}
-		t.Skipf("no PostgreSQL at %s (set INTUNE_TEST_PG_DSN): %v", pgServer(), err)
-	}
-	t.Cleanup(func() { admin.Close() })
-	suffix := make([]byte, 6)
-	_, _ = rand.Read(suffix)
-	name := "intune_e2e_" + hex.EncodeToString(suffix)
-	if _, err := admin.Exec("CREATE DATABASE " + name); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _, _ = admin.Exec("DROP DATABASE IF EXISTS " + name + " WITH (FORCE)") })
-	dsn := strings.Replace(pgServer(), "/postgres?", "/"+name+"?", 1)
-	if dsn == pgServer() {
-		t.Fatalf("cannot derive a database DSN from %s: it must end in /postgres?...", pgServer())
-	}
-	db, err := sql.Open("postgres", dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	return dsn, db
-}
+// freshDatabase creates an empty database for one test (see testdb).
+func freshDatabase(t *testing.T) (string, *sql.DB) { return testdb.FreshPostgres(t) }
 
 func TestPostgresConfigKeepsOneTypedRowPerDeviceAndAppliesChanges(t *testing.T) {
 	const n = 10000

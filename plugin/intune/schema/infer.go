@@ -63,8 +63,9 @@ func IsNever(lit []byte) bool {
 }
 
 // Fits reports whether a raw JSON value is what a column of kind k holds;
-// null fits every kind. A value that does not fit is NULL in the column
-// (and whole in _raw).
+// null fits every kind, a text column holds any value (as its JSON text)
+// and a JSON column any JSON. A value that does not fit is NULL in the
+// column (and whole in _raw).
 func Fits(k Kind, value []byte) bool {
 	if len(value) == 0 {
 		return false
@@ -74,7 +75,7 @@ func Fits(k Kind, value []byte) bool {
 	}
 	switch k {
 	case KindString:
-		return value[0] == '"'
+		return true
 	case KindBoolean:
 		return value[0] == 't' || value[0] == 'f'
 	case KindInt64:
@@ -84,7 +85,7 @@ func Fits(k Kind, value []byte) bool {
 	case KindDateTime:
 		return LooksLikeDateTime(value)
 	case KindJSON:
-		return value[0] == '{' || value[0] == '['
+		return true
 	}
 	return false
 }

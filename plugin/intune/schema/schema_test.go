@@ -168,7 +168,7 @@ func TestFitsAndNever(t *testing.T) {
 		{KindBoolean, `true`, true}, {KindBoolean, `"true"`, false}, {KindBoolean, `null`, true},
 		{KindInt64, `9223372036854775807`, true}, {KindInt64, `9223372036854775808`, false}, {KindInt64, `1.5`, false},
 		{KindDateTime, `"2026-11-20T08:00:00.1234567Z"`, true}, {KindDateTime, `"yesterday"`, false},
-		{KindString, `"x"`, true}, {KindString, `5`, false}, {KindJSON, `[]`, true}, {KindJSON, `"[]"`, false},
+		{KindString, `"x"`, true}, {KindString, `5`, true}, {KindString, `{"a":1}`, true}, {KindJSON, `[]`, true}, {KindJSON, `"[]"`, true}, {KindNumeric, `"1"`, false},
 	} {
 		if got := Fits(tc.k, []byte(tc.value)); got != tc.want {
 			t.Errorf("Fits(%s, %s) = %v, want %v", tc.k, tc.value, got, tc.want)

@@ -63,14 +63,29 @@ func PostgresExpr(k Kind, property string) string {
 }
 
 // SQLiteExpr is the expression that computes property's column of kind k
-// from _raw (JSON text). json_extract gives booleans as 1 and 0, integers
-// exactly, and objects and arrays as compact JSON text.
+// from _raw (JSON text). SQLite has no date type: a date column holds the
+// text Graph sent, NULL for "never" and for text that is not a date.
 func SQLiteExpr(k Kind, property string) string {
-	field := "json_extract(_raw, " + sqlString(`$."`+property+`"`) + ")"
-	if k == KindDateTime {
-		return "CASE WHEN " + field + " LIKE '0001-01-01%' THEN NULL ELSE " + field + " END"
+	path := sqlString(`$."` + property + `"`)
+	extract := "json_extract(_raw, " + path + ")"
+	typ := "json_type(_raw, " + path + ")"
+	switch k {
+	case KindBoolean:
+		return "CASE " + typ + " WHEN 'true' THEN 1 WHEN 'false' THEN 0 END"
+	case KindInt64:
+		// An integer beyond 64 bits comes out of json_extract as a real.
+		return "CASE typeof(" + extract + ") WHEN 'integer' THEN " + extract + " END"
+	case KindNumeric:
+		return "CASE WHEN " + typ + " IN ('integer', 'real') THEN " + extract + " END"
+	case KindDateTime:
+		return "CASE WHEN " + extract + " GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]*' AND " +
+			extract + " NOT GLOB '0001-01-01*' THEN " + extract + " END"
+	case KindJSON:
+		// -> gives JSON text (a string quoted, an object compact), NULL
+		// for a missing property; JSON's null is NULL too.
+		return "nullif(_raw -> " + path + ", 'null')"
 	}
-	return field
+	return extract
 }
 
 // Expr is the expression of column c in dest ("postgres" or "sqlite").

@@ -1,0 +1,38 @@
+package schema
+
+import (
+	"fmt"
+	"strings"
+)
+
+// CreateTable is the statement that creates the table in PostgreSQL or
+// SQLite (dest) if it does not exist: id, a column computed from _raw for
+// every property of the table, then _raw and the sync's columns. The
+// PostgreSQL statement creates the helper functions first. Each line is
+// indented by indent, for YAML block scalars.
+func CreateTable(dest, table, indent string) string {
+	var b strings.Builder
+	if dest == "postgres" {
+		for _, line := range strings.Split(PostgresFunctions, "\n") {
+			b.WriteString(indent + line + "\n")
+		}
+	}
+	fmt.Fprintf(&b, "%sCREATE TABLE IF NOT EXISTS %s (\n", indent, table)
+	for _, c := range Columns() {
+		if c.Property == "id" {
+			fmt.Fprintf(&b, "%s  id %s PRIMARY KEY,\n", indent, c.Type(dest))
+			continue
+		}
+		fmt.Fprintf(&b, "%s  %s %s GENERATED ALWAYS AS (%s) STORED,\n", indent, c.Name, c.Type(dest), c.Expr(dest))
+	}
+	types := map[string][4]string{
+		"postgres": {"jsonb NOT NULL", "text", "timestamptz", "boolean NOT NULL DEFAULT false"},
+		"sqlite":   {"TEXT NOT NULL", "TEXT", "TEXT", "INTEGER NOT NULL DEFAULT 0"},
+	}[dest]
+	fmt.Fprintf(&b, "%s  %s %s, -- the whole device, exactly as Graph sent it\n", indent, RawColumn, types[0])
+	fmt.Fprintf(&b, "%s  %s %s,\n", indent, SyncIDColumn, types[1])
+	fmt.Fprintf(&b, "%s  %s %s,\n", indent, SyncedAtColumn, types[2])
+	fmt.Fprintf(&b, "%s  %s %s\n", indent, DeletedColumn, types[3])
+	fmt.Fprintf(&b, "%s);", indent)
+	return b.String()
+}
