@@ -26,19 +26,19 @@ The row is a JSON object written in one pass over the device's bytes, with colum
 per property, not per device:
 
 - Each top-level property becomes a column named as intune-benthos' managedDevice schema names it
-  (`+"`azureADDeviceId` → `azure_ad_device_id`"+`); a property the schema does not list gets its snake_case name
-  too, is named once per sync in a WARN line and counted in `+"`intune_unmapped_properties`"+`.
+  (` + "`azureADDeviceId` → `azure_ad_device_id`" + `); a property the schema does not list gets its snake_case name
+  too, is named once per sync in a WARN line and counted in ` + "`intune_unmapped_properties`" + `.
 - Strings, numbers and booleans are copied as Graph sent them: 64-bit integers keep every digit.
-- Dates that mean "never" (`+"`0001-01-01T00:00:00Z`"+`) become null; other dates keep at most six
+- Dates that mean "never" (` + "`0001-01-01T00:00:00Z`" + `) become null; other dates keep at most six
   fractional digits (microseconds, what BigQuery and PostgreSQL hold; Graph may send seven).
-- Objects and arrays stay JSON values (`+"`nested: json`"+`, for JSON and VARIANT columns) or become strings
-  holding their JSON (`+"`nested: text`"+`, for text columns); the same goes for `+"`_raw`"+`.
+- Objects and arrays stay JSON values (` + "`nested: json`" + `, for JSON and VARIANT columns) or become strings
+  holding their JSON (` + "`nested: text`" + `, for text columns); the same goes for ` + "`_raw`" + `.
 - A value of the wrong JSON type for its column (a string where Graph documents a boolean) becomes null,
   so that a load job does not refuse the batch; it is logged once per sync and counted in
-  `+"`intune_property_type_mismatches`"+`. `+"`_raw`"+` keeps it.
-- `+"`_sync_id` and `_synced_at`"+` come from the metadata `+"`intune_sync_id` and `intune_sync_started_at`"+`.
+  ` + "`intune_property_type_mismatches`" + `. ` + "`_raw`" + ` keeps it.
+- ` + "`_sync_id` and `_synced_at`" + ` come from the metadata ` + "`intune_sync_id` and `intune_sync_started_at`" + `.
 
-A deletion (`+"`intune_operation: delete`"+`) becomes `+"`{\"id\": ..., \"_deleted\": true, \"_sync_id\": ..., \"_synced_at\": ...}`"+`.`).
+A deletion (` + "`intune_operation: delete`" + `) becomes ` + "`{\"id\": ..., \"_deleted\": true, \"_sync_id\": ..., \"_synced_at\": ...}`" + `.`).
 		Field(service.NewStringEnumField(flFieldNested, "text", "json").
 			Description("How objects and arrays (and `_raw`) are written: `text`, a string holding their JSON; `json`, the JSON value itself.").
 			Default("text")).

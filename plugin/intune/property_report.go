@@ -19,8 +19,8 @@ import (
 // agree, as they do), and every device is counted in a metric.
 type propertyReport struct {
 	warnf      func(format string, args ...any) // the logger's Warnf; tests read what it says
-	unmapped   *service.MetricCounter // intune_unmapped_properties{property}: devices carrying a property the schema has no column for
-	mismatched *service.MetricCounter // intune_property_type_mismatches{property}: values their column's type cannot hold
+	unmapped   *service.MetricCounter           // intune_unmapped_properties{property}: devices carrying a property the schema has no column for
+	mismatched *service.MetricCounter           // intune_property_type_mismatches{property}: values their column's type cannot hold
 
 	// note ends each line about unmapped properties: what the processor
 	// did with them besides keeping them in _raw.

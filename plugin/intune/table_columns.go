@@ -7,7 +7,7 @@ import (
 	"fmt"
 	"strings"
 
-	_ "github.com/lib/pq"   // the postgres driver, as Benthos' sql components register it
+	_ "github.com/lib/pq"  // the postgres driver, as Benthos' sql components register it
 	_ "modernc.org/sqlite" // the sqlite driver, likewise
 
 	"github.com/intune-benthos/intune-benthos/plugin/intune/schema"
