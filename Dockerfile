@@ -17,8 +17,8 @@ FROM gcr.io/distroless/static-debian12:nonroot
 COPY --from=build /src/bin/intune-benthos /intune-benthos
 COPY --from=build /src/config /config
 COPY --from=build --chown=65532:65532 /out/data /data
-ENV INTUNE_CONFIG_DIR=/config \
-    INTUNE_SQLITE_DSN="file:/data/intune.db?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)"
+# The SQLite file (and the Kafka config's state) lands in the working
+# directory, the volume.
 USER 65532:65532
 WORKDIR /data
 VOLUME /data

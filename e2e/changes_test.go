@@ -155,7 +155,7 @@ func scrape(t *testing.T, url string) map[string]float64 {
 		if i := strings.IndexByte(series, '{'); i >= 0 {
 			name = series[:i]
 			for _, label := range strings.Split(strings.Trim(series[i:], "{}"), ",") {
-				if strings.HasPrefix(label, "status=") || strings.HasPrefix(label, "operation=") {
+				if strings.HasPrefix(label, "status=") || strings.HasPrefix(label, "operation=") || strings.HasPrefix(label, "property=") {
 					sums[name+"{"+label] += v
 				}
 			}

@@ -102,8 +102,8 @@ func TestPostgresConfigSurvivesDuplicateIdsInOneBatch(t *testing.T) {
 		return string(b)
 	}
 	// The shipped output and pipeline, fed from stdin instead of Graph.
-	conf := withInput(t, config("postgres.yaml"), map[string]any{"stdin": map[string]any{"codec": "lines"}})
-	res := runBinaryWithStdin(t, []string{"INTUNE_PG_DSN=" + dsn, "INTUNE_CONFIG_DIR=" + config("")},
+	conf := withInput(t, config("postgres.yaml"), stdinInput())
+	res := runBinaryWithStdin(t, []string{"INTUNE_PG_DSN=" + dsn},
 		device("first")+"\n"+`{"id":"other","deviceName":"x"}`+"\n"+device("last")+"\n", "-c", conf)
 	if res.exitCode != 0 {
 		t.Fatalf("exit %d\n%s", res.exitCode, res.stderr)
@@ -125,8 +125,8 @@ func TestPostgresConfigSurvivesDuplicateIdsInOneBatch(t *testing.T) {
 // The SQLite config takes the same duplicate in one batch: the last copy wins.
 func TestSQLiteConfigSurvivesDuplicateIdsInOneBatch(t *testing.T) {
 	dsn := "file:" + t.TempDir() + "/dup.db"
-	conf := withInput(t, config("sqlite.yaml"), map[string]any{"stdin": map[string]any{"codec": "lines"}})
-	res := runBinaryWithStdin(t, []string{"INTUNE_SQLITE_DSN=" + dsn, "INTUNE_CONFIG_DIR=" + config("")},
+	conf := withInput(t, config("sqlite.yaml"), stdinInput())
+	res := runBinaryWithStdin(t, []string{"INTUNE_SQLITE_DSN=" + dsn},
 		`{"id":"dup-1","deviceName":"first"}`+"\n"+`{"id":"other"}`+"\n"+`{"id":"dup-1","deviceName":"last"}`+"\n", "-c", conf)
 	if res.exitCode != 0 {
 		t.Fatalf("exit %d\n%s", res.exitCode, res.stderr)

@@ -26,6 +26,10 @@ type result struct {
 	exitCode       int
 }
 
+// logs is everything the run printed: Benthos logs to stdout unless the
+// output is stdout, then to stderr.
+func (r result) logs() string { return r.stdout + r.stderr }
+
 // runBinary runs intune-benthos with args and extra environment variables.
 func runBinary(t *testing.T, env []string, args ...string) result {
 	t.Helper()
@@ -44,12 +48,25 @@ func runBinaryTimeout(t *testing.T, timeout time.Duration, env []string, args ..
 	return runBinaryFull(t, timeout, env, "", args...)
 }
 
+// runBinaryIn is runBinary in the working directory dir.
+func runBinaryIn(t *testing.T, dir string, env []string, args ...string) result {
+	t.Helper()
+	return runBinaryDir(t, dir, 3*time.Minute, env, "", args...)
+}
+
+// runBinaryFull runs the binary in a working directory of its own, empty,
+// as a fresh clone would be for what the configs write.
 func runBinaryFull(t *testing.T, timeout time.Duration, env []string, stdin string, args ...string) result {
+	t.Helper()
+	return runBinaryDir(t, t.TempDir(), timeout, env, stdin, args...)
+}
+
+func runBinaryDir(t *testing.T, dir string, timeout time.Duration, env []string, stdin string, args ...string) result {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, binary, args...)
-	cmd.Dir = t.TempDir()
+	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), env...)
 	cmd.Stdin = strings.NewReader(stdin)
 	var stdout, stderr bytes.Buffer
@@ -79,7 +96,6 @@ func simEnv(t *testing.T, cfg graphsim.Config) (*graphsim.Server, []string) {
 		"INTUNE_CLIENT_SECRET=" + c.ClientSecret,
 		"INTUNE_LOGIN_URL=" + srv.URL,
 		"INTUNE_GRAPH_URL=" + srv.URL,
-		"INTUNE_CONFIG_DIR=" + filepath.Join(repoRoot, "config"),
 		// Where the shipped configs keep the last complete sync's state.
 		"INTUNE_STATE_DIR=" + t.TempDir(),
 	}
@@ -133,6 +149,23 @@ func withInput(t *testing.T, path string, input map[string]any) string {
 		t.Fatal(err)
 	}
 	return copyPath
+}
+
+// stdinInput reads devices from stdin, one per line, with the metadata
+// intune_managed_devices gives them, so that a shipped pipeline and output
+// can be fed devices no simulator serves. A line with "@removed" is a
+// deletion.
+func stdinInput() map[string]any {
+	return map[string]any{
+		"stdin": map[string]any{"codec": "lines"},
+		"processors": []any{map[string]any{"mapping": `meta intune_sync_id = "stdin-sync"
+meta intune_sync_started_at = "2026-11-30T12:00:00Z"
+meta intune_device_id = this.id
+meta intune_operation = if this.exists("@removed") { "delete" } else { "upsert" }
+meta intune_api_version = "v1.0"
+meta intune_page = 1
+root = content()`}},
+	}
 }
 
 // dumpTable reads every row of managed_devices through the binary's own
