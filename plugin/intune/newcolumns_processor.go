@@ -288,7 +288,7 @@ func (p *newColumnsProcessor) ensureColumn(ctx context.Context, syncID string, c
 	p.known.Store(&next)
 	p.added.Incr(1)
 	p.infof("sync %s: added column %s %s to %s, computed from %s for every row, those already stored included", syncID, col.Name, typ, p.table.table, schema.RawColumn)
-	return fmt.Sprintf("column %s %s added", col.Name, typ)
+	return "column " + col.Name
 }
 
 // failedLocked logs a failure once (until another one, or a success) and

@@ -66,7 +66,7 @@ func PostgresExpr(k Kind, property string) string {
 // from _raw (JSON text). SQLite has no date type: a date column holds the
 // text Graph sent, NULL for "never" and for text that is not a date.
 func SQLiteExpr(k Kind, property string) string {
-	path := sqlString(`$."` + property + `"`)
+	path := sqlString("$." + property) // ColumnFor admits identifiers only
 	extract := "json_extract(_raw, " + path + ")"
 	typ := "json_type(_raw, " + path + ")"
 	switch k {
