@@ -97,9 +97,10 @@ func (p *flattenProcessor) Process(_ context.Context, msg *service.Message) (ser
 	row := make([]byte, 0, 2*len(body)+256)
 	row = append(row, '{')
 	var unmapped []unmappedProperty
+	var lookup columnLookup
 	err = graph.EachMember(body, func(key []byte, escaped bool, value []byte) {
 		kind, name := schema.Kind(""), ""
-		if col, ok := knownColumns[string(key)]; ok && !escaped {
+		if col, ok := lookup.find(key); ok && !escaped {
 			kind, name = col.Kind, col.Name
 			if !schema.Fits(kind, value) {
 				id, _ := msg.MetaGet(metaDeviceID)

@@ -140,16 +140,41 @@ func newNewColumnsProcessor(conf *service.ParsedConfig, mgr *service.Resources) 
 	return p, nil
 }
 
-// knownColumns is every property of the schema by name, for the per-device
-// lookups.
-var knownColumns = func() map[string]*schema.Column {
+// knownColumns is every property of the schema by name, and
+// schemaOrder the same columns in the schema's order.
+var knownColumns, schemaOrder = func() (map[string]*schema.Column, []*schema.Column) {
 	m := map[string]*schema.Column{}
+	var order []*schema.Column
 	for _, c := range schema.Columns() {
 		c := c
 		m[c.Property] = &c
+		order = append(order, &c)
 	}
-	return m
+	return m, order
 }()
+
+// columnLookup finds the schema's column of each member of one device.
+// Graph writes a device's properties in the order the schema lists them, so
+// the column after the last one found is nearly always the next one: a
+// comparison of a few bytes instead of hashing every key.
+type columnLookup struct{ next int }
+
+func (l *columnLookup) find(key []byte) (*schema.Column, bool) {
+	if l.next < len(schemaOrder) && string(key) == schemaOrder[l.next].Property {
+		l.next++
+		return schemaOrder[l.next-1], true
+	}
+	col, ok := knownColumns[string(key)]
+	if ok {
+		for i, c := range schemaOrder {
+			if c == col {
+				l.next = i + 1
+				break
+			}
+		}
+	}
+	return col, ok
+}
 
 func (p *newColumnsProcessor) Process(ctx context.Context, msg *service.Message) (service.MessageBatch, error) {
 	if op, _ := msg.MetaGet(metaOperation); op == opDelete {
@@ -164,8 +189,9 @@ func (p *newColumnsProcessor) Process(ctx context.Context, msg *service.Message)
 
 	var unmapped []unmappedProperty
 	var missing []schema.Column // listed by the schema, absent from an older table
+	var lookup columnLookup
 	err = graph.EachMember(body, func(key []byte, escaped bool, value []byte) {
-		if col, ok := knownColumns[string(key)]; ok && !escaped {
+		if col, ok := lookup.find(key); ok && !escaped {
 			if !schema.Fits(col.Kind, value) {
 				id, _ := msg.MetaGet(metaDeviceID)
 				p.report.reportMismatch(syncID, id, col, value)

@@ -26,12 +26,15 @@ type scenario struct {
 	devices  int
 	latency  time.Duration
 	idle     bool // the empty tenant: idle footprint
+	dest     bool // the destination scenario: shipped configs to rows, beside their floors
 	programs []program
 	samples  map[string][]sample
 }
 
 func (sc *scenario) title() string {
 	switch {
+	case sc.dest:
+		return fmt.Sprintf("Destinations: %s devices, Graph to rows", thousands(sc.devices))
 	case sc.idle:
 		return "Idle: empty tenant (0 devices)"
 	case sc.latency > 0:
@@ -53,6 +56,8 @@ type options struct {
 	latency                time.Duration
 	latencySize            int
 	skip                   string
+	destinations           int
+	pgServer               string
 	idle                   bool
 	timeout                time.Duration
 	resultsPath, svgPath   string
@@ -72,7 +77,9 @@ func main() {
 	flag.IntVar(&o.runs, "runs", 3, "runs of each program per size; the tables show the median")
 	flag.DurationVar(&o.latency, "latency", 250*time.Millisecond, "page latency of the latency scenario")
 	flag.IntVar(&o.latencySize, "latency-size", 100000, "tenant size of the latency scenario (0: skip it)")
-	flag.StringVar(&o.skip, "skip", "", "programs to leave out, comma-separated: intune-file, intune-drop, floor, msgraph, http_client")
+	flag.StringVar(&o.skip, "skip", "", "programs to leave out, comma-separated: intune-file, intune-drop, floor, msgraph, http_client, intune-flatten, sqlite.yaml, sqlite-floor, postgres.yaml, pg-copy-floor")
+	flag.IntVar(&o.destinations, "destinations", 100000, "tenant size of the destination scenario: shipped configs to rows beside their floors (0: skip it)")
+	flag.StringVar(&o.pgServer, "pg", "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable", "PostgreSQL server of the destination scenario (a DSN naming the database postgres; the scenario creates intune_bench)")
 	flag.BoolVar(&o.idle, "idle", true, "measure the idle footprint against an empty tenant")
 	flag.DurationVar(&o.timeout, "timeout", 30*time.Minute, "longest a single program run may take")
 	flag.StringVar(&o.resultsPath, "results", "RESULTS.md", "where to write the Markdown results")
@@ -125,15 +132,25 @@ func invocation() string {
 }
 
 func run(o *options) error {
-	progs, err := selectPrograms(o.skip)
+	progs, err := selectPrograms(programs(), o.skip)
 	if err != nil {
 		return err
 	}
-	if len(progs) == 0 {
+	var destProgs []program
+	if o.destinations > 0 {
+		if destProgs, err = selectPrograms(destinationPrograms(), o.skip); err != nil {
+			return err
+		}
+	}
+	if len(progs) == 0 && len(destProgs) == 0 {
 		return fmt.Errorf("every program is skipped")
 	}
 	ps := &paths{
-		binary: filepath.Join(o.repo, "bin", "intune-benthos"),
+		binary:   filepath.Join(o.repo, "bin", "intune-benthos"),
+		pgServer: o.pgServer,
+	}
+	if ps.repo, err = filepath.Abs(o.repo); err != nil {
+		return err
 	}
 	simBin := filepath.Join(o.repo, "bin", "graphsim")
 	for _, b := range []string{ps.binary, simBin} {
@@ -144,7 +161,7 @@ func run(o *options) error {
 	if ps.binary, err = filepath.Abs(ps.binary); err != nil {
 		return err
 	}
-	if err := buildPeers(o, ps, progs); err != nil {
+	if err := buildPeers(o, ps, append(append([]program(nil), progs...), destProgs...)); err != nil {
 		return err
 	}
 	o.buildNote = buildNote(o.repo)
@@ -171,11 +188,16 @@ func run(o *options) error {
 			scenarios = append(scenarios, &scenario{devices: 0, idle: true, programs: idleProgs})
 		}
 	}
-	for _, n := range o.sizes {
-		scenarios = append(scenarios, &scenario{devices: n, programs: progs})
+	if len(progs) > 0 {
+		for _, n := range o.sizes {
+			scenarios = append(scenarios, &scenario{devices: n, programs: progs})
+		}
+		if o.latencySize > 0 && o.latency > 0 {
+			scenarios = append(scenarios, &scenario{devices: o.latencySize, latency: o.latency, programs: progs})
+		}
 	}
-	if o.latencySize > 0 && o.latency > 0 {
-		scenarios = append(scenarios, &scenario{devices: o.latencySize, latency: o.latency, programs: progs})
+	if len(destProgs) > 0 {
+		scenarios = append(scenarios, &scenario{devices: o.destinations, dest: true, programs: destProgs})
 	}
 
 	o.started = time.Now()
@@ -210,19 +232,35 @@ func buildPeers(o *options, ps *paths, progs []program) error {
 	}
 	ps.floor = filepath.Join(binDir, "floor")
 	ps.msgraph = filepath.Join(binDir, "msgraph")
-	var pkgs []string
+	ps.sqliteFloor = filepath.Join(binDir, "sqlitefloor")
+	ps.pgFloor = filepath.Join(binDir, "pgfloor")
+	pkgs := map[string]bool{}
 	for _, p := range progs {
 		switch p.name {
 		case "floor", "msgraph":
-			pkgs = append(pkgs, "./cmd/"+p.name)
+			pkgs["./cmd/"+p.name] = true
+		case "sqlite-floor":
+			pkgs["./cmd/sqlitefloor"] = true
+		case "pg-copy-floor":
+			pkgs["./cmd/pgfloor"] = true
+		}
+		if p.before != nil {
+			pkgs["./cmd/floor"] = true // dumps the devices the floors load
 		}
 	}
 	if len(pkgs) == 0 {
 		return nil
 	}
-	fmt.Printf("bench: building %s (msgraph-sdk-go takes minutes the first time)\n", strings.Join(pkgs, " "))
-	cmd := exec.Command(o.goBin, append([]string{"build", "-trimpath", "-o", binDir + "/"}, pkgs...)...)
+	var list []string
+	for pkg := range pkgs {
+		list = append(list, pkg)
+	}
+	sort.Strings(list)
+	fmt.Printf("bench: building %s (msgraph-sdk-go takes minutes the first time)\n", strings.Join(list, " "))
+	cmd := exec.Command(o.goBin, append([]string{"build", "-trimpath", "-o", binDir + "/"}, list...)...)
 	cmd.Dir = o.benchDir
+	// sqlitefloor is the C SQLite library: cgo, whatever the Makefile says.
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=1")
 	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
 	if err := cmd.Run(); err != nil {
 		return fmt.Errorf("building the peers: %v", err)
@@ -238,6 +276,12 @@ func runScenario(ctx context.Context, o *options, ps *paths, simBin string, sc *
 	}
 	defer s.stop()
 	sc.samples = map[string][]sample{}
+	if sc.dest {
+		ps.url = s.url
+		if err := dumpDevices(ps, s.url); err != nil {
+			return err
+		}
+	}
 	// Interleaved: every program once, then every program again, so that
 	// noise on the machine spreads over all of them.
 	for r := 1; r <= o.runs; r++ {
@@ -250,7 +294,7 @@ func runScenario(ctx context.Context, o *options, ps *paths, simBin string, sc *
 				return fmt.Errorf("%s, run %d: %v", sc.title(), r, err)
 			}
 			sc.samples[p.name] = append(sc.samples[p.name], smp)
-			fmt.Printf("  run %d/%d %-12s cpu %7.2fs  wall %7.2fs  peak RSS %7.1f MB\n",
+			fmt.Printf("  run %d/%d %-14s cpu %7.2fs  wall %7.2fs  peak RSS %7.1f MB\n",
 				r, o.runs, p.name, smp.cpu, smp.wall, float64(smp.rssKB)/1024)
 		}
 	}

@@ -98,6 +98,13 @@ func runOnce(ctx context.Context, p program, ps *paths, url string, want int, ti
 	out := filepath.Join(ps.tmp, p.name+".out")
 	_ = os.Remove(out)
 	defer os.Remove(out)
+	var env []string
+	if p.before != nil {
+		var err error
+		if env, err = p.before(ps); err != nil {
+			return sample{}, fmt.Errorf("%s: preparing the destination: %v", p.name, err)
+		}
+	}
 	argv, err := p.command(ps, url, out)
 	if err != nil {
 		return sample{}, err
@@ -113,6 +120,7 @@ func runOnce(ctx context.Context, p program, ps *paths, url string, want int, ti
 	defer cancel()
 	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
 	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.Env = append(os.Environ(), env...)
 	start := time.Now()
 	runErr := cmd.Run()
 	wall := time.Since(start).Seconds()
@@ -139,6 +147,11 @@ func runOnce(ctx context.Context, p program, ps *paths, url string, want int, ti
 				p.name, lines, want, out, logPath, tail(logPath, 20))
 		}
 		s.outBytes = size
+	}
+	if p.verify != nil {
+		if err := p.verify(ps, want); err != nil {
+			return s, fmt.Errorf("%s: %v (log %s)", p.name, err, logPath)
+		}
 	}
 	return s, nil
 }

@@ -23,6 +23,13 @@ type program struct {
 	what    string // one line for RESULTS.md
 	writes  bool   // false: the drop output, nothing to count in a file
 	command func(p *paths, url, out string) ([]string, error)
+
+	// Destination programs (destinations.go): before empties the
+	// destination and returns the run's environment, verify checks what it
+	// holds afterwards, and floor names the program this one is compared to.
+	before func(p *paths) ([]string, error)
+	verify func(p *paths, want int) error
+	floor  string
 }
 
 // paths are the binaries and the scratch directory of a run.
@@ -31,6 +38,15 @@ type paths struct {
 	floor   string // bench/bin/floor
 	msgraph string // bench/bin/msgraph
 	tmp     string
+
+	// The destination scenario's.
+	repo        string    // the repository, for config/
+	url         string    // graphsim
+	pgServer    string    // -pg
+	sqliteFloor string    // bench/bin/sqlitefloor
+	pgFloor     string    // bench/bin/pgfloor
+	devicesFile string    // the devices the floors load
+	expected    *expected // what every destination must hold
 }
 
 func programs() []program {
@@ -148,20 +164,20 @@ func writeConfig(dir, name, body string) (string, error) {
 	return path, os.WriteFile(path, []byte(body), 0o600)
 }
 
-// selectPrograms drops the skipped ones, refusing unknown names.
-func selectPrograms(skip string) ([]program, error) {
-	all := programs()
+// selectPrograms drops the skipped ones from a list, refusing names no
+// list has.
+func selectPrograms(all []program, skip string) ([]program, error) {
+	known := map[string]bool{}
+	for _, p := range append(programs(), destinationPrograms()...) {
+		known[p.name] = true
+	}
 	skipped := map[string]bool{}
 	for _, s := range strings.Split(skip, ",") {
 		if s = strings.TrimSpace(s); s == "" {
 			continue
 		}
-		known := false
-		for _, p := range all {
-			known = known || p.name == s
-		}
-		if !known {
-			return nil, fmt.Errorf("-skip %q: no such program (have %s)", s, programNames(all))
+		if !known[s] {
+			return nil, fmt.Errorf("-skip %q: no such program (have %s)", s, programNames(append(programs(), destinationPrograms()...)))
 		}
 		skipped[s] = true
 	}

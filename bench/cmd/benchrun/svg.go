@@ -36,6 +36,12 @@ func renderSVG(o *options, scenarios []*scenario) string {
 		"floor":       "#7f7f7f",
 		"msgraph":     "#ff7f0e",
 		"http_client": "#2ca02c",
+
+		"intune-flatten": "#9ecae1",
+		"sqlite.yaml":    "#1f77b4",
+		"sqlite-floor":   "#7f7f7f",
+		"postgres.yaml":  "#1f77b4",
+		"pg-copy-floor":  "#7f7f7f",
 	}
 
 	width := labelW + float64(len(metrics))*(panelW+gapW)

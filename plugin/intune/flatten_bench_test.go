@@ -1,0 +1,36 @@
+package intune
+
+import (
+	"context"
+	"testing"
+
+	"github.com/benthosdev/benthos/v4/public/service"
+
+	"github.com/intune-benthos/intune-benthos/internal/graphsim"
+)
+
+// BenchmarkFlatten is intune_flatten's cost per device (graphsim's devices,
+// ~3 KB each), the part of the warehouse configs that runs in the pipeline.
+func BenchmarkFlatten(b *testing.B) {
+	sim := graphsim.New(graphsim.Config{Devices: 1000, Seed: 1})
+	devices := make([][]byte, 1000)
+	size := 0
+	for i := range devices {
+		devices[i] = sim.Device(i)
+		size += len(devices[i])
+	}
+	p := newFlattenProcessor("json", "_raw", service.MockResources())
+	b.SetBytes(int64(size / len(devices)))
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		msg := service.NewMessage(devices[i%len(devices)])
+		msg.MetaSetMut(metaSyncID, "s")
+		msg.MetaSetMut(metaSyncStartedAt, "2026-11-30T18:00:00Z")
+		msg.MetaSetMut(metaOperation, opUpsert)
+		msg.MetaSetMut(metaDeviceID, "d")
+		if _, err := p.Process(context.Background(), msg); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
