@@ -56,7 +56,9 @@ func destinationPrograms() []program {
 			command: func(p *paths, url, out string) ([]string, error) {
 				return shippedConfig(p, "sqlite.yaml"), nil
 			},
-			verify: func(p *paths, want int) error { return verifyTable(p, "sqlite", "file:"+filepath.Join(p.tmp, "e2e.db"), want) },
+			verify: func(p *paths, want int) error {
+				return verifyTable(p, "sqlite", "file:"+filepath.Join(p.tmp, "e2e.db"), want)
+			},
 		},
 		{
 			name: "sqlite-floor",
@@ -68,7 +70,9 @@ func destinationPrograms() []program {
 			command: func(p *paths, url, out string) ([]string, error) {
 				return []string{p.sqliteFloor, "-db", filepath.Join(p.tmp, "floor.db"), "-devices", p.devicesFile}, nil
 			},
-			verify: func(p *paths, want int) error { return verifyTable(p, "sqlite", "file:"+filepath.Join(p.tmp, "floor.db"), want) },
+			verify: func(p *paths, want int) error {
+				return verifyTable(p, "sqlite", "file:"+filepath.Join(p.tmp, "floor.db"), want)
+			},
 		},
 		{
 			name:  "postgres.yaml",
