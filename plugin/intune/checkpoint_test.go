@@ -56,6 +56,10 @@ func runWithCheckpoints(t *testing.T, inputConf, dir string, stopAfter int) (ids
 		t.Fatal(err)
 	}
 	_ = stream.Run(ctx)
+	// Run returns as soon as ctx is cancelled, leaving the stream running:
+	// stop it, so that every message it acknowledges (and so every
+	// checkpoint it stores) is counted before the next run starts.
+	_ = stream.StopWithin(30 * time.Second)
 	mu.Lock()
 	defer mu.Unlock()
 	return ids, pages, syncIDs, logger.String()

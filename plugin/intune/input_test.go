@@ -285,6 +285,8 @@ func runIntervalSyncs(t *testing.T, inputConf string, onDevice func(run *interva
 		t.Fatal(err)
 	}
 	_ = stream.Run(ctx)
+	// Run returns as soon as ctx is cancelled, leaving the stream running.
+	_ = stream.StopWithin(30 * time.Second)
 	// The consumer may still be running when Run returns: the caller gets
 	// a copy.
 	mu.Lock()
