@@ -25,14 +25,7 @@ import (
 // order they run; the floors of a config follow it.
 func destinationPrograms() []program {
 	return []program{
-		{
-			name: "intune-drop",
-			what: "`intune-benthos`, `intune_managed_devices` input, `drop` output",
-			command: func(p *paths, url, out string) ([]string, error) {
-				cfg, err := writeConfig(p.tmp, "intune-drop.yaml", intuneInput(url)+"output:\n  drop: {}\n")
-				return []string{p.binary, "-c", cfg}, err
-			},
-		},
+		programNamed("intune-drop"), // the input's own CPU
 		{
 			name: "intune-flatten",
 			what: "the same with the warehouse configs' flattening, `intune_flatten` (`nested: json`, `_raw` included), before the `drop` output",
@@ -218,4 +211,14 @@ func dumpDevices(p *paths, url string) error {
 	var err error
 	p.expected, err = readExpected(p.devicesFile)
 	return err
+}
+
+// programNamed is one of the main scenarios' programs.
+func programNamed(name string) program {
+	for _, p := range programs() {
+		if p.name == name {
+			return p
+		}
+	}
+	panic("no program " + name)
 }
