@@ -152,9 +152,10 @@ func (t *ackTracker) track(cur syncCursor, n int) *pageAcks {
 }
 
 // ack is the AckFunc of each of the page's messages. Only a successful ack
-// counts: an error is a message that did not reach the outputs, either
-// rejected with auto_replay_nacks off or nacked by Benthos as it shuts down
-// (AutoRetryNacks rejects everything pending on close). Its page then never
+// counts: an error is a message that did not reach the outputs, rejected
+// with auto_replay_nacks off (with it on, replay.go passes on deliveries
+// only, and a message still refused when the stream stops is never
+// acknowledged). Its page then never
 // counts as delivered, so a restart re-reads it: at least once, never lost.
 func (p *pageAcks) ack(_ context.Context, err error) error {
 	if err != nil {

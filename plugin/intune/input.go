@@ -19,7 +19,13 @@ func init() {
 			if err != nil {
 				return nil, err
 			}
-			return service.AutoRetryNacksToggled(conf, in)
+			// Our own replay of refused messages, not Benthos'
+			// AutoRetryNacks: see replay.go for why.
+			replay, err := conf.FieldBool(service.AutoRetryNacksToggleFieldName)
+			if err != nil || !replay {
+				return in, err
+			}
+			return newReplayInput(in, mgr.Logger(), in.metrics), nil
 		})
 	if err != nil {
 		panic(err)

@@ -24,6 +24,7 @@ type inputMetrics struct {
 	emitted       *service.MetricCounter // intune_devices_emitted{operation}: upserts and deletions handed to the pipeline
 	syncDuration  *service.MetricTimer   // intune_sync_duration: complete syncs, start to last acknowledgement
 	lastSuccess   *service.MetricGauge   // intune_last_success_timestamp: Unix time of the last complete sync
+	replayed      *service.MetricCounter // intune_messages_replayed: messages sent again after the outputs refused them
 }
 
 func newInputMetrics(m *service.Metrics) *inputMetrics {
@@ -38,6 +39,7 @@ func newInputMetrics(m *service.Metrics) *inputMetrics {
 		emitted:       m.NewCounter("intune_devices_emitted", "operation"),
 		syncDuration:  m.NewTimer("intune_sync_duration"),
 		lastSuccess:   m.NewGauge("intune_last_success_timestamp"),
+		replayed:      m.NewCounter("intune_messages_replayed"),
 	}
 }
 
