@@ -136,38 +136,56 @@ func countRows(db *sql.DB) (rows, ids int) {
 // PostgreSQL goes away five seconds into a sync of 30,000 devices (300 ms
 // per page) and comes back ten seconds later: the sync rides through, every
 // device lands once, and the one-shot run exits 0 soon after the restart.
+// With one device PostgreSQL refuses (a NUL character), the same outage
+// leaves 29,999 rows, that device in managed_devices_rejected, and exit 3.
 func TestPostgresConfigRidesThroughADatabaseOutage(t *testing.T) {
-	const n = 30000
-	dsn, db := freshDatabase(t)
-	proxy := startProxy(t, pgHost(t, dsn))
-	_, env := simEnv(t, graphsim.Config{Devices: n, Seed: 59, Latency: 300 * time.Millisecond})
-	env = append(env, "INTUNE_PG_DSN="+throughProxy(t, dsn, proxy))
+	for _, tc := range []struct {
+		name     string
+		refused  []int
+		wantExit int
+	}{{"clean", nil, 0}, {"with a device PostgreSQL refuses", []int{17000}, 3}} {
+		t.Run(tc.name, func(t *testing.T) {
+			const n = 30000
+			dsn, db := freshDatabase(t)
+			proxy := startProxy(t, pgHost(t, dsn))
+			cfg := graphsim.Config{Devices: n, Seed: 59, Latency: 300 * time.Millisecond}
+			if tc.refused != nil {
+				cfg.ExtraProperties = []graphsim.ExtraProperty{{Name: "notes", Value: `"bad\u0000byte"`, Devices: tc.refused}}
+			}
+			_, env := simEnv(t, cfg)
+			env = append(env, "INTUNE_PG_DSN="+throughProxy(t, dsn, proxy))
 
-	done := make(chan result, 1)
-	go func() { done <- runBinaryTimeout(t, 3*time.Minute, env, "-c", config("postgres.yaml")) }()
-	time.Sleep(5 * time.Second)
-	rowsAtCut, _ := countRows(db)
-	proxy.down()
-	time.Sleep(10 * time.Second)
-	proxy.up(t)
-	restarted := time.Now()
+			done := make(chan result, 1)
+			go func() { done <- runBinaryTimeout(t, 3*time.Minute, env, "-c", config("postgres.yaml")) }()
+			time.Sleep(5 * time.Second)
+			rowsAtCut, _ := countRows(db)
+			proxy.down()
+			time.Sleep(10 * time.Second)
+			proxy.up(t)
+			restarted := time.Now()
 
-	res := <-done
-	if res.exitCode != 0 {
-		t.Fatalf("exit %d after the outage\n%s", res.exitCode, res.logs())
-	}
-	if took := time.Since(restarted); took > time.Minute {
-		t.Errorf("the run ended %s after the database came back, want within a minute", took)
-	}
-	rows, ids := countRows(db)
-	if rows != n || ids != n {
-		t.Fatalf("%d rows, %d distinct ids; want %d", rows, ids, n)
-	}
-	if rowsAtCut == 0 || rowsAtCut >= n {
-		t.Errorf("the outage began with %d rows written: it was not mid-sync", rowsAtCut)
-	}
-	if !strings.Contains(res.logs(), "The outputs refused a device") {
-		t.Errorf("the outage left no line in the log:\n%s", res.logs())
+			res := <-done
+			if res.exitCode != tc.wantExit {
+				t.Fatalf("exit %d after the outage, want %d\n%s", res.exitCode, tc.wantExit, res.logs())
+			}
+			if took := time.Since(restarted); took > time.Minute {
+				t.Errorf("the run ended %s after the database came back, want within a minute", took)
+			}
+			want := n - len(tc.refused)
+			if rows, ids := countRows(db); rows != want || ids != want {
+				t.Fatalf("%d rows, %d distinct ids; want %d", rows, ids, want)
+			}
+			var rejected int
+			if err := db.QueryRow(`SELECT count(*) FROM managed_devices_rejected`).Scan(&rejected); err != nil || rejected != len(tc.refused) {
+				t.Fatalf("%d rejected rows (%v), want %d", rejected, err, len(tc.refused))
+			}
+			if rowsAtCut == 0 || rowsAtCut >= n {
+				t.Errorf("the outage began with %d rows written: it was not mid-sync", rowsAtCut)
+			}
+			if !strings.Contains(res.logs(), "The outputs refused a device") {
+				t.Errorf("the outage left no line in the log:\n%s", res.logs())
+			}
+		})
 	}
 }
 

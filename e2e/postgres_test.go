@@ -124,7 +124,7 @@ func TestPostgresConfigSurvivesDuplicateIdsInOneBatch(t *testing.T) {
 
 // The SQLite config takes the same duplicate in one batch: the last copy wins.
 func TestSQLiteConfigSurvivesDuplicateIdsInOneBatch(t *testing.T) {
-	dsn := "file:" + t.TempDir() + "/dup.db"
+	dsn := "file:" + t.TempDir() + "/dup.db?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)"
 	conf := withInput(t, config("sqlite.yaml"), stdinInput())
 	res := runBinaryWithStdin(t, []string{"INTUNE_SQLITE_DSN=" + dsn},
 		`{"id":"dup-1","deviceName":"first"}`+"\n"+`{"id":"other"}`+"\n"+`{"id":"dup-1","deviceName":"last"}`+"\n", "-c", conf)

@@ -285,7 +285,7 @@ func TestUnmappedPropertiesAreCountedInMetrics(t *testing.T) {
 	const n = 600
 	_, env := simEnv(t, graphsim.Config{Devices: n, Seed: 41, ExtraProperties: []graphsim.ExtraProperty{
 		{Name: "contosoAssetTag", Value: `"TAG-{index}"`}, {Name: "warrantyEndDateTime", Value: `"2028-01-01T00:00:00Z"`}}})
-	env = append(env, "INTUNE_SQLITE_DSN=file:"+filepath.Join(t.TempDir(), "m.db"))
+	env = append(env, "INTUNE_SQLITE_DSN=file:"+filepath.Join(t.TempDir(), "m.db")+"?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)")
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

@@ -68,4 +68,16 @@ func main() {
 		fmt.Fprintf(os.Stderr, "intune-benthos: sync did not complete: %v\n", err)
 		os.Exit(1)
 	}
+	// The last line says where the devices went; a scheduler reads the
+	// status: 3 when some reached only a dead letter.
+	syncs, messages := intune.Delivered()
+	if syncs == 0 {
+		return
+	}
+	dead := intune.DeadLettered()
+	fmt.Fprintf(os.Stderr, "intune-benthos: %d %s complete: %d devices reached their destination, %d its dead letter\n",
+		syncs, map[bool]string{true: "sync", false: "syncs"}[syncs == 1], messages-dead, dead)
+	if dead > 0 {
+		os.Exit(3)
+	}
 }

@@ -323,3 +323,13 @@ func TestExtraPropertiesFollowGraphsOwnInBothVersions(t *testing.T) {
 		t.Errorf("ParseExtraProperty = %+v, %v", p, err)
 	}
 }
+
+func TestAnExtraPropertyCanBeGivenToSomeDevicesOnly(t *testing.T) {
+	s := New(Config{Devices: 5, Seed: 2, ExtraProperties: []ExtraProperty{{Name: "notes", Value: `"bad\u0000byte"`, Devices: []int{3}}}})
+	for i := 0; i < 5; i++ {
+		has := bytes.Contains(s.Device(i), []byte(`"notes":"bad\u0000byte"`))
+		if has != (i == 3) || !bytes.Contains(s.Device(i), []byte(`"notes":`)) {
+			t.Fatalf("device %d: %s", i, s.Device(i))
+		}
+	}
+}

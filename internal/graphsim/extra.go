@@ -15,6 +15,9 @@ import (
 type ExtraProperty struct {
 	Name  string
 	Value string
+	// Devices, when set, are the only devices that carry it (by index);
+	// the others keep Graph's own value of that name, or null.
+	Devices []int
 }
 
 // ParseExtraProperty reads name=<raw JSON>, as the -extra-property flag
@@ -49,8 +52,28 @@ func withExtras(props []property, extras []ExtraProperty) []property {
 	out := append([]property(nil), props...)
 	for _, e := range extras {
 		e := e
-		p := prop(e.Name, func(b []byte, d *device) []byte { return append(b, e.render(d.index)...) })
-		if k := findProperty(out, e.Name); k >= 0 && out[k].name == e.Name {
+		k := findProperty(out, e.Name)
+		if k >= 0 && out[k].name != e.Name {
+			k = -1
+		}
+		var own func(b []byte, d *device) []byte
+		if k >= 0 {
+			own = out[k].write
+		}
+		only := map[int]bool{}
+		for _, i := range e.Devices {
+			only[i] = true
+		}
+		p := prop(e.Name, func(b []byte, d *device) []byte {
+			if len(only) > 0 && !only[d.index] {
+				if own != nil {
+					return own(b, d)
+				}
+				return append(b, "null"...)
+			}
+			return append(b, e.render(d.index)...)
+		})
+		if k >= 0 {
 			out[k] = p
 		} else {
 			out = append(out, p)

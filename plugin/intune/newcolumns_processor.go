@@ -85,7 +85,7 @@ const retryColumnsEvery = 5 * time.Second
 // waitForTable bounds how long the first device waits for the output to
 // create the table (it does so when it connects, usually within
 // milliseconds of the start).
-const waitForTable = 10 * time.Second
+var waitForTable = 10 * time.Second
 
 type newColumnsProcessor struct {
 	add    bool
@@ -273,6 +273,18 @@ func (p *newColumnsProcessor) loadLocked(ctx context.Context) map[string]bool {
 		case <-time.After(100 * time.Millisecond):
 		}
 		cols, err = p.table.columns(ctx)
+	}
+	if errors.Is(err, errNoTable) {
+		// The output's init_statement failed (Benthos only warns; a SQLite
+		// DSN without _pragma=busy_timeout loses the race between the
+		// connections opening a new file): without a table every write
+		// would fail until a restart, so create it as the shipped configs do.
+		if cerr := p.table.create(ctx); cerr != nil {
+			err = fmt.Errorf("%s does not exist and creating it failed: %w", p.table.table, cerr)
+		} else {
+			p.warnf("intune_new_columns: %s did not exist %s after the first device, so the output's init_statement failed (see its warning); created it as the shipped configs do", p.table.table, waitForTable)
+			cols, err = p.table.columns(ctx)
+		}
 	}
 	p.waited = true
 	if err != nil {

@@ -268,3 +268,24 @@ func TestNewColumnsExplainsATableWithoutRaw(t *testing.T) {
 		}
 	})
 }
+
+// When the output never creates the table (its init_statement failed, which
+// Benthos only warns about), the processor creates it as the shipped
+// configs do, rather than leaving every write to fail until a restart.
+func TestNewColumnsCreatesTheTableTheOutputFailedToCreate(t *testing.T) {
+	defer func(d time.Duration) { waitForTable = d }(waitForTable)
+	waitForTable = 300 * time.Millisecond
+	eachDatabase(t, func(t *testing.T, tt testTable) {
+		sim := graphsim.New(graphsim.Config{Devices: 1, Seed: 8, ExtraProperties: newProperties[:1]})
+		p, _ := tt.newProcessor(t, true)
+		var warned []string
+		p.warnf = func(format string, args ...any) { warned = append(warned, fmt.Sprintf(format, args...)) }
+		process(t, p, sim.Device(0), "s1")
+		if tt.columnType(t, "device_name") == "" || tt.columnType(t, "contoso_asset_tag") == "" {
+			t.Fatal("no table, or no column for the new property")
+		}
+		if len(warned) != 1 || !strings.Contains(warned[0], "created it as the shipped configs do") {
+			t.Fatalf("warned %q", warned)
+		}
+	})
+}

@@ -1,6 +1,9 @@
 package intune
 
-import "sync"
+import (
+	"sync"
+	"sync/atomic"
+)
 
 // Benthos v4.27 gives an input no way to fail the process: returning
 // service.ErrEndOfInput ends the stream with exit code 0, and any other error
@@ -12,6 +15,15 @@ var outcome struct {
 	mu  sync.Mutex
 	err error
 }
+
+// completed counts the messages of the syncs of this process that were
+// delivered (upserts and deletions), and syncs the syncs that completed.
+var completed struct{ messages, syncs atomic.Int64 }
+
+// Delivered reports the syncs of this process that completed and how many
+// of their messages the outputs took, DeadLettered() of them into a dead
+// letter only.
+func Delivered() (syncs, messages int64) { return completed.syncs.Load(), completed.messages.Load() }
 
 func recordFailure(err error) {
 	outcome.mu.Lock()
@@ -34,4 +46,7 @@ func resetSyncFailure() {
 	outcome.mu.Lock()
 	defer outcome.mu.Unlock()
 	outcome.err = nil
+	completed.syncs.Store(0)
+	completed.messages.Store(0)
+	deadLettered.Store(0)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/benthosdev/benthos/v4/public/service"
@@ -178,7 +179,11 @@ func (r *replayInput) readChild() {
 // acknowledge is the AckFunc of one send of sent: a delivery is passed on
 // to the child, a refusal queues sent to be sent again.
 func (r *replayInput) acknowledge(sent *sentMessage) service.AckFunc {
+	var once atomic.Bool
 	return func(ctx context.Context, err error) error {
+		if once.Swap(true) {
+			return nil // Benthos acknowledges once; a second call must not count twice
+		}
 		r.mu.Lock()
 		r.inFlight--
 		if err == nil {

@@ -41,6 +41,8 @@ type syncRun struct {
 	// Metadata values, boxed once per sync rather than once per device.
 	idMeta, startedAtMeta, apiVersionMeta any
 
+	deadLetteredAtStart int64 // DeadLettered() when the sync started
+
 	pages        int
 	devices      int
 	count        int64 // @odata.count, when Graph sent one
@@ -50,12 +52,13 @@ type syncRun struct {
 
 func newSyncRun(now time.Time, firstURL string) *syncRun {
 	return &syncRun{
-		id:            uuid.NewString(),
-		startedAt:     now,
-		startedAtText: now.UTC().Format(time.RFC3339),
-		firstURL:      firstURL,
-		nextURL:       firstURL,
-		lastProgress:  now,
+		id:                  uuid.NewString(),
+		startedAt:           now,
+		startedAtText:       now.UTC().Format(time.RFC3339),
+		deadLetteredAtStart: DeadLettered(),
+		firstURL:            firstURL,
+		nextURL:             firstURL,
+		lastProgress:        now,
 	}
 }
 
@@ -318,8 +321,14 @@ func (in *managedDevicesInput) delivered(run *syncRun) {
 	if run.changes != nil {
 		upserts = run.changes.upserts
 	}
-	in.log.Infof("Sync %s delivered: %d devices listed, %d upserts and %d deletions emitted, in %s",
-		run.id, run.devices, upserts, run.deletions, elapsed.Round(time.Millisecond))
+	completed.syncs.Add(1)
+	completed.messages.Add(int64(upserts + run.deletions))
+	refused := ""
+	if n := DeadLettered() - run.deadLetteredAtStart; n > 0 {
+		refused = fmt.Sprintf("; %d refused by the destination for their content, in its dead letter", n)
+	}
+	in.log.Infof("Sync %s delivered: %d devices listed, %d upserts and %d deletions emitted, in %s%s",
+		run.id, run.devices, upserts, run.deletions, elapsed.Round(time.Millisecond), refused)
 }
 
 // completedMarker is the body of the sync_completed message.

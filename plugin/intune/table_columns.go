@@ -102,6 +102,12 @@ func (t *tableColumns) add(ctx context.Context, col schema.Column) (string, erro
 	return typ, nil
 }
 
+// create creates the table as the shipped configs' init_statement does.
+func (t *tableColumns) create(ctx context.Context) error {
+	_, err := t.db.ExecContext(ctx, schema.CreateTable(t.driver, t.table, ""))
+	return err
+}
+
 func (t *tableColumns) close() error { return t.db.Close() }
 
 // splitTableName splits PostgreSQL's schema.table.
