@@ -19,6 +19,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/intune-benthos/intune-benthos/internal/graphsim"
 )
@@ -299,11 +300,15 @@ func TestKafkaConfigRidesThroughABrokerRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	time.Sleep(5 * time.Second)
-	second, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.Ports(port), kfake.SeedTopics(1, topic))
+	// The producer connects the moment the port listens, and kfake seeds
+	// its topics after it starts serving (a data race in kfake): create the
+	// topic through the broker instead, once it is up.
+	second, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.Ports(port))
 	if err != nil {
 		t.Fatalf("starting the broker again on %s: %v", addr, err)
 	}
 	defer second.Close()
+	createTopic(t, addr, topic)
 
 	waited := make(chan error, 1)
 	go func() { waited <- cmd.Wait() }()
@@ -321,5 +326,28 @@ func TestKafkaConfigRidesThroughABrokerRestart(t *testing.T) {
 		if !keys[sim.DeviceID(i)] {
 			t.Fatalf("device %d reached neither broker (%d of %d did)", i, count(), n)
 		}
+	}
+}
+
+// createTopic creates a topic of one partition through the broker at addr.
+func createTopic(t *testing.T, addr, topic string) {
+	t.Helper()
+	client, err := kgo.NewClient(kgo.SeedBrokers(addr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	req := kmsg.NewPtrCreateTopicsRequest()
+	rt := kmsg.NewCreateTopicsRequestTopic()
+	rt.Topic, rt.NumPartitions, rt.ReplicationFactor = topic, 1, 1
+	req.Topics = append(req.Topics, rt)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	res, err := req.RequestWith(ctx, client)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code := res.Topics[0].ErrorCode; code != 0 {
+		t.Fatalf("creating %s: error code %d", topic, code)
 	}
 }
