@@ -43,7 +43,7 @@ func refusingOutputs(t *testing.T, label string, poison ...string) *refusingTabl
 				l, _ := conf.FieldString("label")
 				dead, _ := conf.FieldBool("dead")
 				tb, _ := refusingByLabel.Load(l)
-				return &refusingWriter{tb: tb.(*refusingTable), t: t, dead: dead}, service.BatchPolicy{}, 1, nil
+				return &refusingWriter{tb: tb.(*refusingTable), dead: dead}, service.BatchPolicy{}, 1, nil
 			})
 		if err != nil {
 			t.Fatal(err)
@@ -59,7 +59,6 @@ func refusingOutputs(t *testing.T, label string, poison ...string) *refusingTabl
 
 type refusingWriter struct {
 	tb   *refusingTable
-	t    *testing.T
 	dead bool
 }
 

@@ -33,12 +33,11 @@ func (d *flakyDestination) setDown(down bool) {
 	d.mu.Unlock()
 }
 
-func (d *flakyDestination) write(t *testing.T, batch service.MessageBatch) error {
+func (d *flakyDestination) write(batch service.MessageBatch) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	for _, m := range batch {
-		body, _ := m.AsBytes()
-		id := deviceID(t, body)
+		id, _ := m.MetaGet(metaDeviceID)
 		d.attempted[id] = true
 		if d.down {
 			d.duringDown[id] = true
@@ -49,8 +48,7 @@ func (d *flakyDestination) write(t *testing.T, batch service.MessageBatch) error
 		return errors.New("dial tcp 127.0.0.1:5432: connect: connection refused")
 	}
 	for _, m := range batch {
-		body, _ := m.AsBytes()
-		id := deviceID(t, body)
+		id, _ := m.MetaGet(metaDeviceID)
 		d.delivered[id]++
 		syncID, _ := m.MetaGet(metaSyncID)
 		if d.perSync[syncID] == nil {
@@ -72,7 +70,7 @@ func flakyOutput(t *testing.T, label string) *flakyDestination {
 			func(conf *service.ParsedConfig, _ *service.Resources) (service.BatchOutput, service.BatchPolicy, int, error) {
 				l, _ := conf.FieldString("label")
 				d, _ := flakyByLabel.Load(l)
-				return &flakyWriter{d: d.(*flakyDestination), t: t}, service.BatchPolicy{Count: 500, Period: "100ms"}, 4, nil
+				return &flakyWriter{d: d.(*flakyDestination)}, service.BatchPolicy{Count: 500, Period: "100ms"}, 4, nil
 			})
 		if err != nil {
 			t.Fatal(err)
@@ -83,14 +81,11 @@ func flakyOutput(t *testing.T, label string) *flakyDestination {
 	return d
 }
 
-type flakyWriter struct {
-	d *flakyDestination
-	t *testing.T
-}
+type flakyWriter struct{ d *flakyDestination }
 
 func (w *flakyWriter) Connect(context.Context) error { return nil }
 func (w *flakyWriter) WriteBatch(_ context.Context, b service.MessageBatch) error {
-	return w.d.write(w.t, b)
+	return w.d.write(b)
 }
 func (w *flakyWriter) Close(context.Context) error { return nil }
 
