@@ -93,7 +93,9 @@ func (w *refusingWriter) WriteBatch(_ context.Context, b service.MessageBatch) e
 	return nil
 }
 
-func deadLetterStream(t *testing.T, sim *graphsim.Server, url, label string) (*service.Stream, *bufLogger) {
+// runDeadLetterStream syncs sim's tenant through intune_dead_letter to the
+// test outputs labelled label, to the end of the sync, and returns the logs.
+func runDeadLetterStream(t *testing.T, sim *graphsim.Server, url, label string) *bufLogger {
 	t.Helper()
 	logs := &bufLogger{}
 	b := service.NewStreamBuilder()
@@ -115,7 +117,12 @@ func deadLetterStream(t *testing.T, sim *graphsim.Server, url, label string) (*s
 	if err != nil {
 		t.Fatal(err)
 	}
-	return stream, logs
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := stream.Run(ctx); err != nil {
+		t.Fatalf("%v\n%s", err, logs)
+	}
+	return logs
 }
 
 // A device the destination refuses for its content goes to the dead letter,
@@ -126,12 +133,7 @@ func TestARefusedDeviceGoesToTheDeadLetterAndTheRestOfItsBatchIsWritten(t *testi
 	sim, url := startSim(t, graphsim.Config{Devices: devices, PageSize: 1000})
 	bad := []string{sim.DeviceID(1234), sim.DeviceID(1240), sim.DeviceID(4999)}
 	tb := refusingOutputs(t, t.Name(), bad...)
-	stream, logs := deadLetterStream(t, sim, url, t.Name())
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	if err := stream.Run(ctx); err != nil {
-		t.Fatalf("%v\n%s", err, logs)
-	}
+	logs := runDeadLetterStream(t, sim, url, t.Name())
 	tb.mu.Lock()
 	defer tb.mu.Unlock()
 	if len(tb.rows) != devices-len(bad) || len(tb.dead) != len(bad) {
@@ -175,12 +177,7 @@ func TestATransientErrorIsRetriedNeverDeadLettered(t *testing.T) {
 	tb := refusingOutputs(t, t.Name())
 	tb.down = true
 	time.AfterFunc(time.Second, func() { tb.mu.Lock(); tb.down = false; tb.mu.Unlock() })
-	stream, logs := deadLetterStream(t, sim, url, t.Name())
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	if err := stream.Run(ctx); err != nil {
-		t.Fatalf("%v\n%s", err, logs)
-	}
+	runDeadLetterStream(t, sim, url, t.Name())
 	tb.mu.Lock()
 	defer tb.mu.Unlock()
 	if len(tb.rows) != devices || len(tb.dead) != 0 || DeadLettered() != 0 {

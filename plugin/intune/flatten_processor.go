@@ -3,7 +3,6 @@ package intune
 import (
 	"context"
 	"fmt"
-	"sync"
 
 	"github.com/benthosdev/benthos/v4/public/service"
 
@@ -75,7 +74,6 @@ type flattenProcessor struct {
 	nestedAsText bool
 	rawColumn    string
 	report       *propertyReport
-	names        sync.Map // unmapped property -> its column, or "" when it gets none
 }
 
 func (p *flattenProcessor) Process(_ context.Context, msg *service.Message) (service.MessageBatch, error) {
@@ -113,15 +111,16 @@ func (p *flattenProcessor) Process(_ context.Context, msg *service.Message) (ser
 				return
 			}
 			kind, _ = schema.KindOf(prop, value)
-			name = p.columnOf(prop, kind)
+			col := columnOfUnmapped(prop)
 			where := ""
-			if name == "" {
-				where = "not in the row: its name cannot be a column"
+			if col.name == "" {
+				where = "not in the row: " + col.why
 			}
 			unmapped = append(unmapped, unmappedProperty{name: prop, kind: kind, where: where})
-			if name == "" {
+			if col.name == "" {
 				return
 			}
+			name = col.name
 		}
 		if len(row) > 1 {
 			row = append(row, ',')
@@ -182,26 +181,6 @@ func (p *flattenProcessor) appendSync(row []byte, syncID, startedAt string) []by
 	row = append(row, `,"`+schema.SyncedAtColumn+`":`...)
 	row = appendJSONString(row, startedAt)
 	return append(row, '}')
-}
-
-// columnOf names the column of a property the schema does not list, once
-// per property: its snake_case name, or "" when it cannot have one.
-func (p *flattenProcessor) columnOf(prop string, kind schema.Kind) string {
-	if name, ok := p.names.Load(prop); ok {
-		return name.(string)
-	}
-	name := ""
-	if col, err := schema.ColumnFor(prop, kind); err == nil {
-		name = col.Name
-		for _, c := range knownColumns {
-			if c.Name == name {
-				name = "" // would write a known column twice
-				break
-			}
-		}
-	}
-	p.names.Store(prop, name)
-	return name
 }
 
 func (p *flattenProcessor) Close(context.Context) error { return nil }

@@ -208,3 +208,16 @@ func TestFlattenTurnsADeletionIntoADeletedRow(t *testing.T) {
 		t.Fatalf("row %v", row)
 	}
 }
+
+// A property whose snake_case name is another property's column is not
+// written over it: it stays in _raw only, and the log says why.
+func TestFlattenKeepsAPropertyWhoseColumnIsTakenOutOfTheRow(t *testing.T) {
+	p, w := newFlatten(t, "nested: text")
+	row := flattenOne(t, p, deviceMessage([]byte(`{"id":"d1","azureADDeviceId":"real","azureAdDeviceId":"impostor"}`), "s1", opUpsert))
+	if string(row["azure_ad_device_id"]) != `"real"` {
+		t.Fatalf("azure_ad_device_id = %s", row["azure_ad_device_id"])
+	}
+	if lines := w.all(); len(lines) != 1 || !strings.Contains(lines[0], "azureAdDeviceId (string; not in the row: its column azure_ad_device_id is azureADDeviceId's)") {
+		t.Fatalf("lines %q", lines)
+	}
+}

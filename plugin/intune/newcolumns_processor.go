@@ -195,7 +195,13 @@ func (p *newColumnsProcessor) placeUnmapped(ctx context.Context, syncID string, 
 	if !p.add {
 		return "no column (add_columns is off)"
 	}
-	if u.kind == "" {
+	named := columnOfUnmapped(u.name)
+	switch {
+	case named.name == "":
+		return "no column: " + named.why
+	case p.hasColumn(named.name):
+		return "column " + named.name
+	case u.kind == "":
 		return "no column until a device has a value"
 	}
 	col, err := schema.ColumnFor(u.name, u.kind)
@@ -260,10 +266,16 @@ func (p *newColumnsProcessor) loadLocked(ctx context.Context) map[string]bool {
 	return cols
 }
 
+// hasColumn reports whether the table is known to have the column.
+func (p *newColumnsProcessor) hasColumn(name string) bool {
+	cols := p.known.Load()
+	return cols != nil && (*cols)[name]
+}
+
 // ensureColumn adds col to the table unless it has it, and says where the
 // property's values are.
 func (p *newColumnsProcessor) ensureColumn(ctx context.Context, syncID string, col schema.Column) string {
-	if cols := p.known.Load(); cols != nil && (*cols)[col.Name] {
+	if p.hasColumn(col.Name) {
 		return "column " + col.Name
 	}
 	p.mu.Lock()

@@ -1,21 +1,25 @@
 package intune
 
-import "github.com/intune-benthos/intune-benthos/plugin/intune/schema"
+import (
+	"sync"
+
+	"github.com/intune-benthos/intune-benthos/plugin/intune/schema"
+)
 
 // The schema's columns as the processors look them up once per property of
 // every device: intune_new_columns and intune_flatten share them.
 
-// knownColumns is every property of the schema by name, and
-// schemaOrder the same columns in the schema's order.
-var knownColumns, schemaOrder = func() (map[string]*schema.Column, []*schema.Column) {
-	m := map[string]*schema.Column{}
+// schemaOrder is the schema's columns in its order, and knownColumns the
+// index of each by property name.
+var schemaOrder, knownColumns = func() ([]*schema.Column, map[string]int) {
 	var order []*schema.Column
+	index := map[string]int{}
 	for _, c := range schema.Columns() {
 		c := c
-		m[c.Property] = &c
+		index[c.Property] = len(order)
 		order = append(order, &c)
 	}
-	return m, order
+	return order, index
 }()
 
 // columnLookup finds the schema's column of each member of one device.
@@ -29,16 +33,49 @@ func (l *columnLookup) find(key []byte) (*schema.Column, bool) {
 		l.next++
 		return schemaOrder[l.next-1], true
 	}
-	col, ok := knownColumns[string(key)]
-	if ok {
-		for i, c := range schemaOrder {
-			if c == col {
-				l.next = i + 1
-				break
-			}
+	i, ok := knownColumns[string(key)]
+	if !ok {
+		return nil, false
+	}
+	l.next = i + 1
+	return schemaOrder[i], true
+}
+
+// unmappedColumn is the column name a property the schema does not list
+// gets, or why it gets none; computed once per property, not per device.
+type unmappedColumn struct {
+	name string
+	why  string // set when name is empty
+}
+
+var unmappedColumns sync.Map // property -> unmappedColumn
+
+// columnOfUnmapped names the column of a property the schema does not
+// list: its snake_case name, unless that is not a usable name
+// (schema.ColumnFor) or would be a column the schema gives another property.
+func columnOfUnmapped(prop string) unmappedColumn {
+	if c, ok := unmappedColumns.Load(prop); ok {
+		return c.(unmappedColumn)
+	}
+	var c unmappedColumn
+	if col, err := schema.ColumnFor(prop, schema.KindString); err != nil {
+		c.why = err.Error()
+	} else if taken := columnTaken(col.Name); taken != "" {
+		c.why = "its column " + col.Name + " is " + taken + "'s"
+	} else {
+		c.name = col.Name
+	}
+	unmappedColumns.Store(prop, c)
+	return c
+}
+
+func columnTaken(name string) string {
+	for _, c := range schemaOrder {
+		if c.Name == name {
+			return c.Property
 		}
 	}
-	return col, ok
+	return ""
 }
 
 // isAnnotation tells an OData annotation (@odata.type, name@odata.context)
