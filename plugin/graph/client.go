@@ -17,9 +17,9 @@ import (
 )
 
 // DefaultMaxPageBytes bounds one response body. A page of 1000 devices is
-// 3-6 MB; anything near this limit is a misbehaving server, and reading it
-// whole would risk the process' memory.
-const DefaultMaxPageBytes = 256 << 20
+// 3-6 MB, and under 10 MB in beta; anything near this limit is a misbehaving
+// server, and reading it whole would risk the process' memory.
+const DefaultMaxPageBytes = 64 << 20
 
 // Client sends authenticated GET requests to Microsoft Graph.
 type Client struct {

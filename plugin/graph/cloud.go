@@ -23,25 +23,30 @@ type Cloud struct {
 // because Entra ID issues tokens for the resource, not for the URL we dial.
 func (c Cloud) Scope() string { return c.GraphURL + "/.default" }
 
-var clouds = map[string]Cloud{
-	"global":    {Name: "global", LoginURL: "https://login.microsoftonline.com", GraphURL: "https://graph.microsoft.com"},
-	"usgov":     {Name: "usgov", LoginURL: "https://login.microsoftonline.us", GraphURL: "https://graph.microsoft.us"},
-	"usgov_dod": {Name: "usgov_dod", LoginURL: "https://login.microsoftonline.us", GraphURL: "https://dod-graph.microsoft.us"},
-	"china":     {Name: "china", LoginURL: "https://login.chinacloudapi.cn", GraphURL: "https://microsoftgraph.chinacloudapi.cn"},
+// clouds are the supported clouds, in the order they are documented and
+// listed: the commercial cloud first, then the national ones.
+var clouds = []Cloud{
+	{Name: "global", LoginURL: "https://login.microsoftonline.com", GraphURL: "https://graph.microsoft.com"},
+	{Name: "usgov", LoginURL: "https://login.microsoftonline.us", GraphURL: "https://graph.microsoft.us"},
+	{Name: "usgov_dod", LoginURL: "https://login.microsoftonline.us", GraphURL: "https://dod-graph.microsoft.us"},
+	{Name: "china", LoginURL: "https://login.chinacloudapi.cn", GraphURL: "https://microsoftgraph.chinacloudapi.cn"},
 }
 
-// cloudOrder is the order clouds are documented and listed in.
-var cloudOrder = []string{"global", "usgov", "usgov_dod", "china"}
-
-// CloudNames lists the supported cloud names: the commercial cloud first,
-// then the national ones.
-func CloudNames() []string { return append([]string(nil), cloudOrder...) }
+// CloudNames lists the supported cloud names, in documentation order.
+func CloudNames() []string {
+	names := make([]string, len(clouds))
+	for i, c := range clouds {
+		names[i] = c.Name
+	}
+	return names
+}
 
 // LookupCloud returns the cloud called name.
 func LookupCloud(name string) (Cloud, error) {
-	c, ok := clouds[name]
-	if !ok {
-		return Cloud{}, fmt.Errorf("unknown cloud %q: want one of %s", name, strings.Join(CloudNames(), ", "))
+	for _, c := range clouds {
+		if c.Name == name {
+			return c, nil
+		}
 	}
-	return c, nil
+	return Cloud{}, fmt.Errorf("unknown cloud %q: want one of %s", name, strings.Join(CloudNames(), ", "))
 }

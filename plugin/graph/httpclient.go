@@ -6,6 +6,11 @@ import (
 	"time"
 )
 
+// DefaultRequestTimeout bounds one request, token or page, body included. A
+// page of 1000 devices is a few MB: a minute is generous even on a slow link,
+// and a stalled connection is retried rather than waited on.
+const DefaultRequestTimeout = time.Minute
+
 // NewHTTPClient returns a client for Graph and Entra ID requests: proxies
 // from the environment (HTTPS_PROXY, NO_PROXY), certificate verification on
 // (tlsConf, when not nil, adds e.g. a private CA for a TLS-inspecting proxy),
