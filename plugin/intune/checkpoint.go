@@ -2,13 +2,10 @@ package intune
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
-	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -39,21 +36,6 @@ type checkpointStore struct {
 	res   *service.Resources
 	cache string
 	key   string
-}
-
-// checkpointKey is the cache key of a query's cursor: readable, safe as a
-// file name (the file cache uses keys as names), and distinct per query so
-// that two inputs sharing a cache, or an edited filter, never resume each
-// other's listing.
-func checkpointKey(tenantID, firstURL string) string {
-	sum := sha256.Sum256([]byte(firstURL))
-	safe := strings.Map(func(r rune) rune {
-		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '.' {
-			return r
-		}
-		return '_'
-	}, tenantID)
-	return "intune_managed_devices_" + safe + "_" + hex.EncodeToString(sum[:6])
 }
 
 // load returns the stored cursor, or nil when there is none.

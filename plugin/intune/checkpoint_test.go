@@ -140,12 +140,12 @@ func TestUnusableCheckpointStartsOver(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := inputConfigFromParsed(in)
+	c, err := parseInputConfig(in)
 	if err != nil {
 		t.Fatal(err)
 	}
 	first := graph.ManagedDevicesURL(c.graphURL, c.query)
-	key := checkpointKey(c.tenantID, first)
+	key := storeKey(checkpointKeyPrefix, c.tenantID, first)
 	stale := fmt.Sprintf(`{"sync_id":"old","sync_started_at":"2026-01-01T00:00:00Z","first_url":%q,"next_url":%q,"page":1,"devices":500}`,
 		first, first+"?$skiptoken=not-a-token")
 	if err := os.WriteFile(dir+"/"+key, []byte(stale), 0o600); err != nil {

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -102,7 +101,7 @@ func credentialFields() []*service.ConfigField {
 			service.NewStringField(fieldAlgorithm).
 				Description("How the client assertion is signed. Empty: `PS256` with the `x5t#S256` thumbprint for an RSA key, as Microsoft documents it, and `ES256`, `ES384` or `ES512` by curve for an ECDSA key. `RS256` sends the SHA-1 `x5t` thumbprint instead, for older set-ups.").
 				Default("").
-				LintRule(oneOf(fieldClientCertificate+"."+fieldAlgorithm, []string{"", "PS256", "RS256", "ES256", "ES384", "ES512"})).
+				LintRule(algorithmRule.mapping).
 				Advanced(),
 			service.NewBoolField(fieldSendChain).
 				Description("Sends the certificate chain (`x5c`) with every assertion, which Entra ID needs when the app trusts certificates by subject name and issuer instead of by thumbprint.").
@@ -110,6 +109,7 @@ func credentialFields() []*service.ConfigField {
 				Advanced(),
 		).
 			Description("Authenticates the app registration with a certificate instead of a secret: every token request carries a freshly signed JWT client assertion.").
+			LintRule(certificatePartsRule.mapping).
 			Optional(),
 		service.NewStringField(fieldFederatedTokenFile).
 			Description("Workload identity federation: a file holding an OIDC token of another identity provider that the app registration trusts through a federated credential, such as the service account token Kubernetes projects. It is read again for every token request, so a rotated token is picked up without a restart. When no credential is set and `" + envFederatedTokenFile + "` is, that file is used (with `" + envTenantID + "` and `" + envClientID + "` for an empty `tenant_id` and `client_id`), as Azure Workload Identity sets them.").
@@ -129,15 +129,33 @@ func credentialFields() []*service.ConfigField {
 	}
 }
 
-// credentialKindsLint sets $credentials to the credentials a config sets:
-// more than one is refused, naming them, since which one would win is not
-// something to guess.
-const credentialKindsLint = `let credentials = [
+// credentialsLet sets $credentials to the credentials a config sets, and
+// credentialConflict refuses more than one, naming them: which one would
+// win is not something to guess. Both go into the input's rule, which sees
+// every field.
+const (
+	credentialsLet = `let credentials = [
   if this.client_secret.or("").trim() != "" { "client_secret" },
   if this.client_certificate.certificate.or("").trim() != "" { "client_certificate" },
   if this.federated_token_file.or("").trim() != "" { "federated_token_file" },
   if this.managed_identity.enabled.or(false) == true { "managed_identity" },
 ].filter(v -> v != null)`
+	credentialConflict = `if $credentials.length() > 1 { "set one credential, not %s".format($credentials.join(" and ")) }`
+)
+
+// The rules of the credential fields (see rule).
+var (
+	algorithmRule = oneOfRule([]string{"", "PS256", "RS256", "ES256", "ES384", "ES512"}, fieldClientCertificate, fieldAlgorithm)
+	// A key or password without its certificate is a half-made edit, not
+	// a credential: say so rather than "no credential".
+	certificatePartsRule = newRule(`root = if this.certificate.or("").trim() == "" { [
+  if this.private_key.or("") != "" { "client_certificate.private_key: set without client_certificate.certificate, the certificate it belongs to" },
+  if this.password.or("") != "" { "client_certificate.password: set without client_certificate.certificate, the certificate it belongs to" },
+].filter(v -> v != null) }`, fieldClientCertificate)
+)
+
+// credentialRules are the credential fields' rules, in the order checked.
+func credentialRules() []*rule { return []*rule{certificatePartsRule, algorithmRule} }
 
 // parseCredential reads the credential fields, and fills tenant_id and
 // client_id from Azure Workload Identity's environment where it applies.
@@ -157,12 +175,6 @@ func (c *inputConfig) parseCredential(conf *service.ParsedConfig) error {
 	}
 	if strings.TrimSpace(certificate) != "" {
 		set = append(set, fieldClientCertificate)
-	} else {
-		for _, f := range []string{fieldPrivateKey, fieldKeyPassword} {
-			if v, err := conf.FieldString(fieldClientCertificate, f); err == nil && v != "" {
-				return fmt.Errorf("%s.%s: set without %s.%s, the certificate it belongs to", fieldClientCertificate, f, fieldClientCertificate, fieldCertificate)
-			}
-		}
 	}
 	fedFile, err := conf.FieldString(fieldFederatedTokenFile)
 	if err != nil {
@@ -180,9 +192,7 @@ func (c *inputConfig) parseCredential(conf *service.ParsedConfig) error {
 	}
 
 	switch {
-	case len(set) > 1:
-		return fmt.Errorf("set one credential, not %s", strings.Join(set, " and "))
-	case len(set) == 1:
+	case len(set) > 0: // one: inputRule refuses more
 		c.cred.kind = credentialKind(set[0])
 	case os.Getenv(envFederatedTokenFile) != "":
 		c.cred.kind = credentialFederated
@@ -337,67 +347,4 @@ func checkMetadataEndpoint(raw string) error {
 	default:
 		return fmt.Errorf("%q: scheme must be http or https", raw)
 	}
-}
-
-// keyScope names the tenant in cache keys. A managed identity needs no
-// tenant_id; its client id (empty for a system-assigned one) stands in, so
-// that identities sharing a cache keep their states apart.
-func (c inputConfig) keyScope() string {
-	if c.tenantID == "" && c.cred.kind == credentialManagedIdentity {
-		return "managed-identity-" + c.clientID
-	}
-	return c.tenantID
-}
-
-// tokenProvider builds the provider of the configured credential. Token
-// requests go through httpClient, except the metadata service's: it is
-// link-local and refuses proxied requests, so it gets a client of its own
-// without a proxy, whose transport instrumentTokens wraps.
-func (c inputConfig) tokenProvider(httpClient *http.Client, instrumentTokens func(http.RoundTripper) http.RoundTripper) (graph.TokenProvider, error) {
-	tokenURL := graph.TokenURL(c.loginURL, c.tenantID)
-	switch c.cred.kind {
-	case credentialSecret:
-		return graph.NewClientSecretTokens(graph.ClientSecretConfig{
-			ClientID:     c.clientID,
-			ClientSecret: c.cred.clientSecret,
-			TokenURL:     tokenURL,
-			Scope:        c.cloud.Scope(),
-			HTTPClient:   httpClient,
-		}), nil
-	case credentialCertificate:
-		cc := c.cred.certificate
-		cc.ClientID, cc.TokenURL, cc.Scope, cc.HTTPClient = c.clientID, tokenURL, c.cloud.Scope(), httpClient
-		t, err := graph.NewCertificateTokens(cc)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", fieldClientCertificate, err)
-		}
-		return t, nil
-	case credentialFederated:
-		t, err := graph.NewFederatedTokens(graph.FederatedConfig{
-			ClientID:   c.clientID,
-			TokenURL:   tokenURL,
-			Scope:      c.cloud.Scope(),
-			HTTPClient: httpClient,
-			TokenFile:  c.cred.federatedTokenFile,
-		})
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", fieldFederatedTokenFile, err)
-		}
-		return t, nil
-	case credentialManagedIdentity:
-		imds := graph.WithoutProxy(graph.NewHTTPClient(c.requestTimeout, nil))
-		imds.Transport = instrumentTokens(imds.Transport)
-		// IMDS speaks Entra ID v1: the resource is the Graph host itself.
-		t, err := graph.NewManagedIdentityTokens(graph.ManagedIdentityConfig{
-			Endpoint:   c.cred.managedIdentityEndpoint,
-			Resource:   c.cloud.GraphURL,
-			ClientID:   c.clientID,
-			HTTPClient: imds,
-		})
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", fieldManagedIdentity, err)
-		}
-		return t, nil
-	}
-	return nil, fmt.Errorf("no credential kind %q", c.cred.kind)
 }

@@ -282,7 +282,7 @@ func TestCredentialErrorsNeverRepeatAKey(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		_, err = inputConfigFromParsed(parsed)
+		_, err = parseInputConfig(parsed)
 		if err == nil || !strings.Contains(err.Error(), field+": neither PEM text nor the path of a readable file") {
 			t.Errorf("%s: err = %v", field, err)
 		}
@@ -314,7 +314,7 @@ func TestCredentialConfigErrorsNameTheField(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v", conf, err)
 		}
-		if _, err := inputConfigFromParsed(parsed); err == nil || !strings.Contains(err.Error(), want) {
+		if _, err := parseInputConfig(parsed); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%q:\nerr = %v\nwant %q", conf, err, want)
 		}
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"strings"
 	"sync"
 
 	"github.com/benthosdev/benthos/v4/public/service"
@@ -35,7 +34,6 @@ func init() {
 // userAgent identifies us to Microsoft, as Graph's best practices ask.
 const userAgent = "intune-benthos (+https://github.com/intune-benthos/intune-benthos)"
 
-// pageItem is what the background sync hands to Read: one page of devices.
 // pageItem is what the background sync hands to Read: one page's devices
 // to emit, or a sync's deletions or markers.
 type pageItem struct {
@@ -68,7 +66,7 @@ type managedDevicesInput struct {
 }
 
 func newInput(conf *service.ParsedConfig, mgr *service.Resources) (*managedDevicesInput, error) {
-	c, err := inputConfigFromParsed(conf)
+	c, err := parseInputConfig(conf)
 	if err != nil {
 		return nil, err
 	}
@@ -86,30 +84,11 @@ func newInput(conf *service.ParsedConfig, mgr *service.Resources) (*managedDevic
 	if err != nil {
 		return nil, err
 	}
-	if c.stateCache != "" {
-		if !mgr.HasCache(c.stateCache) {
-			return nil, fmt.Errorf("%s: cache resource %q is not defined", fieldStateCache, c.stateCache)
-		}
-		ignore := map[string]bool{}
-		for _, p := range c.ignoreProperties {
-			ignore[p] = true
-		}
-		in.state = &stateStore{
-			res:   mgr,
-			cache: c.stateCache,
-			key:   strings.Replace(checkpointKey(c.keyScope(), graph.ManagedDevicesURL(c.graphURL, c.query)), "intune_managed_devices_", "intune_managed_devices_state_", 1),
-			fp:    fingerprinter{ignore: ignore},
-		}
+	if in.state, err = c.newStateStore(mgr); err != nil {
+		return nil, err
 	}
-	if c.checkpointCache != "" {
-		if !mgr.HasCache(c.checkpointCache) {
-			return nil, fmt.Errorf("%s: cache resource %q is not defined", fieldCheckpointCache, c.checkpointCache)
-		}
-		in.checkpoints = &checkpointStore{
-			res:   mgr,
-			cache: c.checkpointCache,
-			key:   checkpointKey(c.keyScope(), graph.ManagedDevicesURL(c.graphURL, c.query)),
-		}
+	if in.checkpoints, err = c.newCheckpointStore(mgr); err != nil {
+		return nil, err
 	}
 	in.client = &graph.Client{
 		HTTP:         httpClient,
@@ -121,6 +100,104 @@ func newInput(conf *service.ParsedConfig, mgr *service.Resources) (*managedDevic
 		OnRetry:      in.logRetry,
 	}
 	return in, nil
+}
+
+// newStateStore is the store of state_cache, nil without one.
+func (c inputConfig) newStateStore(mgr *service.Resources) (*stateStore, error) {
+	if c.stateCache == "" {
+		return nil, nil
+	}
+	if !mgr.HasCache(c.stateCache) {
+		return nil, fmt.Errorf("%s: cache resource %q is not defined", fieldStateCache, c.stateCache)
+	}
+	ignore := map[string]bool{}
+	for _, p := range c.ignoreProperties {
+		ignore[p] = true
+	}
+	return &stateStore{
+		res:   mgr,
+		cache: c.stateCache,
+		key:   storeKey(stateKeyPrefix, c.keyScope(), graph.ManagedDevicesURL(c.graphURL, c.query)),
+		fp:    fingerprinter{ignore: ignore},
+	}, nil
+}
+
+// newCheckpointStore is the store of checkpoint_cache, nil without one.
+func (c inputConfig) newCheckpointStore(mgr *service.Resources) (*checkpointStore, error) {
+	if c.checkpointCache == "" {
+		return nil, nil
+	}
+	if !mgr.HasCache(c.checkpointCache) {
+		return nil, fmt.Errorf("%s: cache resource %q is not defined", fieldCheckpointCache, c.checkpointCache)
+	}
+	return &checkpointStore{
+		res:   mgr,
+		cache: c.checkpointCache,
+		key:   storeKey(checkpointKeyPrefix, c.keyScope(), graph.ManagedDevicesURL(c.graphURL, c.query)),
+	}, nil
+}
+
+// keyScope names the tenant in cache keys. A managed identity needs no
+// tenant_id; its client id (empty for a system-assigned one) stands in, so
+// that identities sharing a cache keep their states apart.
+func (c inputConfig) keyScope() string {
+	if c.tenantID == "" && c.cred.kind == credentialManagedIdentity {
+		return "managed-identity-" + c.clientID
+	}
+	return c.tenantID
+}
+
+// tokenProvider builds the provider of the configured credential. Token
+// requests go through httpClient, except the metadata service's: it is
+// link-local and refuses proxied requests, so it gets a client of its own
+// without a proxy, whose transport instrumentTokens wraps.
+func (c inputConfig) tokenProvider(httpClient *http.Client, instrumentTokens func(http.RoundTripper) http.RoundTripper) (graph.TokenProvider, error) {
+	tokenURL := graph.TokenURL(c.loginURL, c.tenantID)
+	switch c.cred.kind {
+	case credentialSecret:
+		return graph.NewClientSecretTokens(graph.ClientSecretConfig{
+			ClientID:     c.clientID,
+			ClientSecret: c.cred.clientSecret,
+			TokenURL:     tokenURL,
+			Scope:        c.cloud.Scope(),
+			HTTPClient:   httpClient,
+		}), nil
+	case credentialCertificate:
+		cc := c.cred.certificate
+		cc.ClientID, cc.TokenURL, cc.Scope, cc.HTTPClient = c.clientID, tokenURL, c.cloud.Scope(), httpClient
+		t, err := graph.NewCertificateTokens(cc)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", fieldClientCertificate, err)
+		}
+		return t, nil
+	case credentialFederated:
+		t, err := graph.NewFederatedTokens(graph.FederatedConfig{
+			ClientID:   c.clientID,
+			TokenURL:   tokenURL,
+			Scope:      c.cloud.Scope(),
+			HTTPClient: httpClient,
+			TokenFile:  c.cred.federatedTokenFile,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", fieldFederatedTokenFile, err)
+		}
+		return t, nil
+	case credentialManagedIdentity:
+		imds := graph.WithoutProxy(graph.NewHTTPClient(c.requestTimeout, nil))
+		imds.Transport = instrumentTokens(imds.Transport)
+		// IMDS speaks Entra ID v1: the resource is the Graph host itself.
+		t, err := graph.NewManagedIdentityTokens(graph.ManagedIdentityConfig{
+			Endpoint:   c.cred.managedIdentityEndpoint,
+			Resource:   c.cloud.GraphURL,
+			ClientID:   c.clientID,
+			HTTPClient: imds,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", fieldManagedIdentity, err)
+		}
+		return t, nil
+	}
+	return nil, fmt.Errorf("no credential kind %q", c.cred.kind)
 }
 
 // Connect starts the background sync. It does no network I/O itself: a

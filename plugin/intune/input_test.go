@@ -318,15 +318,15 @@ func TestConfigErrorsNameTheField(t *testing.T) {
 		"tenant_id: ''\nclient_id: c\nclient_secret: s":                                 "tenant_id: must not be empty",
 		"tenant_id: t\nclient_id: c\nclient_secret: s\ngraph_url: http://graph.example": "graph_url: http:// is only accepted for loopback hosts",
 		"tenant_id: t\nclient_id: c\nclient_secret: s\nlogin_url: ftp://127.0.0.1":      "login_url:",
-		"tenant_id: t\nclient_id: c\nclient_secret: s\ninterval: soon":                  "interval:",
-		"tenant_id: t\nclient_id: c\nclient_secret: s\nselect: [ 'id,deviceName' ]":     "select:",
-		"tenant_id: t\nclient_id: c\nclient_secret: s\napi_version: v2":                 "api_version: want v1.0 or beta",
+		"tenant_id: t\nclient_id: c\nclient_secret: s\ninterval: soon":                  "interval must be empty or a positive duration such as 15m or 1h, got soon",
+		"tenant_id: t\nclient_id: c\nclient_secret: s\nselect: [ 'id,deviceName' ]":     "select must list one property name per item, got \"id,deviceName\"",
+		"tenant_id: t\nclient_id: c\nclient_secret: s\napi_version: v2":                 "api_version must be one of v1.0, beta, got v2",
 	} {
 		parsed, err := inputSpec().ParseYAML(conf, nil)
 		if err != nil {
 			t.Fatalf("%s: %v", conf, err)
 		}
-		if _, err := inputConfigFromParsed(parsed); err == nil || !strings.Contains(err.Error(), want) {
+		if _, err := parseInputConfig(parsed); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%q: err = %v, want %q", conf, err, want)
 		}
 	}

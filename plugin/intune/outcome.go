@@ -40,13 +40,3 @@ func SyncFailure() error {
 	defer outcome.mu.Unlock()
 	return outcome.err
 }
-
-// resetSyncFailure is for tests that run several streams in one process.
-func resetSyncFailure() {
-	outcome.mu.Lock()
-	defer outcome.mu.Unlock()
-	outcome.err = nil
-	completed.syncs.Store(0)
-	completed.messages.Store(0)
-	deadLettered.Store(0)
-}

@@ -180,7 +180,8 @@ func refusedResume(err error) bool {
 }
 
 // listPages reads run's pages from where it stands to the last one, then
-// emits the sync's deletions and markers.
+// emits what only a complete sync may: its deletions, its end marker and
+// the final cursor that marks it delivered.
 func (in *managedDevicesInput) listPages(ctx context.Context, items chan<- pageItem, run *syncRun) error {
 	if run.resumedPages == 0 {
 		in.log.Infof("Sync %s started: GET %s", run.id, run.firstURL)
@@ -191,49 +192,49 @@ func (in *managedDevicesInput) listPages(ctx context.Context, items chan<- pageI
 		in.log.Errorf("%v", err)
 		return err
 	}
-	send := func(item pageItem) error {
-		select {
-		case items <- item:
-			return nil
-		case <-ctx.Done():
-			return run.interrupted()
-		}
-	}
+	out := &syncOutbox{ctx: ctx, items: items, run: run}
 	if in.conf.syncMarkers {
-		acks := run.acks.track(syncCursor{Page: run.pages}, 1)
-		body := fmt.Sprintf(`{"sync_id":%q,"sync_started_at":%q}`, run.id, run.startedAtText)
-		if err := send(pageItem{bodies: [][]byte{[]byte(body)}, operation: opSyncStartedMeta, pageMeta: noPageMeta, run: run, acks: acks}); err != nil {
+		if err := out.sendBeforePages(run.startedMarker(), opSyncStartedMeta); err != nil {
 			return err
 		}
 	}
+	if err := in.sendPages(ctx, out, run); err != nil {
+		return err
+	}
+	elapsed := time.Since(run.startedAt)
+	in.log.Infof("Sync %s read all %d devices in %d pages in %s (%.0f devices/s)",
+		run.id, run.devices, run.pages, elapsed.Round(time.Millisecond), rate(run.devices, elapsed))
+	if err := in.sendDeletions(out, run); err != nil {
+		return err
+	}
+	if in.conf.syncMarkers {
+		if err := out.sendAfterPages(pageItem{bodies: [][]byte{run.completedMarker()}, operation: opSyncCompleteMeta}); err != nil {
+			return err
+		}
+	}
+	out.finish()
+	return nil
+}
+
+// sendPages hands every page, from run.nextURL to the last, to Read, each
+// with the cursor a checkpoint stores once the page is delivered.
+func (in *managedDevicesInput) sendPages(ctx context.Context, out *syncOutbox, run *syncRun) error {
 	pager := in.client.Pages(run.nextURL, run.pages+1)
 	for {
 		page, err := pager.Next(ctx)
 		if errors.Is(err, io.EOF) {
-			break
+			return nil
 		}
 		if err != nil {
-			if ctx.Err() != nil {
-				err = run.interrupted()
-				in.log.Warnf("%v", err)
-				return err
-			}
-			err = in.redact.error(fmt.Errorf("sync %s stopped after %d devices: %w%s", run.id, run.devices, err, hint(err)))
-			in.log.Errorf("%v", err)
-			return err
+			return in.pagingFailed(ctx, run, err)
 		}
 		in.progress(run, page)
 		in.metrics.pages.Incr(1)
-		bodies := page.Devices
-		var ids []any
-		if run.changes != nil {
-			if bodies, ids, err = run.changes.observe(page.Number, bodies); err != nil {
-				err = fmt.Errorf("sync %s stopped: %w", run.id, err)
-				in.log.Errorf("%v", err)
-				return err
-			}
-		} else {
-			ids = deviceIDs(bodies)
+		bodies, ids, err := in.upserts(run, page)
+		if err != nil {
+			err = fmt.Errorf("sync %s stopped: %w", run.id, err)
+			in.log.Errorf("%v", err)
+			return err
 		}
 		acks := run.acks.track(syncCursor{
 			SyncID:    run.id,
@@ -247,38 +248,95 @@ func (in *managedDevicesInput) listPages(ctx context.Context, items chan<- pageI
 			continue
 		}
 		in.metrics.emitted.Incr(int64(len(bodies)), opUpsert)
-		if err := send(pageItem{bodies: bodies, ids: ids, operation: opUpsertMeta, pageMeta: page.Number, run: run, acks: acks}); err != nil {
+		if err := out.send(pageItem{bodies: bodies, ids: ids, operation: opUpsertMeta, pageMeta: page.Number, acks: acks}); err != nil {
 			return err
 		}
 	}
+}
 
-	elapsed := time.Since(run.startedAt)
-	in.log.Infof("Sync %s read all %d devices in %d pages in %s (%.0f devices/s)",
-		run.id, run.devices, run.pages, elapsed.Round(time.Millisecond), rate(run.devices, elapsed))
-	// Every page was read: the sync may now name the devices that left.
-	trailer := run.pages + 1
-	if run.changes != nil {
-		if tombstones, ids := run.changes.deletions(); len(tombstones) > 0 {
-			run.deletions = len(tombstones)
-			acks := run.acks.track(syncCursor{Page: trailer}, len(tombstones))
-			in.metrics.emitted.Incr(int64(len(tombstones)), opDelete)
-			if err := send(pageItem{bodies: tombstones, ids: ids, operation: opDeleteMeta, pageMeta: noPageMeta, run: run, acks: acks}); err != nil {
-				return err
-			}
-		}
-		trailer++
+// upserts are the devices of page to emit, with their ids: all of them, or
+// with emit: changes only those new or changed since the last complete sync.
+func (in *managedDevicesInput) upserts(run *syncRun, page *graph.Page) ([][]byte, []any, error) {
+	if run.changes == nil {
+		return page.Devices, deviceIDs(page.Devices), nil
 	}
-	if in.conf.syncMarkers {
-		acks := run.acks.track(syncCursor{Page: trailer}, 1)
-		if err := send(pageItem{bodies: [][]byte{run.completedMarker()}, operation: opSyncCompleteMeta, pageMeta: noPageMeta, run: run, acks: acks}); err != nil {
-			return err
-		}
-		trailer++
+	return run.changes.observe(page.Number, page.Devices)
+}
+
+// pagingFailed logs and returns why the pager stopped: a shutdown, or an
+// error with what to do about it.
+func (in *managedDevicesInput) pagingFailed(ctx context.Context, run *syncRun, err error) error {
+	if ctx.Err() != nil {
+		err = run.interrupted()
+		in.log.Warnf("%v", err)
+		return err
 	}
-	// The sync is delivered once everything before this empty, final
-	// cursor is acknowledged (see delivered).
-	run.acks.track(syncCursor{Page: trailer, Final: true}, 0)
-	return nil
+	err = in.redact.error(fmt.Errorf("sync %s stopped after %d devices: %w%s", run.id, run.devices, err, hint(err)))
+	in.log.Errorf("%v", err)
+	return err
+}
+
+// sendDeletions emits a tombstone for every device of the last complete
+// sync that this one did not list. Only a sync that read every page gets
+// here, and a resumed one names none (changeTracker.partial).
+func (in *managedDevicesInput) sendDeletions(out *syncOutbox, run *syncRun) error {
+	if run.changes == nil {
+		return nil
+	}
+	tombstones, ids := run.changes.deletions()
+	if len(tombstones) == 0 {
+		return nil
+	}
+	run.deletions = len(tombstones)
+	in.metrics.emitted.Incr(int64(len(tombstones)), opDelete)
+	return out.sendAfterPages(pageItem{bodies: tombstones, ids: ids, operation: opDeleteMeta})
+}
+
+// syncOutbox hands one sync's items to Read and registers each with the
+// sync's ackTracker. The tracker orders cursors by page number, so what is
+// not a page gets a number of its own: the start marker that of the page
+// before the first one read, and what follows the last page (deletions,
+// end marker, final cursor) the numbers after it, in the order sent.
+type syncOutbox struct {
+	ctx       context.Context
+	items     chan<- pageItem
+	run       *syncRun
+	afterLast int // items sent after the last page so far
+}
+
+// send hands item, whose acks are already tracked, to Read.
+func (o *syncOutbox) send(item pageItem) error {
+	item.run = o.run
+	select {
+	case o.items <- item:
+		return nil
+	case <-o.ctx.Done():
+		return o.run.interrupted()
+	}
+}
+
+// sendBeforePages sends a marker ahead of the first page read.
+func (o *syncOutbox) sendBeforePages(body []byte, operation any) error {
+	acks := o.run.acks.track(syncCursor{Page: o.run.pages}, 1)
+	return o.send(pageItem{bodies: [][]byte{body}, operation: operation, pageMeta: noPageMeta, acks: acks})
+}
+
+// sendAfterPages sends item after the last page.
+func (o *syncOutbox) sendAfterPages(item pageItem) error {
+	item.acks = o.run.acks.track(syncCursor{Page: o.nextPageAfterLast()}, len(item.bodies))
+	item.pageMeta = noPageMeta
+	return o.send(item)
+}
+
+// finish tracks the empty, final cursor: once everything before it is
+// acknowledged, the sync is delivered (see delivered).
+func (o *syncOutbox) finish() {
+	o.run.acks.track(syncCursor{Page: o.nextPageAfterLast(), Final: true}, 0)
+}
+
+func (o *syncOutbox) nextPageAfterLast() int {
+	o.afterLast++
+	return o.run.pages + o.afterLast
 }
 
 // startChanges loads the last complete sync's snapshot for a sync that
@@ -329,6 +387,11 @@ func (in *managedDevicesInput) delivered(run *syncRun) {
 	}
 	in.log.Infof("Sync %s delivered: %d devices listed, %d upserts and %d deletions emitted, in %s%s",
 		run.id, run.devices, upserts, run.deletions, elapsed.Round(time.Millisecond), refused)
+}
+
+// startedMarker is the body of the sync_started message.
+func (r *syncRun) startedMarker() []byte {
+	return []byte(fmt.Sprintf(`{"sync_id":%q,"sync_started_at":%q}`, r.id, r.startedAtText))
 }
 
 // completedMarker is the body of the sync_completed message.

@@ -1,0 +1,11 @@
+package intune
+
+// resetSyncFailure is for tests that run several streams in one process.
+func resetSyncFailure() {
+	outcome.mu.Lock()
+	defer outcome.mu.Unlock()
+	outcome.err = nil
+	completed.syncs.Store(0)
+	completed.messages.Store(0)
+	deadLettered.Store(0)
+}

@@ -1,0 +1,70 @@
+package intune
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/benthosdev/benthos/v4/public/service"
+)
+
+// stateStore keeps the snapshot of the last complete sync in a Benthos cache
+// and in memory between the syncs of one process.
+type stateStore struct {
+	res   *service.Resources
+	cache string
+	key   string
+	fp    fingerprinter
+
+	mu     sync.Mutex
+	loaded bool
+	last   *snapshot // nil: no complete sync yet
+}
+
+// previous returns the last complete sync's snapshot, reading the cache the
+// first time. No snapshot (a first run) is not an error.
+func (s *stateStore) previous(ctx context.Context) (*snapshot, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.loaded {
+		return s.last, nil
+	}
+	var raw []byte
+	var getErr error
+	err := s.res.AccessCache(ctx, s.cache, func(c service.Cache) { raw, getErr = c.Get(ctx, s.key) })
+	if err == nil {
+		err = getErr
+	}
+	if errors.Is(err, service.ErrKeyNotFound) {
+		s.loaded = true
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading the device snapshot %q from cache %q: %w", s.key, s.cache, err)
+	}
+	snap, err := decodeSnapshot(raw)
+	if err != nil {
+		return nil, fmt.Errorf("device snapshot %q in cache %q: %w", s.key, s.cache, err)
+	}
+	s.loaded, s.last = true, snap
+	return snap, nil
+}
+
+// save makes snap the last complete sync's, in the cache first: the memory
+// copy only moves once the cache holds it.
+func (s *stateStore) save(ctx context.Context, snap *snapshot) error {
+	raw := snap.encode()
+	var setErr error
+	err := s.res.AccessCache(ctx, s.cache, func(c service.Cache) { setErr = c.Set(ctx, s.key, raw, nil) })
+	if err == nil {
+		err = setErr
+	}
+	if err != nil {
+		return fmt.Errorf("saving the device snapshot %q (%d bytes) to cache %q: %w", s.key, len(raw), s.cache, err)
+	}
+	s.mu.Lock()
+	s.loaded, s.last = true, snap
+	s.mu.Unlock()
+	return nil
+}
