@@ -21,7 +21,7 @@ WIREMOCK_VERSION := 3.13.2
 WIREMOCK_DIR     := .cache/wiremock
 WIREMOCK_JAR     := $(WIREMOCK_DIR)/node_modules/wiremock/build/wiremock-standalone-$(WIREMOCK_VERSION).jar
 
-.PHONY: all build demo test configs test-config vet fmt-check fuzz microbench clean
+.PHONY: all build demo test configs test-config vet fmt-check deadcode fuzz microbench clean
 
 all: build
 
@@ -51,15 +51,16 @@ demo: build
 	echo; echo "Report of data/intune.db (graphsim served $(DEMO_DEVICES) devices):"; \
 	INTUNE_SQLITE_DSN=$(DEMO_DSN) $(BINARY) -c config/report.yaml
 
-# The configs that repeat the managed_devices schema, and the README's column
-# table, written from plugin/intune/schema/managed_device.tsv and the
-# templates in internal/configgen/templates. `make test` fails when a
-# committed one differs (internal/configgen's test).
+# The configs that repeat the managed_devices schema and the column table of
+# docs/destinations.md, written from plugin/intune/schema/managed_device.tsv
+# and the templates in internal/configgen/templates; and docs/reference,
+# written from the components' specs. `make test` fails when a committed one
+# differs (internal/configgen's test).
 configs:
 	$(GO) run ./internal/configgen
 
 # The whole test suite: what CI runs (.ci/run) and what the README promises.
-test: build vet fmt-check test-config $(WIREMOCK_JAR)
+test: build vet fmt-check deadcode test-config $(WIREMOCK_JAR)
 	# The race detector needs cgo (the binaries above do not).
 	CGO_ENABLED=1 INTUNE_BENTHOS_BIN=$(abspath $(BINARY)) INTUNE_WIREMOCK_JAR=$(abspath $(WIREMOCK_JAR)) \
 	  $(GO) test -race -count=1 ./...
@@ -79,6 +80,14 @@ fuzz:
 
 vet:
 	$(GO) vet ./...
+
+# No function that nothing calls, tests included (golang.org/x/tools'
+# deadcode, with the tests as roots: test helpers are not dead). It prints
+# what it finds and exits 0, so any output fails the target.
+DEADCODE_VERSION := v0.52.0
+deadcode:
+	@out=$$(GOFLAGS= $(GO) run golang.org/x/tools/cmd/deadcode@$(DEADCODE_VERSION) -test ./...) || exit 1; \
+	if [ -n "$$out" ]; then echo "dead code:"; echo "$$out"; exit 1; fi
 
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \

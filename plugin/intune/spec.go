@@ -102,7 +102,9 @@ unchanged.
 With `+"`interval`"+` empty the input performs one full sync and then ends, so that the outputs flush
 and the process exits. The exit code is 0 only when every page was read: a sync that stopped on an
 error (a wrong secret, a missing permission, a `+"`@odata.nextLink`"+` to another host) is logged with
-Graph's error code and request ids and makes `+"`intune-benthos`"+` exit with status 1.
+Graph's error code and request ids and makes `+"`intune-benthos`"+` exit with status 1. A sync
+that completed but whose destination refused some devices for their content (see the
+`+"`intune_dead_letter`"+` output) makes it exit with status 3.
 With `+"`interval`"+` set, a full sync starts at every interval and a failed sync is logged and
 retried at the next one.
 
@@ -121,6 +123,8 @@ This input adds the following metadata fields to each message:
 | `+"`intune_sync_started_at`"+` | start of that sync, RFC 3339 (UTC) |
 | `+"`intune_page`"+` | 1-based number of the Graph page the device came from |
 | `+"`intune_api_version`"+` | `+"`v1.0`"+` or `+"`beta`"+` |
+| `+"`intune_operation`"+` | `+"`upsert`"+`, `+"`delete`"+` (with `+"`state_cache`"+`), `+"`sync_started`"+` or `+"`sync_completed`"+` (with `+"`emit_sync_markers`"+`) |
+| `+"`intune_device_id`"+` | the device's `+"`id`"+` (not set on sync markers) |
 
 You can access these metadata fields using [function interpolation](/docs/configuration/interpolation#bloblang-queries).`).
 		Fields(

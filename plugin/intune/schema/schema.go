@@ -4,7 +4,7 @@
 // column from the whole device. The shipped configs are generated from it
 // (internal/configgen), and the processors that keep tables complete at run
 // time (intune_new_columns, intune_flatten) read it, so the configs, the
-// README's column table and the processors cannot drift apart.
+// column table in docs/destinations.md and the processors cannot drift apart.
 //
 // The table itself is managed_device.tsv, one row per property of Graph
 // v1.0's microsoft.graph.managedDevice:
