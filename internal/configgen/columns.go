@@ -60,7 +60,9 @@ func columnTable() string {
 	b.WriteString("| `_deleted` | the device left Intune (SQLite, PostgreSQL) | INTEGER | boolean | | | |\n")
 	fmt.Fprintf(&b, "\n¹ Graph's list call leaves %s empty (null, or 0) and fills them only when one device is read "+
 		"(`GET .../managedDevices/{id}`), per the descriptions in Microsoft's SDKs and reports such as "+
-		"powershell-intune-samples#242 and Intune-PowerShell-SDK#118. Do not read them as facts about the device.\n\n",
+		"[powershell-intune-samples#242](https://github.com/microsoftgraph/powershell-intune-samples/issues/242) and "+
+		"[Intune-PowerShell-SDK#118](https://github.com/microsoft/Intune-PowerShell-SDK/issues/118). "+
+		"Do not read them as facts about the device.\n\n",
 		strings.Join(empty, ", "))
 	return b.String()
 }
