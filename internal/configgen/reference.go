@@ -192,7 +192,11 @@ func renderComponent(c component) ([]byte, error) {
 	}
 
 	b.WriteString("## Configuration\n\n")
-	for _, all := range []bool{false, true} {
+	variants := []bool{true} // all fields
+	if hasAdvanced(c.Config.Children) {
+		variants = []bool{false, true} // the common ones first
+	}
+	for _, all := range variants {
 		conf, err := configYAML(c, all)
 		if err != nil {
 			return nil, err
@@ -226,6 +230,17 @@ func renderComponent(c component) ([]byte, error) {
 		b.WriteString(benthosLinks(f) + "\n\n")
 	}
 	return append(bytes.TrimRight(b.Bytes(), "\n"), '\n'), nil
+}
+
+// hasAdvanced tells whether any of fields, or of their children, is
+// advanced: only then do the common fields differ from all of them.
+func hasAdvanced(fields []field) bool {
+	for _, f := range fields {
+		if f.Advanced || hasAdvanced(f.Children) {
+			return true
+		}
+	}
+	return false
 }
 
 // renderFields writes each field, then its children, in the spec's order.
