@@ -1,9 +1,12 @@
-// Command configgen writes the shipped configs that repeat the managed
-// devices schema (the warehouse configs, and the others for their shared
-// input block) and the README's column table, from
-// plugin/intune/schema/managed_device.tsv and the templates here. `make
-// configs` runs it; its test fails when a committed file differs from what
-// it writes, so that nobody edits a generated file by hand.
+// Command configgen writes the files that repeat what is described once
+// elsewhere: the shipped configs that repeat the managed devices schema (the
+// warehouse configs, and the others for their shared input block) and the
+// column table of docs/destinations.md, from
+// plugin/intune/schema/managed_device.tsv and the templates here; and the
+// configuration reference in docs/reference, from the specs of the components
+// plugin/intune registers. `make configs` runs it; its test fails when a
+// committed file differs from what it writes, so that nobody edits a
+// generated file by hand.
 //
 //	go run ./internal/configgen [-root .]
 package main
@@ -15,6 +18,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sort"
 	"text/template"
 
 	"github.com/intune-benthos/intune-benthos/plugin/intune/schema"
@@ -47,26 +51,68 @@ func defaults() settings {
 func main() {
 	root := flag.String("root", ".", "the repository root")
 	flag.Parse()
-	readme, err := os.ReadFile(filepath.Join(*root, "README.md"))
-	var files map[string][]byte
-	if err == nil {
-		files, err = generate(readme)
-	}
-	for path, content := range files {
-		if err != nil {
-			break
-		}
-		err = os.WriteFile(filepath.Join(*root, path), content, 0o644)
-	}
-	if err != nil {
+	if err := write(*root); err != nil {
 		fmt.Fprintln(os.Stderr, "configgen:", err)
 		os.Exit(1)
 	}
 }
 
-// generate returns every generated file's path (relative to the root) and
-// content; README.md's is readme with its generated part written anew.
-func generate(readme []byte) (map[string][]byte, error) {
+// write writes every generated file under root, and removes the pages of
+// the reference whose component is no longer registered.
+func write(root string) error {
+	doc, err := os.ReadFile(filepath.Join(root, filepath.FromSlash(columnsDoc)))
+	if err != nil {
+		return err
+	}
+	files, err := generate(doc)
+	if err != nil {
+		return err
+	}
+	stale, err := staleReferencePages(root, files)
+	if err != nil {
+		return err
+	}
+	for _, path := range stale {
+		if err := os.Remove(filepath.Join(root, filepath.FromSlash(path))); err != nil {
+			return err
+		}
+	}
+	for _, path := range sortedKeys(files) {
+		full := filepath.Join(root, filepath.FromSlash(path))
+		if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
+			return err
+		}
+		if err := os.WriteFile(full, files[path], 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// staleReferencePages are the files in the reference's directory that the
+// generator did not write.
+func staleReferencePages(root string, files map[string][]byte) ([]string, error) {
+	entries, err := os.ReadDir(filepath.Join(root, filepath.FromSlash(referenceDir)))
+	if os.IsNotExist(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var stale []string
+	for _, e := range entries {
+		path := referenceDir + "/" + e.Name()
+		if _, ok := files[path]; !ok {
+			stale = append(stale, path)
+		}
+	}
+	return stale, nil
+}
+
+// generate returns every generated file's path (relative to the root,
+// slash-separated) and content; docs/destinations.md's is destinations with
+// its generated part written anew.
+func generate(destinations []byte) (map[string][]byte, error) {
 	tmpl, err := template.New("").Funcs(funcs).ParseFS(templateFS, "templates/*.tmpl")
 	if err != nil {
 		return nil, err
@@ -77,10 +123,28 @@ func generate(readme []byte) (map[string][]byte, error) {
 		if err := tmpl.ExecuteTemplate(&b, name+".tmpl", defaults()); err != nil {
 			return nil, fmt.Errorf("%s: %w", name, err)
 		}
-		out[filepath.Join("config", name)] = b.Bytes()
+		out["config/"+name] = b.Bytes()
 	}
-	out["README.md"], err = withColumnTable(readme)
-	return out, err
+	if out[columnsDoc], err = withColumnTable(destinations); err != nil {
+		return nil, err
+	}
+	pages, err := reference()
+	if err != nil {
+		return nil, err
+	}
+	for path, page := range pages {
+		out[path] = page
+	}
+	return out, nil
+}
+
+func sortedKeys(m map[string][]byte) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
 }
 
 var funcs = template.FuncMap{

@@ -1,16 +1,11 @@
 package intune
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"sort"
 	"strings"
-	"sync"
 	"testing"
-	"time"
-
-	"github.com/benthosdev/benthos/v4/public/service"
 
 	"github.com/intune-benthos/intune-benthos/internal/graphsim"
 )
@@ -28,50 +23,21 @@ type emitted struct {
 // (so the state outlives the stream, as it outlives a process).
 func runStateful(t *testing.T, inputConf, dir string) emitted {
 	t.Helper()
-	resetSyncFailure()
-	logs := &bufLogger{}
-	b := service.NewStreamBuilder()
-	b.SetPrintLogger(logs)
-	if err := b.AddCacheYAML(fmt.Sprintf("label: state\nfile:\n  directory: %s", dir)); err != nil {
-		t.Fatal(err)
-	}
-	if err := b.AddInputYAML(inputConf + "\n  state_cache: state"); err != nil {
-		t.Fatal(err)
-	}
-	var mu sync.Mutex
-	out := emitted{byOp: map[string][]string{}, bodies: map[string][]string{}}
-	if err := b.AddConsumerFunc(func(_ context.Context, m *service.Message) error {
-		body, _ := m.AsBytes()
-		op, _ := m.MetaGetMut(metaOperation)
+	res := streamTest{input: inputConf + "\n  state_cache: state", caches: []string{fileCache("state", dir)}}.run(t)
+	out := emitted{byOp: map[string][]string{}, bodies: map[string][]string{}, failure: res.failure, logs: res.logs.String()}
+	for _, m := range res.got {
 		var doc struct {
 			ID     string `json:"id"`
 			SyncID string `json:"sync_id"`
 		}
-		if err := json.Unmarshal(body, &doc); err != nil {
-			t.Errorf("message is not JSON: %s", body)
+		if err := json.Unmarshal(m.body, &doc); err != nil {
+			t.Errorf("message is not JSON: %s", m.body)
 		}
-		mu.Lock()
-		defer mu.Unlock()
-		key := op.(string)
+		key := m.meta[metaOperation].(string)
 		out.byOp[key] = append(out.byOp[key], doc.ID+doc.SyncID)
-		out.bodies[key] = append(out.bodies[key], string(body))
+		out.bodies[key] = append(out.bodies[key], string(m.body))
 		out.order = append(out.order, key)
-		return nil
-	}); err != nil {
-		t.Fatal(err)
 	}
-	stream, err := b.Build()
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	if err := stream.Run(ctx); err != nil {
-		t.Fatal(err)
-	}
-	mu.Lock()
-	defer mu.Unlock()
-	out.failure, out.logs = SyncFailure(), logs.String()
 	return out
 }
 

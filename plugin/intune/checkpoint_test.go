@@ -1,16 +1,10 @@
 package intune
 
 import (
-	"context"
 	"fmt"
 	"os"
 	"strings"
-	"sync"
 	"testing"
-	"time"
-
-	_ "github.com/benthosdev/benthos/v4/public/components/io" // the file cache
-	"github.com/benthosdev/benthos/v4/public/service"
 
 	"github.com/intune-benthos/intune-benthos/internal/graphsim"
 	"github.com/intune-benthos/intune-benthos/plugin/graph"
@@ -21,59 +15,18 @@ import (
 // would, once that many devices were consumed.
 func runWithCheckpoints(t *testing.T, inputConf, dir string, stopAfter int) (ids []string, pages []int, syncIDs map[string]bool, logs string) {
 	t.Helper()
-	resetSyncFailure()
-	logger := &bufLogger{}
-	b := service.NewStreamBuilder()
-	b.SetPrintLogger(logger)
-	if err := b.AddCacheYAML(fmt.Sprintf("label: checkpoints\nfile:\n  directory: %s", dir)); err != nil {
-		t.Fatal(err)
+	st := streamTest{input: inputConf + "\n  checkpoint_cache: checkpoints", caches: []string{fileCache("checkpoints", dir)}}
+	if stopAfter > 0 {
+		st.until = func(got []received) bool { return len(got) == stopAfter }
 	}
-	if err := b.AddInputYAML(inputConf + "\n  checkpoint_cache: checkpoints"); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	var mu sync.Mutex
+	res := st.run(t)
 	syncIDs = map[string]bool{}
-	if err := b.AddConsumerFunc(func(_ context.Context, m *service.Message) error {
-		body, _ := m.AsBytes()
-		page, _ := m.MetaGetMut(metaPage)
-		syncID, _ := m.MetaGetMut(metaSyncID)
-		mu.Lock()
-		defer mu.Unlock()
-		ids = append(ids, deviceID(t, body))
-		pages = append(pages, page.(int))
-		syncIDs[syncID.(string)] = true
-		if stopAfter > 0 && len(ids) == stopAfter {
-			cancel()
-		}
-		return nil
-	}); err != nil {
-		t.Fatal(err)
+	for _, m := range res.got {
+		ids = append(ids, deviceID(t, m.body))
+		pages = append(pages, m.meta[metaPage].(int))
+		syncIDs[m.meta[metaSyncID].(string)] = true
 	}
-	stream, err := b.Build()
-	if err != nil {
-		t.Fatal(err)
-	}
-	_ = stream.Run(ctx)
-	// Run returns as soon as ctx is cancelled, leaving the stream running:
-	// stop it, so that every message it acknowledges (and so every
-	// checkpoint it stores) is counted before the next run starts.
-	_ = stream.StopWithin(30 * time.Second)
-	mu.Lock()
-	defer mu.Unlock()
-	return ids, pages, syncIDs, logger.String()
-}
-
-func deviceID(t *testing.T, body []byte) string {
-	t.Helper()
-	const key = `"id":"`
-	i := strings.Index(string(body), key)
-	if i < 0 {
-		t.Fatalf("device without id: %.80s", body)
-	}
-	rest := string(body[i+len(key):])
-	return rest[:strings.IndexByte(rest, '"')]
+	return ids, pages, syncIDs, res.logs.String()
 }
 
 func TestRestartedSyncResumesAfterTheLastDeliveredPage(t *testing.T) {

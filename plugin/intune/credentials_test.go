@@ -66,19 +66,6 @@ func writeFile(t *testing.T, dir, name, content string) string {
 	return path
 }
 
-// credentialYAML is the input's config against a simulator at url with
-// the credential lines given instead of a client secret.
-func credentialYAML(sim *graphsim.Server, url string, lines ...string) string {
-	c := sim.Config()
-	return strings.Join(append([]string{
-		"intune_managed_devices:",
-		"  tenant_id: " + c.TenantID,
-		"  client_id: " + c.ClientID,
-		"  login_url: " + url,
-		"  graph_url: " + url,
-	}, lines...), "\n")
-}
-
 // indentBlock is text as a YAML literal block at indent.
 func indentBlock(text, indent string) string {
 	return "|\n" + indent + strings.ReplaceAll(strings.TrimSuffix(text, "\n"), "\n", "\n"+indent)
@@ -310,11 +297,7 @@ func TestCredentialConfigErrorsNameTheField(t *testing.T) {
 		"tenant_id: t\nclient_id: c\nclient_secret: s\nclient_certificate:\n  private_key: " + rsaFile:               "client_certificate.private_key: set without client_certificate.certificate",
 		"tenant_id: t\nclient_id: c\nfederated_token_file: eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJzeXN0ZW0ifQ.c2lnbmF0dXJl": "federated_token_file: holds a token, not the path of a file holding one",
 	} {
-		parsed, err := inputSpec().ParseYAML(conf, nil)
-		if err != nil {
-			t.Fatalf("%s: %v", conf, err)
-		}
-		if _, err := parseInputConfig(parsed); err == nil || !strings.Contains(err.Error(), want) {
+		if err := inputConfigError(t, conf); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%q:\nerr = %v\nwant %q", conf, err, want)
 		}
 	}

@@ -1,128 +1,26 @@
 package intune
 
 import (
-	"context"
-	"errors"
 	"fmt"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/benthosdev/benthos/v4/public/service"
-
 	"github.com/intune-benthos/intune-benthos/internal/graphsim"
 )
-
-// sqlStateError is what lib/pq and pgx errors look like to the classifier.
-type sqlStateError struct{ code, msg string }
-
-func (e sqlStateError) Error() string    { return "pq: " + e.msg }
-func (e sqlStateError) SQLState() string { return e.code }
-
-// refusingTable is a destination that refuses any batch holding a poisoned
-// device, as PostgreSQL refuses a batch statement with one bad row, and
-// everything while it is down.
-type refusingTable struct {
-	mu       sync.Mutex
-	poison   map[string]bool
-	down     bool
-	rows     map[string]int
-	dead     map[string]string // id -> intune_rejection
-	statemts int
-}
-
-var registerRefusing sync.Once
-var refusingByLabel sync.Map
-
-func refusingOutputs(t *testing.T, label string, poison ...string) *refusingTable {
-	registerRefusing.Do(func() {
-		spec := service.NewConfigSpec().Field(service.NewStringField("label")).Field(service.NewBoolField("dead"))
-		err := service.RegisterBatchOutput("intune_test_refusing", spec,
-			func(conf *service.ParsedConfig, _ *service.Resources) (service.BatchOutput, service.BatchPolicy, int, error) {
-				l, _ := conf.FieldString("label")
-				dead, _ := conf.FieldBool("dead")
-				tb, _ := refusingByLabel.Load(l)
-				return &refusingWriter{tb: tb.(*refusingTable), dead: dead}, service.BatchPolicy{}, 1, nil
-			})
-		if err != nil {
-			t.Fatal(err)
-		}
-	})
-	tb := &refusingTable{poison: map[string]bool{}, rows: map[string]int{}, dead: map[string]string{}}
-	for _, id := range poison {
-		tb.poison[id] = true
-	}
-	refusingByLabel.Store(label, tb)
-	return tb
-}
-
-type refusingWriter struct {
-	tb   *refusingTable
-	dead bool
-}
-
-func (w *refusingWriter) Connect(context.Context) error { return nil }
-func (w *refusingWriter) Close(context.Context) error   { return nil }
-
-func (w *refusingWriter) WriteBatch(_ context.Context, b service.MessageBatch) error {
-	tb := w.tb
-	tb.mu.Lock()
-	defer tb.mu.Unlock()
-	if w.dead {
-		for _, m := range b {
-			id, _ := m.MetaGet(metaDeviceID)
-			reason, _ := m.MetaGet(metaRejection)
-			tb.dead[id] = reason
-		}
-		return nil
-	}
-	tb.statemts++
-	if tb.down {
-		return errors.New("dial tcp 127.0.0.1:5432: connect: connection refused")
-	}
-	for _, m := range b {
-		if id, _ := m.MetaGet(metaDeviceID); tb.poison[id] {
-			return sqlStateError{"22P05", "unsupported Unicode escape sequence"}
-		}
-	}
-	for _, m := range b {
-		id, _ := m.MetaGet(metaDeviceID)
-		tb.rows[id]++
-	}
-	return nil
-}
 
 // runDeadLetterStream syncs sim's tenant through intune_dead_letter to the
 // test outputs labelled label, to the end of the sync, and returns the logs.
 func runDeadLetterStream(t *testing.T, sim *graphsim.Server, url, label string) *bufLogger {
 	t.Helper()
-	logs := &bufLogger{}
-	b := service.NewStreamBuilder()
-	b.SetPrintLogger(logs)
-	if err := b.AddInputYAML(inputYAML(sim, url, "")); err != nil {
-		t.Fatal(err)
-	}
-	if err := b.AddOutputYAML(fmt.Sprintf(`intune_dead_letter:
+	return streamTest{input: inputYAML(sim, url, ""), timeout: time.Minute, output: fmt.Sprintf(`intune_dead_letter:
   output:
-    intune_test_refusing: { label: %q, dead: false }
+    intune_test_output: { label: %q }
   dead_letter:
-    intune_test_refusing: { label: %q, dead: true }
+    intune_test_output: { label: %q }
   batching: { count: 500, period: 100ms }
   max_in_flight: 4
-`, label, label)); err != nil {
-		t.Fatal(err)
-	}
-	stream, err := b.Build()
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	if err := stream.Run(ctx); err != nil {
-		t.Fatalf("%v\n%s", err, logs)
-	}
-	return logs
+`, label, label+" dead letter")}.run(t).logs
 }
 
 // A device the destination refuses for its content goes to the dead letter,

@@ -1,16 +1,12 @@
 package intune
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
-
-	"github.com/benthosdev/benthos/v4/public/service"
 
 	"github.com/intune-benthos/intune-benthos/internal/graphsim"
 )
@@ -251,35 +247,15 @@ func TestIntervalSyncSurvivesAFailedSync(t *testing.T) {
 func TestNackedDevicesAreRedelivered(t *testing.T) {
 	resetSyncFailure()
 	sim, url := startSim(t, graphsim.Config{Devices: 1200, PageSize: 300})
-	b := service.NewStreamBuilder()
-	b.SetPrintLogger(&bufLogger{})
-	if err := b.AddInputYAML(inputYAML(sim, url, "")); err != nil {
-		t.Fatal(err)
-	}
-	var mu sync.Mutex
 	attempts := map[string]int{}
-	if err := b.AddConsumerFunc(func(_ context.Context, m *service.Message) error {
-		body, _ := m.AsBytes()
-		id := deviceID(t, body)
-		mu.Lock()
-		defer mu.Unlock()
+	streamTest{input: inputYAML(sim, url, ""), timeout: time.Minute, accept: func(m received) error {
+		id := deviceID(t, m.body)
 		attempts[id]++
 		if attempts[id] == 1 && len(attempts)%7 == 0 {
 			return errors.New("downstream refused the device")
 		}
 		return nil
-	}); err != nil {
-		t.Fatal(err)
-	}
-	stream, err := b.Build()
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	if err := stream.Run(ctx); err != nil {
-		t.Fatal(err)
-	}
+	}}.run(t)
 	retried := 0
 	for i := 0; i < 1200; i++ {
 		n := attempts[sim.DeviceID(i)]

@@ -5,19 +5,15 @@ import (
 	"testing"
 
 	"github.com/benthosdev/benthos/v4/public/service"
-
-	"github.com/intune-benthos/intune-benthos/internal/graphsim"
 )
 
 // BenchmarkFlatten is intune_flatten's cost per device (graphsim's devices,
 // ~3 KB each), the part of the warehouse configs that runs in the pipeline.
 func BenchmarkFlatten(b *testing.B) {
-	sim := graphsim.New(graphsim.Config{Devices: 1000, Seed: 1})
-	devices := make([][]byte, 1000)
+	devices := benchDevices(1000)
 	size := 0
-	for i := range devices {
-		devices[i] = sim.Device(i)
-		size += len(devices[i])
+	for _, d := range devices {
+		size += len(d)
 	}
 	p := newFlattenProcessor("json", "_raw", service.MockResources())
 	b.SetBytes(int64(size / len(devices)))

@@ -2,14 +2,9 @@ package intune
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
-	"maps"
-	"net/http/httptest"
-	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -17,101 +12,6 @@ import (
 
 	"github.com/intune-benthos/intune-benthos/internal/graphsim"
 )
-
-// bufLogger collects Benthos log lines for assertions.
-type bufLogger struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *bufLogger) Printf(format string, v ...any) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	fmt.Fprintf(&l.buf, format, v...)
-	l.buf.WriteByte('\n')
-}
-
-func (l *bufLogger) Println(v ...any) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	fmt.Fprintln(&l.buf, v...)
-}
-
-func (l *bufLogger) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
-}
-
-type received struct {
-	body []byte
-	meta map[string]any
-}
-
-// startSim serves a simulated tenant for the test's lifetime.
-func startSim(t *testing.T, cfg graphsim.Config) (*graphsim.Server, string) {
-	t.Helper()
-	sim := graphsim.New(cfg)
-	srv := httptest.NewServer(sim)
-	t.Cleanup(srv.Close)
-	return sim, srv.URL
-}
-
-// inputYAML is the input's config against a simulator at url; extra lines
-// are appended verbatim.
-func inputYAML(sim *graphsim.Server, url, secret string, extra ...string) string {
-	c := sim.Config()
-	if secret == "" {
-		secret = c.ClientSecret
-	}
-	lines := append([]string{
-		"intune_managed_devices:",
-		"  tenant_id: " + c.TenantID,
-		"  client_id: " + c.ClientID,
-		"  client_secret: " + secret,
-		"  login_url: " + url,
-		"  graph_url: " + url,
-	}, extra...)
-	return strings.Join(lines, "\n")
-}
-
-// runSync runs a one-shot stream to its end and returns what it delivered.
-func runSync(t *testing.T, inputConf string) ([]received, string, error) {
-	t.Helper()
-	resetSyncFailure()
-	logs := &bufLogger{}
-	b := service.NewStreamBuilder()
-	b.SetPrintLogger(logs)
-	if err := b.AddInputYAML(inputConf); err != nil {
-		t.Fatal(err)
-	}
-	var mu sync.Mutex
-	var got []received
-	if err := b.AddConsumerFunc(func(_ context.Context, m *service.Message) error {
-		body, err := m.AsBytes()
-		if err != nil {
-			return err
-		}
-		meta := map[string]any{}
-		_ = m.MetaWalkMut(func(k string, v any) error { meta[k] = v; return nil })
-		mu.Lock()
-		got = append(got, received{body: append([]byte(nil), body...), meta: meta})
-		mu.Unlock()
-		return nil
-	}); err != nil {
-		t.Fatal(err)
-	}
-	stream, err := b.Build()
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	if err := stream.Run(ctx); err != nil {
-		t.Fatalf("stream: %v", err)
-	}
-	return got, logs.String(), SyncFailure()
-}
 
 func TestSyncDeliversEveryDeviceExactlyOnceAndUnchanged(t *testing.T) {
 	sim, url := startSim(t, graphsim.Config{Devices: 2345, Seed: 7})
@@ -238,62 +138,6 @@ func TestMissingPermissionNamesIt(t *testing.T) {
 	}
 }
 
-// intervalRun is what runIntervalSyncs saw: devices per sync id, the sync
-// ids in the order their first device arrived, and whether the stream was
-// stopped by the caller rather than by the time-out.
-type intervalRun struct {
-	perSync map[string]int
-	order   []string
-	stopped bool
-	logs    *bufLogger
-}
-
-// runIntervalSyncs runs an interval input for up to a minute. onDevice is
-// called after each device is counted, one at a time, with the device's
-// sync id; the stream stops when it returns true.
-func runIntervalSyncs(t *testing.T, inputConf string, onDevice func(run *intervalRun, syncID string) (stop bool)) *intervalRun {
-	t.Helper()
-	resetSyncFailure()
-	run := &intervalRun{perSync: map[string]int{}, logs: &bufLogger{}}
-	b := service.NewStreamBuilder()
-	b.SetPrintLogger(run.logs)
-	if err := b.AddInputYAML(inputConf); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	var mu sync.Mutex
-	if err := b.AddConsumerFunc(func(_ context.Context, m *service.Message) error {
-		v, _ := m.MetaGetMut(metaSyncID)
-		id := v.(string)
-		mu.Lock()
-		defer mu.Unlock()
-		if run.perSync[id] == 0 {
-			run.order = append(run.order, id)
-		}
-		run.perSync[id]++
-		if onDevice(run, id) {
-			run.stopped = true
-			cancel()
-		}
-		return nil
-	}); err != nil {
-		t.Fatal(err)
-	}
-	stream, err := b.Build()
-	if err != nil {
-		t.Fatal(err)
-	}
-	_ = stream.Run(ctx)
-	// Run returns as soon as ctx is cancelled, leaving the stream running.
-	_ = stream.StopWithin(30 * time.Second)
-	// The consumer may still be running when Run returns: the caller gets
-	// a copy.
-	mu.Lock()
-	defer mu.Unlock()
-	return &intervalRun{perSync: maps.Clone(run.perSync), order: slices.Clone(run.order), stopped: run.stopped, logs: run.logs}
-}
-
 func TestIntervalRunsAFullSyncEachTime(t *testing.T) {
 	sim, url := startSim(t, graphsim.Config{Devices: 30, PageSize: 10})
 	run := runIntervalSyncs(t, inputYAML(sim, url, "", "  interval: 100ms"), func(run *intervalRun, _ string) bool {
@@ -322,11 +166,7 @@ func TestConfigErrorsNameTheField(t *testing.T) {
 		"tenant_id: t\nclient_id: c\nclient_secret: s\nselect: [ 'id,deviceName' ]":     "select must list one property name per item, got \"id,deviceName\"",
 		"tenant_id: t\nclient_id: c\nclient_secret: s\napi_version: v2":                 "api_version must be one of v1.0, beta, got v2",
 	} {
-		parsed, err := inputSpec().ParseYAML(conf, nil)
-		if err != nil {
-			t.Fatalf("%s: %v", conf, err)
-		}
-		if _, err := parseInputConfig(parsed); err == nil || !strings.Contains(err.Error(), want) {
+		if err := inputConfigError(t, conf); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%q: err = %v, want %q", conf, err, want)
 		}
 	}

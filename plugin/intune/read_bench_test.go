@@ -13,11 +13,7 @@ import (
 // fields, and acknowledging it (which moves the checkpoint cursor once per
 // page). Fetching and parsing are measured by graph.BenchmarkParsePage.
 func BenchmarkReadPerDevice(b *testing.B) {
-	sim := graphsim.New(graphsim.Config{Devices: 1000, Seed: 1})
-	devices := make([][]byte, 1000)
-	for i := range devices {
-		devices[i] = sim.Device(i)
-	}
+	devices := benchDevices(1000)
 	items := make(chan pageItem, 1)
 	in := &managedDevicesInput{items: items}
 	in.conf.query.APIVersion = "v1.0"
@@ -48,4 +44,15 @@ func BenchmarkReadPerDevice(b *testing.B) {
 		}
 		_ = msg
 	}
+}
+
+// benchDevices are the first n devices of graphsim's tenant of seed 1, as
+// Graph sends them.
+func benchDevices(n int) [][]byte {
+	sim := graphsim.New(graphsim.Config{Devices: n, Seed: 1})
+	devices := make([][]byte, n)
+	for i := range devices {
+		devices[i] = sim.Device(i)
+	}
+	return devices
 }

@@ -49,11 +49,7 @@ func TestLintAndStartUpSayTheSameForEveryRule(t *testing.T) {
 			t.Errorf("%s: lint = %v, want one lint", name, lintErr)
 			continue
 		}
-		parsed, err := inputSpec().ParseYAML(conf, nil)
-		if err != nil {
-			t.Fatalf("%s: %v", name, err)
-		}
-		_, startErr := parseInputConfig(parsed)
+		startErr := inputConfigError(t, conf)
 		if startErr == nil {
 			t.Errorf("%s: the input starts with a value lint refuses (%q)", name, lints[0].What)
 			continue
@@ -109,11 +105,7 @@ func TestRulesAcceptTheDefaultsAndAValidConfig(t *testing.T) {
 		if err := service.NewStreamBuilder().AddInputYAML(inputConfigYAML(conf)); err != nil {
 			t.Errorf("lint refuses a valid config: %v\n%s", err, conf)
 		}
-		parsed, err := inputSpec().ParseYAML(conf, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := parseInputConfig(parsed); err != nil {
+		if err := inputConfigError(t, conf); err != nil {
 			t.Errorf("the input refuses a valid config: %v\n%s", err, conf)
 		}
 	}
