@@ -7,6 +7,12 @@ import (
 
 	"github.com/benthosdev/benthos/v4/public/bloblang"
 	"github.com/benthosdev/benthos/v4/public/service"
+
+	// The rules call Bloblang methods that Benthos' pure components
+	// register (parse_duration). Importing them here makes them registered
+	// before this package's rules are compiled, whatever else the program
+	// imports.
+	_ "github.com/benthosdev/benthos/v4/public/components/pure"
 )
 
 // rule is one check of a config value, written once, in Bloblang. Benthos
