@@ -110,7 +110,7 @@ func TestEachCloudUsesItsLoginHostGraphHostAndScope(t *testing.T) {
 			defer proxySrv.Close()
 
 			c := sim.Config()
-			conf := stdoutConfig(t, sim, fmt.Sprintf("    cloud: %s\n    backoff:\n      max_elapsed_time: 3s\n    tls:\n      enabled: true\n      root_cas_file: %s", cloud.name, caFile))
+			conf := writeConfig(t, inputConfig{login: simLogin(sim, ""), input: fmt.Sprintf("    cloud: %s\n    backoff:\n      max_elapsed_time: 3s\n    tls:\n      enabled: true\n      root_cas_file: %s", cloud.name, caFile)})
 			res := runBinary(t, []string{"HTTPS_PROXY=" + proxySrv.URL, "NO_PROXY=", "no_proxy="}, "-c", conf)
 			if res.exitCode != 0 {
 				t.Fatalf("exit %d\n%s", res.exitCode, res.stderr)

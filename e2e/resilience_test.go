@@ -78,7 +78,7 @@ func TestTLSWithAPrivateCAThroughHTTPSProxy(t *testing.T) {
 	_, port, _ := net.SplitHostPort(graph.Listener.Addr().String())
 	hostURL := "https://example.com:" + port
 	writeConf := func(tlsBlock string) string {
-		return stdoutConfig(t, sim, fmt.Sprintf("    login_url: %s\n    graph_url: %s\n    backoff:\n      max_elapsed_time: 3s\n%s", hostURL, hostURL, tlsBlock))
+		return writeConfig(t, inputConfig{login: simLogin(sim, hostURL), input: "    backoff:\n      max_elapsed_time: 3s\n" + tlsBlock})
 	}
 	env := []string{"HTTPS_PROXY=" + proxySrv.URL, "NO_PROXY=", "no_proxy="}
 
@@ -107,24 +107,16 @@ func TestTLSWithAPrivateCAThroughHTTPSProxy(t *testing.T) {
 }
 
 func TestLintRejectsNonsenseNamingTheField(t *testing.T) {
-	conf := filepath.Join(t.TempDir(), "bad.yaml")
-	if err := os.WriteFile(conf, []byte(`
-input:
-  intune_managed_devices:
-    tenant_id: t
-    client_id: c
-    client_secret: s
-    cloud: mars
+	conf := writeConfig(t, inputConfig{
+		login: "    tenant_id: t\n    client_id: c\n    client_secret: s",
+		input: `    cloud: mars
     page_size: -5
     request_timeout: -1s
     backoff:
       initial_interval: -2s
-      max_elapsed_time: forever
-output:
-  drop: {}
-`), 0o600); err != nil {
-		t.Fatal(err)
-	}
+      max_elapsed_time: forever`,
+		output: "output:\n  drop: {}",
+	})
 	res := runBinary(t, nil, "lint", conf)
 	if res.exitCode == 0 {
 		t.Fatalf("lint accepted nonsense:\n%s", res.stdout)
@@ -215,26 +207,10 @@ func TestKilledSyncResumesFromItsCheckpoint(t *testing.T) {
 	if err := os.Mkdir(filepath.Join(dir, "checkpoints"), 0o700); err != nil {
 		t.Fatal(err)
 	}
-	conf := filepath.Join(dir, "resume.yaml")
-	if err := os.WriteFile(conf, []byte(fmt.Sprintf(`
-input:
-  intune_managed_devices:
-    tenant_id: ${INTUNE_TENANT_ID}
-    client_id: ${INTUNE_CLIENT_ID}
-    client_secret: ${INTUNE_CLIENT_SECRET}
-    login_url: ${INTUNE_LOGIN_URL}
-    graph_url: ${INTUNE_GRAPH_URL}
-    checkpoint_cache: checkpoints
-cache_resources:
-  - label: checkpoints
-    file:
-      directory: %s
-output:
-  stdout:
-    codec: lines
-`, filepath.Join(dir, "checkpoints"))), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	conf := writeConfig(t, inputConfig{
+		input:     "    checkpoint_cache: checkpoints",
+		resources: "cache_resources:\n  - label: checkpoints\n    file:\n      directory: " + filepath.Join(dir, "checkpoints"),
+	})
 
 	cmd, lines, _ := startBinary(t, env, "-c", conf)
 	var first []string
@@ -313,26 +289,11 @@ func TestBinaryDeliversEveryDeviceThroughEveryFault(t *testing.T) {
 			{Page: 10, Attempt: 1, Kind: graphsim.Fault429},
 		},
 	})
-	conf := filepath.Join(t.TempDir(), "faults.yaml")
-	if err := os.WriteFile(conf, []byte(`
-input:
-  intune_managed_devices:
-    tenant_id: ${INTUNE_TENANT_ID}
-    client_id: ${INTUNE_CLIENT_ID}
-    client_secret: ${INTUNE_CLIENT_SECRET}
-    login_url: ${INTUNE_LOGIN_URL}
-    graph_url: ${INTUNE_GRAPH_URL}
-    request_timeout: 1s
+	conf := writeConfig(t, inputConfig{input: `    request_timeout: 1s
     backoff:
       initial_interval: 20ms
       max_interval: 200ms
-      max_elapsed_time: 30s
-output:
-  stdout:
-    codec: lines
-`), 0o600); err != nil {
-		t.Fatal(err)
-	}
+      max_elapsed_time: 30s`})
 	res := runBinary(t, env, "-c", conf)
 	if res.exitCode != 0 {
 		t.Fatalf("exit %d\n%s", res.exitCode, res.stderr)

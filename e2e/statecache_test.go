@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -37,28 +36,15 @@ func TestStateSurvivesRestartsInRedisAndSQLCaches(t *testing.T) {
 	for name, cache := range caches {
 		t.Run(name, func(t *testing.T) {
 			sim, env := simEnv(t, graphsim.Config{Devices: 2000, Seed: 61})
-			conf := filepath.Join(t.TempDir(), "state.yaml")
-			if err := os.WriteFile(conf, []byte(`
-input:
-  intune_managed_devices:
-    tenant_id: ${INTUNE_TENANT_ID}
-    client_id: ${INTUNE_CLIENT_ID}
-    client_secret: ${INTUNE_CLIENT_SECRET}
-    login_url: ${INTUNE_LOGIN_URL}
-    graph_url: ${INTUNE_GRAPH_URL}
-    emit: changes
-    state_cache: state
-cache_resources:
-  - label: state
-    `+cache+`
-output:
+			conf := writeConfig(t, inputConfig{
+				input:     "    emit: changes\n    state_cache: state",
+				resources: "cache_resources:\n  - label: state\n    " + cache,
+				output: `output:
   stdout:
     codec: lines
   processors:
-    - mapping: 'root = "%s %s".format(@intune_operation, @intune_device_id)'
-`), 0o600); err != nil {
-				t.Fatal(err)
-			}
+    - mapping: 'root = "%s %s".format(@intune_operation, @intune_device_id)'`,
+			})
 			first := runBinary(t, env, "-c", conf)
 			if first.exitCode != 0 || strings.Count(first.stdout, "upsert ") != 2000 {
 				t.Fatalf("first sync: exit %d, %d upserts\n%s", first.exitCode, strings.Count(first.stdout, "upsert "), first.stderr)

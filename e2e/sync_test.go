@@ -101,25 +101,61 @@ func simEnv(t *testing.T, cfg graphsim.Config) (*graphsim.Server, []string) {
 	}
 }
 
-// stdoutConfig writes a config that syncs sim's tenant to stdout, one device
-// per line, with sim's credentials and inputLines (YAML at the input's
-// field indentation) in the input, and returns its path.
-func stdoutConfig(t *testing.T, sim *graphsim.Server, inputLines string) string {
-	t.Helper()
+// envLogin is the input's tenant, client, secret and endpoints from the
+// environment simEnv returns, as the shipped configs take them.
+const envLogin = `    tenant_id: ${INTUNE_TENANT_ID}
+    client_id: ${INTUNE_CLIENT_ID}
+    client_secret: ${INTUNE_CLIENT_SECRET}
+    login_url: ${INTUNE_LOGIN_URL}
+    graph_url: ${INTUNE_GRAPH_URL}`
+
+// simLogin is the input's tenant, client and secret: sim's own, written
+// into the config, with login_url and graph_url set to url unless it is
+// empty.
+func simLogin(sim *graphsim.Server, url string) string {
 	c := sim.Config()
-	conf := fmt.Sprintf(`
-input:
-  intune_managed_devices:
-    tenant_id: %s
-    client_id: %s
-    client_secret: %s
-%s
-output:
-  stdout:
-    codec: lines
-`, c.TenantID, c.ClientID, c.ClientSecret, inputLines)
-	path := filepath.Join(t.TempDir(), "stdout.yaml")
-	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
+	login := fmt.Sprintf("    tenant_id: %s\n    client_id: %s\n    client_secret: %s", c.TenantID, c.ClientID, c.ClientSecret)
+	if url != "" {
+		login += fmt.Sprintf("\n    login_url: %s\n    graph_url: %s", url, url)
+	}
+	return login
+}
+
+// inputConfig is a config that reads intune_managed_devices, for
+// writeConfig. login and input are lines at the input's field indentation
+// (four spaces); resources and output are top-level YAML.
+type inputConfig struct {
+	// login is the tenant, the client and its credential, and where to
+	// sign in and read: envLogin when empty, or simLogin, or lines of the
+	// test's own.
+	login string
+	// input is more of the input's fields: api_version, emit, state_cache,
+	// checkpoint_cache, backoff, tls...
+	input string
+	// resources follow the input: cache_resources, for one.
+	resources string
+	// output is the output, with its processors if any: stdout, one device
+	// per line, when empty.
+	output string
+}
+
+// writeConfig writes c to a file of its own and returns its path.
+func writeConfig(t *testing.T, c inputConfig) string {
+	t.Helper()
+	if c.login == "" {
+		c.login = envLogin
+	}
+	if c.output == "" {
+		c.output = "output:\n  stdout:\n    codec: lines"
+	}
+	parts := []string{"input:\n  intune_managed_devices:", c.login}
+	for _, part := range []string{c.input, c.resources, c.output} {
+		if part != "" {
+			parts = append(parts, strings.TrimSuffix(part, "\n"))
+		}
+	}
+	path := filepath.Join(t.TempDir(), "intune.yaml")
+	if err := os.WriteFile(path, []byte(strings.Join(parts, "\n")+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	return path

@@ -205,7 +205,7 @@ func (wm *wiremock) once(t *testing.T, name, uri, method string, response map[st
 
 func wiremockConfig(t *testing.T, wm *wiremock, sim *graphsim.Server, extra string) string {
 	t.Helper()
-	return stdoutConfig(t, sim, "    login_url: "+wm.base+"\n    graph_url: "+wm.base+"\n"+extra)
+	return writeConfig(t, inputConfig{login: simLogin(sim, wm.base), input: extra})
 }
 
 func checkDelivered(t *testing.T, res result, devices [][]byte) {
