@@ -1,12 +1,6 @@
 package intune
 
 import (
-	"crypto/tls"
-	"errors"
-	"fmt"
-	"net"
-	"net/url"
-	"strings"
 	"time"
 
 	"github.com/benthosdev/benthos/v4/public/service"
@@ -16,19 +10,10 @@ import (
 
 // inputConfig is the parsed, validated configuration of the input.
 type inputConfig struct {
-	tenantID string
-	clientID string
-	cred     credentialConfig
-	cloud    graph.Cloud
-	loginURL string
-	graphURL *url.URL
+	graphAccess
 	query    graph.Query
 	interval time.Duration
 
-	retry           graph.RetryPolicy
-	requestTimeout  time.Duration
-	maxPageBytes    int64
-	tls             *tls.Config // nil: the system's roots, default settings
 	checkpointCache string
 
 	emitChanges      bool
@@ -46,10 +31,8 @@ func parseInputConfig(conf *service.ParsedConfig) (inputConfig, error) {
 		return c, err
 	}
 	for _, parse := range []func(*service.ParsedConfig) error{
-		c.parseIdentity, // tenant, client and credential
-		c.parseEndpoints,
+		c.graphAccess.parse,
 		c.parseQuery,
-		c.parseRequests,
 		c.parseChanges,
 	} {
 		if err := parse(conf); err != nil {
@@ -57,37 +40,6 @@ func parseInputConfig(conf *service.ParsedConfig) (inputConfig, error) {
 		}
 	}
 	return c, nil
-}
-
-// parseIdentity reads tenant_id, client_id and the credential, which decides
-// whether the first two are needed.
-func (c *inputConfig) parseIdentity(conf *service.ParsedConfig) error {
-	var err error
-	if c.tenantID, err = optionalString(conf, fieldTenantID); err != nil {
-		return err
-	}
-	if c.clientID, err = optionalString(conf, fieldClientID); err != nil {
-		return err
-	}
-	return c.parseCredential(conf)
-}
-
-// parseEndpoints reads the cloud and the hosts that may replace its own.
-func (c *inputConfig) parseEndpoints(conf *service.ParsedConfig) error {
-	cloudName, err := conf.FieldString(fieldCloud)
-	if err != nil {
-		return err
-	}
-	if c.cloud, err = graph.LookupCloud(cloudName); err != nil {
-		return fmt.Errorf("%s: %w", fieldCloud, err)
-	}
-	loginURL, err := serviceURLField(conf, fieldLoginURL, c.cloud.LoginURL)
-	if err != nil {
-		return err
-	}
-	c.loginURL = loginURL.String()
-	c.graphURL, err = serviceURLField(conf, fieldGraphURL, c.cloud.GraphURL)
-	return err
 }
 
 // parseQuery reads what is listed and how often.
@@ -114,34 +66,13 @@ func (c *inputConfig) parseQuery(conf *service.ParsedConfig) error {
 	return err
 }
 
-// parseRequests reads how requests are sent, retried and checkpointed.
-func (c *inputConfig) parseRequests(conf *service.ParsedConfig) error {
-	b, err := conf.FieldBackOff(fieldBackoff)
-	if err != nil {
-		return err
-	}
-	c.retry = graph.RetryPolicy{InitialInterval: b.InitialInterval, MaxInterval: b.MaxInterval, MaxElapsedTime: b.MaxElapsedTime}
-	if c.requestTimeout, err = conf.FieldDuration(fieldRequestTimeout); err != nil {
-		return err
-	}
-	maxPageBytes, err := conf.FieldInt(fieldMaxPageBytes)
-	if err != nil {
-		return err
-	}
-	c.maxPageBytes = int64(maxPageBytes)
-	tlsConf, enabled, err := conf.FieldTLSToggled(fieldTLS)
-	if err != nil {
-		return err
-	}
-	if enabled {
-		c.tls = tlsConf
-	}
-	c.checkpointCache, err = conf.FieldString(fieldCheckpointCache)
-	return err
-}
-
-// parseChanges reads the change-tracking fields.
+// parseChanges reads the fields that say what a sync keeps between runs:
+// the checkpoint and the change state.
 func (c *inputConfig) parseChanges(conf *service.ParsedConfig) error {
+	var err error
+	if c.checkpointCache, err = conf.FieldString(fieldCheckpointCache); err != nil {
+		return err
+	}
 	emit, err := conf.FieldString(fieldEmit)
 	if err != nil {
 		return err
@@ -155,66 +86,4 @@ func (c *inputConfig) parseChanges(conf *service.ParsedConfig) error {
 	}
 	c.syncMarkers, err = conf.FieldBool(fieldSyncMarkers)
 	return err
-}
-
-// optionalString is the value of an optional field, "" when it is absent.
-func optionalString(conf *service.ParsedConfig, path ...string) (string, error) {
-	if !conf.Contains(path...) {
-		return "", nil
-	}
-	return conf.FieldString(path...)
-}
-
-// serviceURLField reads a field replacing one of the cloud's hosts; empty
-// keeps the cloud's.
-func serviceURLField(conf *service.ParsedConfig, field, cloudDefault string) (*url.URL, error) {
-	raw, err := conf.FieldString(field)
-	if err != nil {
-		return nil, err
-	}
-	if raw == "" {
-		raw = cloudDefault
-	}
-	u, err := parseServiceURL(raw)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", field, err)
-	}
-	return u, nil
-}
-
-// parseServiceURL accepts https:// anywhere and http:// only on loopback
-// hosts: the client secret and bearer tokens must not cross a network in
-// clear text.
-func parseServiceURL(raw string) (*url.URL, error) {
-	u, err := url.Parse(strings.TrimRight(raw, "/"))
-	if err != nil {
-		return nil, fmt.Errorf("parsing %q: %w", raw, err)
-	}
-	if u.Host == "" {
-		return nil, fmt.Errorf("%q has no host", raw)
-	}
-	if u.User != nil || u.RawQuery != "" || u.Fragment != "" {
-		return nil, fmt.Errorf("%q must be a scheme, a host and optionally a path, nothing else", raw)
-	}
-	switch u.Scheme {
-	case "https":
-	case "http":
-		if !isThisMachine(u.Hostname()) {
-			return nil, errors.New("http:// is only accepted for loopback hosts (localhost, 127.0.0.0/8, ::1, 0.0.0.0); use https://")
-		}
-	default:
-		return nil, fmt.Errorf("%q: scheme must be https", raw)
-	}
-	return u, nil
-}
-
-// isThisMachine accepts the loopback names and the unspecified address,
-// which a dial reaches on this machine too (servers often print
-// "listening on 0.0.0.0:port").
-func isThisMachine(host string) bool {
-	if graph.IsLoopbackHost(host) {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsUnspecified()
 }

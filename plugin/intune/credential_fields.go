@@ -17,6 +17,7 @@ import (
 
 // The credential fields: exactly one of them authenticates the app.
 const (
+	fieldClientSecret      = "client_secret"
 	fieldClientCertificate = "client_certificate"
 	fieldCertificate       = "certificate"
 	fieldPrivateKey        = "private_key"
@@ -159,7 +160,7 @@ func credentialRules() []*rule { return []*rule{certificatePartsRule, algorithmR
 
 // parseCredential reads the credential fields, and fills tenant_id and
 // client_id from Azure Workload Identity's environment where it applies.
-func (c *inputConfig) parseCredential(conf *service.ParsedConfig) error {
+func (c *graphAccess) parseCredential(conf *service.ParsedConfig) error {
 	var set []string // the credential fields set; each names its kind
 	secret, err := optionalString(conf, fieldClientSecret)
 	if err != nil {

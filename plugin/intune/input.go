@@ -3,7 +3,6 @@ package intune
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"sync"
 
 	"github.com/benthosdev/benthos/v4/public/service"
@@ -76,12 +75,7 @@ func newInput(conf *service.ParsedConfig, mgr *service.Resources) (*managedDevic
 		redact:  newRedactor(c.cred.secrets()...),
 		metrics: newInputMetrics(mgr.Metrics()),
 	}
-	httpClient := graph.NewHTTPClient(c.requestTimeout, c.tls)
-	httpClient.Transport = countingTransport{next: httpClient.Transport, metrics: in.metrics}
-	tokens, err := c.tokenProvider(httpClient, func(next http.RoundTripper) http.RoundTripper {
-		return countingTransport{next: next, metrics: in.metrics, tokensOnly: true}
-	})
-	if err != nil {
+	if in.client, err = c.newClient(in.metrics, in.logRetry); err != nil {
 		return nil, err
 	}
 	if in.state, err = c.newStateStore(mgr); err != nil {
@@ -89,15 +83,6 @@ func newInput(conf *service.ParsedConfig, mgr *service.Resources) (*managedDevic
 	}
 	if in.checkpoints, err = c.newCheckpointStore(mgr); err != nil {
 		return nil, err
-	}
-	in.client = &graph.Client{
-		HTTP:         httpClient,
-		Tokens:       tokens,
-		Base:         c.graphURL,
-		UserAgent:    userAgent,
-		MaxPageBytes: c.maxPageBytes,
-		Retry:        c.retry,
-		OnRetry:      in.logRetry,
 	}
 	return in, nil
 }
@@ -135,69 +120,6 @@ func (c inputConfig) newCheckpointStore(mgr *service.Resources) (*checkpointStor
 		cache: c.checkpointCache,
 		key:   storeKey(checkpointKeyPrefix, c.keyScope(), graph.ManagedDevicesURL(c.graphURL, c.query)),
 	}, nil
-}
-
-// keyScope names the tenant in cache keys. A managed identity needs no
-// tenant_id; its client id (empty for a system-assigned one) stands in, so
-// that identities sharing a cache keep their states apart.
-func (c inputConfig) keyScope() string {
-	if c.tenantID == "" && c.cred.kind == credentialManagedIdentity {
-		return "managed-identity-" + c.clientID
-	}
-	return c.tenantID
-}
-
-// tokenProvider builds the provider of the configured credential. Token
-// requests go through httpClient, except the metadata service's: it is
-// link-local and refuses proxied requests, so it gets a client of its own
-// without a proxy, whose transport instrumentTokens wraps.
-func (c inputConfig) tokenProvider(httpClient *http.Client, instrumentTokens func(http.RoundTripper) http.RoundTripper) (graph.TokenProvider, error) {
-	tokenURL := graph.TokenURL(c.loginURL, c.tenantID)
-	switch c.cred.kind {
-	case credentialSecret:
-		return graph.NewClientSecretTokens(graph.ClientSecretConfig{
-			ClientID:     c.clientID,
-			ClientSecret: c.cred.clientSecret,
-			TokenURL:     tokenURL,
-			Scope:        c.cloud.Scope(),
-			HTTPClient:   httpClient,
-		}), nil
-	case credentialCertificate:
-		cc := c.cred.certificate
-		cc.ClientID, cc.TokenURL, cc.Scope, cc.HTTPClient = c.clientID, tokenURL, c.cloud.Scope(), httpClient
-		t, err := graph.NewCertificateTokens(cc)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", fieldClientCertificate, err)
-		}
-		return t, nil
-	case credentialFederated:
-		t, err := graph.NewFederatedTokens(graph.FederatedConfig{
-			ClientID:   c.clientID,
-			TokenURL:   tokenURL,
-			Scope:      c.cloud.Scope(),
-			HTTPClient: httpClient,
-			TokenFile:  c.cred.federatedTokenFile,
-		})
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", fieldFederatedTokenFile, err)
-		}
-		return t, nil
-	case credentialManagedIdentity:
-		imds := graph.WithoutProxy(graph.NewHTTPClient(c.requestTimeout, nil))
-		imds.Transport = instrumentTokens(imds.Transport)
-		// IMDS speaks Entra ID v1: the resource is the Graph host itself.
-		t, err := graph.NewManagedIdentityTokens(graph.ManagedIdentityConfig{
-			Endpoint:   c.cred.managedIdentityEndpoint,
-			Resource:   c.cloud.GraphURL,
-			ClientID:   c.clientID,
-			HTTPClient: imds,
-		})
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", fieldManagedIdentity, err)
-		}
-		return t, nil
-	}
-	return nil, fmt.Errorf("no credential kind %q", c.cred.kind)
 }
 
 // Connect starts the background sync. It does no network I/O itself: a

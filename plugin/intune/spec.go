@@ -4,32 +4,17 @@
 package intune
 
 import (
-	"fmt"
-	"time"
-
 	"github.com/benthosdev/benthos/v4/public/service"
-	"github.com/cenkalti/backoff/v4"
-
-	"github.com/intune-benthos/intune-benthos/plugin/graph"
 )
 
+// The fields of intune_managed_devices besides the Graph access group
+// (graph_access.go).
 const (
-	fieldTenantID     = "tenant_id"
-	fieldClientID     = "client_id"
-	fieldClientSecret = "client_secret"
-	fieldCloud        = "cloud"
-	fieldAPIVersion   = "api_version"
-	fieldSelect       = "select"
-	fieldFilter       = "filter"
-	fieldPageSize     = "page_size"
-	fieldInterval     = "interval"
-	fieldLoginURL     = "login_url"
-	fieldGraphURL     = "graph_url"
-
-	fieldBackoff         = "backoff"
-	fieldRequestTimeout  = "request_timeout"
-	fieldMaxPageBytes    = "max_page_bytes"
-	fieldTLS             = "tls"
+	fieldAPIVersion      = "api_version"
+	fieldSelect          = "select"
+	fieldFilter          = "filter"
+	fieldPageSize        = "page_size"
+	fieldInterval        = "interval"
 	fieldCheckpointCache = "checkpoint_cache"
 
 	fieldEmit             = "emit"
@@ -49,7 +34,6 @@ var apiVersions = []string{"v1.0", "beta"}
 // The input's rules, each written once: its lint rule and its start-up
 // check (see rule). parseInputConfig runs them in this order.
 var (
-	cloudRule      = oneOfRule(graph.CloudNames(), fieldCloud)
 	apiVersionRule = oneOfRule(apiVersions, fieldAPIVersion)
 	// The properties go into $select as they are: a comma or a query
 	// character would change the request.
@@ -57,12 +41,9 @@ var (
 	selectRule = newRule(`root = if this.type() == "string" && (this.trim() == "" || this.re_match("[, &?#]")) { [ "select must list one property name per item, got %q".format(this) ] }`, fieldSelect)
 	// Graph pages at most 999 or 1000 devices whatever $top asks; 10000
 	// only catches a typo.
-	pageSizeRule       = newRule(`root = if this < 0 || this > 10000 { [ "page_size must be between 0 and 10000, got %v".format(this) ] }`, fieldPageSize)
-	intervalRule       = newRule(`root = if this != "" && this.parse_duration().catch(0) <= 0 { [ "interval must be empty or a positive duration such as 15m or 1h, got %v".format(this) ] }`, fieldInterval)
-	backoffRule        = durationsNotNegativeRule(fieldBackoff, "initial_interval", "max_interval", "max_elapsed_time")
-	requestTimeoutRule = newRule(`root = if this.parse_duration().catch(0) <= 0 { [ "request_timeout must be a positive duration such as 60s, got %v".format(this) ] }`, fieldRequestTimeout)
-	maxPageBytesRule   = newRule(`root = if this <= 0 { [ "max_page_bytes must be a positive number of bytes, got %v".format(this) ] }`, fieldMaxPageBytes)
-	emitRule           = oneOfRule([]string{"all", "changes"}, fieldEmit)
+	pageSizeRule = newRule(`root = if this < 0 || this > 10000 { [ "page_size must be between 0 and 10000, got %v".format(this) ] }`, fieldPageSize)
+	intervalRule = newRule(`root = if this != "" && this.parse_duration().catch(0) <= 0 { [ "interval must be empty or a positive duration such as 15m or 1h, got %v".format(this) ] }`, fieldInterval)
+	emitRule     = oneOfRule([]string{"all", "changes"}, fieldEmit)
 
 	// inputRule checks what involves several fields. A spec has one lint
 	// rule (LintRule replaces the previous one), so it holds them all.
@@ -75,14 +56,9 @@ root = [
 
 // inputRules lists every rule of the input in the order they are checked.
 func inputRules() []*rule {
-	return append([]*rule{inputRule}, append(credentialRules(),
-		cloudRule, apiVersionRule, selectRule, pageSizeRule, intervalRule,
-		backoffRule, requestTimeoutRule, maxPageBytesRule, emitRule)...)
+	return append(append([]*rule{inputRule}, graphAccessRules()...),
+		apiVersionRule, selectRule, pageSizeRule, intervalRule, emitRule)
 }
-
-// defaultRequestTimeout is graph.DefaultRequestTimeout as a config writes
-// it ("60s", not Go's "1m0s").
-var defaultRequestTimeout = fmt.Sprintf("%ds", int(graph.DefaultRequestTimeout/time.Second))
 
 func inputSpec() *service.ConfigSpec {
 	return service.NewConfigSpec().
@@ -127,24 +103,8 @@ This input adds the following metadata fields to each message:
 | `+"`intune_device_id`"+` | the device's `+"`id`"+` (not set on sync markers) |
 
 You can access these metadata fields using [function interpolation](/docs/configuration/interpolation#bloblang-queries).`).
+		Fields(graphIdentityFields()...).
 		Fields(
-			service.NewStringField(fieldTenantID).
-				Description("The Entra ID tenant: its id (a GUID) or one of its domain names. Required, except with `managed_identity`.").
-				Example("${INTUNE_TENANT_ID}").
-				Optional(),
-			service.NewStringField(fieldClientID).
-				Description("The application (client) id of the app registration. Required, except with `managed_identity`, where it selects a user-assigned identity.").
-				Example("${INTUNE_CLIENT_ID}").
-				Optional(),
-		).
-		Fields(credentialFields()...).
-		Fields(
-			// Not a StringEnumField: its lint message ("value mars is not a
-			// valid option for this field") does not say which field.
-			service.NewStringField(fieldCloud).
-				LintRule(cloudRule.mapping).
-				Description("The Microsoft cloud of the tenant: `global` (including GCC), `usgov` (GCC High), `usgov_dod` (DoD) or `china` (21Vianet). It sets the login host, the Graph host and the token scope.").
-				Default("global"),
 			// Not a StringEnumField: Benthos v4.27's enum linter reads an
 			// option as a path, and "v1.0" as the field "v1" then "0".
 			service.NewStringField(fieldAPIVersion).
@@ -169,36 +129,9 @@ You can access these metadata fields using [function interpolation](/docs/config
 				Example("1h").
 				Default("").
 				LintRule(intervalRule.mapping),
-			service.NewStringField(fieldLoginURL).
-				Description("Replaces the cloud's login host, e.g. for a proxy or a simulator. The token URL becomes `{login_url}/{tenant_id}/oauth2/v2.0/token`; the scope stays the cloud's Graph host. `http://` is accepted for loopback hosts only.").
-				Example("http://127.0.0.1:8080").
-				Default("").
-				Advanced(),
-			service.NewStringField(fieldGraphURL).
-				Description("Replaces the cloud's Graph host, e.g. for a proxy or a simulator. Pages are read from `{graph_url}/{api_version}/deviceManagement/managedDevices`, and only nextLinks on this scheme and host are followed. `http://` is accepted for loopback hosts only.").
-				Example("http://127.0.0.1:8080").
-				Default("").
-				Advanced(),
-			service.NewBackOffField(fieldBackoff, true, &backoff.ExponentialBackOff{
-				InitialInterval: graph.DefaultRetryPolicy().InitialInterval,
-				MaxInterval:     graph.DefaultRetryPolicy().MaxInterval,
-				MaxElapsedTime:  graph.DefaultRetryPolicy().MaxElapsedTime,
-			}).
-				Description("How failed requests are retried. 429, 500, 502, 503, 504, network errors, timeouts and truncated or malformed bodies are retried on the same page, after Graph's `Retry-After` when it sends one and otherwise after an exponential backoff with full jitter (a random wait up to `initial_interval` doubled per attempt, capped at `max_interval`). `max_elapsed_time` bounds how long one page is retried before the sync gives up (`0s` retries forever). Other errors fail at once.").
-				LintRule(backoffRule.mapping).
-				Advanced(),
-			service.NewDurationField(fieldRequestTimeout).
-				Description("How long one HTTP request (token or page, body included) may take before it is abandoned and retried.").
-				Default(defaultRequestTimeout).
-				LintRule(requestTimeoutRule.mapping).
-				Advanced(),
-			service.NewIntField(fieldMaxPageBytes).
-				Description("The largest response body accepted, in bytes. A larger page is an error (retried, then fatal) instead of a risk to the process' memory.").
-				Default(graph.DefaultMaxPageBytes).
-				LintRule(maxPageBytesRule.mapping).
-				Advanced(),
-			service.NewTLSToggledField(fieldTLS).
-				Description("Custom TLS settings for the login and Graph hosts, e.g. the CA of a TLS-inspecting proxy. Certificates are always verified unless `skip_cert_verify` is set. `HTTPS_PROXY` and `NO_PROXY` are honoured."),
+		).
+		Fields(graphRequestFields()...).
+		Fields(
 			service.NewStringField(fieldCheckpointCache).
 				Description("The name of a [cache resource](/docs/components/caches/about) in which the input stores, after every message of a page has been acknowledged, where the sync stands (the next page's URL and the sync id). A one-shot sync that is restarted after a crash or a stop resumes after the last fully delivered page instead of at page 1; a completed sync deletes its checkpoint. Empty disables checkpoints.").
 				Example("intune_checkpoints").
