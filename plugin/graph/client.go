@@ -34,6 +34,10 @@ type Client struct {
 	// OnRetry, when set, is told about every failed attempt that will be
 	// retried, before the wait.
 	OnRetry func(RetryEvent)
+	// Throttle, when set, paces every request and shares each 429's pause
+	// with every other request of the client (see Throttle). Without it
+	// each request only waits for its own retries.
+	Throttle *Throttle
 
 	// lastBody is the size of the previous page: Graph streams pages
 	// (chunked, no Content-Length), and growing a buffer by doubling to 3 MB
@@ -64,11 +68,18 @@ func (c *Client) fetch(ctx context.Context, page int, rawURL string) (*response,
 	started := time.Now()
 	renewed := false
 	for attempt := 1; ; attempt++ {
+		if c.Throttle != nil {
+			if err := c.Throttle.Acquire(ctx); err != nil {
+				return nil, err
+			}
+		}
 		resp, token, err := c.attempt(ctx, rawURL)
 		if err == nil {
+			c.released(nil, 0)
 			return resp, nil
 		}
 		if ctx.Err() != nil {
+			c.released(nil, 0)
 			return nil, ctx.Err()
 		}
 		var gerr *Error
@@ -77,12 +88,14 @@ func (c *Client) fetch(ctx context.Context, page int, rawURL string) (*response,
 			// fetch a new one and try this page again, once.
 			c.Tokens.Invalidate(token)
 			renewed = true
+			c.released(nil, 0)
 			if c.OnRetry != nil {
 				c.OnRetry(RetryEvent{Page: page, Attempt: attempt, Err: err, TokenRenewed: true})
 			}
 			continue
 		}
 		wait, ok := c.Retry.next(attempt, err, time.Since(started))
+		c.released(err, wait)
 		if !ok {
 			if isRetryable(err) {
 				return nil, fmt.Errorf("giving up after %d attempts in %s: %w", attempt, time.Since(started).Round(time.Millisecond), err)
@@ -100,6 +113,18 @@ func (c *Client) fetch(ctx context.Context, page int, rawURL string) (*response,
 		case <-timer.C:
 		}
 	}
+}
+
+// released tells the throttle, if any, how a request ended: a 429 or 503
+// pauses every request for wait.
+func (c *Client) released(err error, wait time.Duration) {
+	if c.Throttle == nil {
+		return
+	}
+	var gerr *Error
+	throttled := errors.As(err, &gerr) && gerr.Source == SourceGraph &&
+		(gerr.StatusCode == http.StatusTooManyRequests || gerr.StatusCode == http.StatusServiceUnavailable)
+	c.Throttle.Release(throttled, wait)
 }
 
 // attempt sends one request. It returns the token it used so that a refused

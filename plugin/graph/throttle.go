@@ -1,0 +1,178 @@
+package graph
+
+import (
+	"context"
+	"sync"
+	"time"
+)
+
+// Throttle is one app's share of Graph's request budget, for a client that
+// sends many requests at once. Intune limits requests per app per tenant
+// (2,000 per 20 s for its devices service), so the budget is shared by
+// every request of the app:
+//
+//   - requests are paced at a rate, by default the documented limit, so a
+//     client alone in its tenant never meets a 429;
+//   - a 429 or 503 pauses every request until its Retry-After (or backoff)
+//     has passed, lowers the rate by a quarter and halves how many requests
+//     may be in flight; the rate and the concurrency grow back while Graph
+//     answers (additive increase, multiplicative decrease);
+//   - at most MaxConcurrent requests are in flight, however fast Graph is.
+//
+// A Throttle is safe for concurrent use.
+type Throttle struct {
+	mu          sync.Mutex
+	now         func() time.Time
+	maxRate     float64 // requests per second, the budget
+	rate        float64 // requests per second now
+	tokens      float64 // the pacer's bucket
+	burst       float64 // the bucket's size
+	refilled    time.Time
+	pausedUntil time.Time
+	maxLimit    int // in-flight requests at most
+	limit       int // in-flight requests allowed now
+	inFlight    int
+	successes   int // since limit last grew
+	changed     chan struct{}
+	stats       ThrottleStats
+}
+
+// ThrottleStats counts what a Throttle did.
+type ThrottleStats struct {
+	Requests  int64         // requests let through
+	Throttled int64         // answers that paused every request (429, 503)
+	Paused    time.Duration // time every request was held by pauses, in total
+}
+
+// minRate keeps a throttled client moving: Graph's Retry-After, not the
+// pacer, holds it back when the budget is spent.
+const minRate = 1
+
+// NewThrottle paces requests at ratePerSecond with at most maxConcurrent in
+// flight. It starts with room for one second of requests and a quarter of
+// the concurrency, and grows from there while Graph answers.
+func NewThrottle(ratePerSecond float64, maxConcurrent int) *Throttle {
+	if ratePerSecond < minRate {
+		ratePerSecond = minRate
+	}
+	if maxConcurrent < 1 {
+		maxConcurrent = 1
+	}
+	t := &Throttle{
+		now:      time.Now,
+		maxRate:  ratePerSecond,
+		rate:     ratePerSecond,
+		burst:    ratePerSecond,
+		tokens:   ratePerSecond,
+		maxLimit: maxConcurrent,
+		limit:    max(1, maxConcurrent/4),
+		changed:  make(chan struct{}),
+	}
+	t.refilled = t.now()
+	return t
+}
+
+// Acquire waits until a request may be sent: no pause in force, a free
+// slot and a token of the pacer. Every Acquire that returns nil must be
+// followed by one Release.
+func (t *Throttle) Acquire(ctx context.Context) error {
+	for {
+		t.mu.Lock()
+		now := t.now()
+		t.refill(now)
+		var wait time.Duration // 0: until something changes
+		switch {
+		case now.Before(t.pausedUntil):
+			wait = t.pausedUntil.Sub(now)
+		case t.inFlight >= t.limit:
+		case t.tokens < 1:
+			wait = time.Duration((1 - t.tokens) / t.rate * float64(time.Second))
+		default:
+			t.tokens--
+			t.inFlight++
+			t.stats.Requests++
+			t.mu.Unlock()
+			return nil
+		}
+		changed := t.changed
+		t.mu.Unlock()
+		if err := sleep(ctx, wait, changed); err != nil {
+			return err
+		}
+	}
+}
+
+// Release ends a request. throttled says Graph answered 429 or 503: every
+// request then waits for pause, which is the answer's Retry-After or the
+// backoff the client chose.
+func (t *Throttle) Release(throttled bool, pause time.Duration) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.inFlight--
+	if throttled {
+		now := t.now()
+		t.stats.Throttled++
+		if until := now.Add(pause); until.After(t.pausedUntil) {
+			t.stats.Paused += until.Sub(maxTime(now, t.pausedUntil))
+			t.pausedUntil = until
+		}
+		t.rate = max(minRate, t.rate*0.75)
+		t.limit = max(1, t.limit/2)
+		t.successes = 0
+		// The budget is spent: what the pacer saved would be spent at
+		// once when the pause ends.
+		t.tokens = 0
+	} else {
+		t.rate = min(t.maxRate, t.rate+t.maxRate/200)
+		if t.successes++; t.successes >= t.limit {
+			t.limit = min(t.maxLimit, t.limit+1)
+			t.successes = 0
+		}
+	}
+	t.broadcast()
+}
+
+// Stats returns what the throttle has done so far.
+func (t *Throttle) Stats() ThrottleStats {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.stats
+}
+
+// refill adds the tokens earned since the last refill.
+func (t *Throttle) refill(now time.Time) {
+	if elapsed := now.Sub(t.refilled).Seconds(); elapsed > 0 {
+		t.tokens = min(t.burst, t.tokens+elapsed*t.rate)
+	}
+	t.refilled = now
+}
+
+// broadcast wakes every Acquire waiting for a change.
+func (t *Throttle) broadcast() {
+	close(t.changed)
+	t.changed = make(chan struct{})
+}
+
+// sleep waits for d (0: no deadline), for changed to close or for ctx.
+func sleep(ctx context.Context, d time.Duration, changed <-chan struct{}) error {
+	var timeout <-chan time.Time
+	if d > 0 {
+		timer := time.NewTimer(d)
+		defer timer.Stop()
+		timeout = timer.C
+	}
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-changed:
+	case <-timeout:
+	}
+	return nil
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
