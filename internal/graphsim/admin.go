@@ -10,13 +10,13 @@ import (
 // The admin endpoints let a test drive a simulator running in another
 // process (cmd/graphsim). They need no token: the simulator guards nothing.
 //
-//	POST /_graphsim/mutate  {"change":[1,2],"touch":[3],"remove":[4],"add":5}
+//	POST /_graphsim/mutate  {"change":[1,2],"touch":[3],"change_apps":[5],"remove":[4],"add":5}
 //	                        -> {"count":N,"first_added":K}
 //	POST /_graphsim/faults  [{"page":2,"attempt":1,"kind":"429","retry_after":"1.5"}, ...]
 //	                        -> {"faults":N}
 //
-// A mutation applies change, touch, remove and then add; first_added is
-// what Add returned. Posting faults replaces the script and restarts the
+// A mutation applies change, touch, change_apps (ChangeApps), remove and
+// then add; first_added is what Add returned. Posting faults replaces the script and restarts the
 // attempt counts, like SetFaults.
 const adminPrefix = "/_graphsim/"
 
@@ -25,10 +25,11 @@ const adminPrefix = "/_graphsim/"
 const maxAdminBody = 16 << 20
 
 type mutateRequest struct {
-	Change []int `json:"change"`
-	Touch  []int `json:"touch"`
-	Remove []int `json:"remove"`
-	Add    int   `json:"add"`
+	Change     []int `json:"change"`
+	Touch      []int `json:"touch"`
+	ChangeApps []int `json:"change_apps"`
+	Remove     []int `json:"remove"`
+	Add        int   `json:"add"`
 }
 
 type mutateResponse struct {
@@ -62,6 +63,7 @@ func (s *Server) serveAdmin(w http.ResponseWriter, r *http.Request) {
 		}
 		s.Change(m.Change...)
 		s.Touch(m.Touch...)
+		s.ChangeApps(m.ChangeApps...)
 		s.Remove(m.Remove...)
 		first := s.Add(m.Add)
 		writeJSON(w, http.StatusOK, "application/json", mutateResponse{Count: s.Count(), FirstAdded: first})
@@ -83,7 +85,7 @@ func (s *Server) checkMutation(m *mutateRequest) error {
 	for _, list := range []struct {
 		name    string
 		indexes []int
-	}{{"change", m.Change}, {"touch", m.Touch}, {"remove", m.Remove}} {
+	}{{"change", m.Change}, {"touch", m.Touch}, {"change_apps", m.ChangeApps}, {"remove", m.Remove}} {
 		for _, i := range list.indexes {
 			if i < 0 || i >= n {
 				return fmt.Errorf("%s: no device %d (the tenant has indexes 0..%d)", list.name, i, n-1)

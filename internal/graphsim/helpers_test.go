@@ -17,9 +17,14 @@ type env struct {
 	token string
 }
 
-func newEnv(t *testing.T, cfg Config) *env {
+// newEnv starts a simulator of cfg, after the setup functions have
+// altered it (a clock, say) while no request can see them.
+func newEnv(t *testing.T, cfg Config, setup ...func(*Server)) *env {
 	t.Helper()
 	e := &env{sim: New(cfg)}
+	for _, f := range setup {
+		f(e.sim)
+	}
 	e.ts = httptest.NewServer(e.sim)
 	t.Cleanup(e.ts.Close)
 	resp, body := e.postToken(t, e.sim.Config().TenantID, e.form())

@@ -20,6 +20,12 @@ type tenantState struct {
 	touches map[int]uint32     // index -> check-ins without change (Touch calls)
 	removed map[int]struct{}   // indexes no longer listed
 	gone    [osCount + 1][]int // removed indexes in order: all at [osCount], those of each OS at [os]
+
+	// Detected apps (appmutations.go).
+	appsOf    map[int][]int32 // index -> its whole inventory, ascending, for devices ChangeApps changed
+	appRevs   map[int]uint32  // index -> ChangeApps calls
+	extraApps []appEntry      // apps ChangeApps created, with the indexes after the base catalogue
+	appCell   *appViewCell    // what this state makes of the apps, derived on first use
 }
 
 func (s *Server) state() *tenantState { return s.tenant.Load() }
@@ -31,6 +37,7 @@ func (s *Server) mutate(fn func(st *tenantState)) *tenantState {
 	defer s.mutMu.Unlock()
 	st := *s.tenant.Load()
 	fn(&st)
+	st.appCell = &appViewCell{}
 	s.tenant.Store(&st)
 	return &st
 }

@@ -330,6 +330,15 @@ func (s *Server) listedBefore(st *tenantState, q *query, pos int) int {
 // scheme and host (or https and host, when given), its path, the options it
 // carried and Intune's keyset skip token.
 func (s *Server) nextLink(r *http.Request, q *query, lastName string, last int, host string) []byte {
+	b := linkPrefix(r, q.carry, host)
+	var id [36]byte
+	return appendSkipToken(b, lastName, appendDeviceID(id[:0], s.cfg.Seed, last))
+}
+
+// linkPrefix is a nextLink up to its skip token's value: the request's
+// scheme and host (or https and host, when given), its path and the
+// options to carry, then "$skiptoken=".
+func linkPrefix(r *http.Request, carry []queryOption, host string) []byte {
 	scheme := "http"
 	if r.TLS != nil {
 		scheme = "https"
@@ -345,15 +354,13 @@ func (s *Server) nextLink(r *http.Request, q *query, lastName string, last int, 
 	b = append(b, host...)
 	b = append(b, r.URL.EscapedPath()...)
 	b = append(b, '?')
-	for _, o := range q.carry {
+	for _, o := range carry {
 		b = append(b, o.key...)
 		b = append(b, '=')
 		b = appendEscaped(b, o.value, "'(),*")
 		b = append(b, '&')
 	}
-	b = append(b, "$skiptoken="...)
-	var id [36]byte
-	return appendSkipToken(b, lastName, appendDeviceID(id[:0], s.cfg.Seed, last))
+	return append(b, "$skiptoken="...)
 }
 
 // contextURL is @odata.context; Graph names the selected properties in it.

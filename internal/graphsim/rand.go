@@ -27,6 +27,14 @@ const (
 	// revision of a device draws from a stream of its own.
 	saltChange = 0xc4a00000
 	saltSync   = 0x5c000000
+	// Detected apps (apps.go): the catalogue of each platform, each
+	// device's appetite for apps, the listing order, the ids, and each
+	// ChangeApps revision of a device (plus the revision).
+	saltApps      = 0xa9900000
+	saltAppetite  = 0xa99e7173
+	saltAppOrder  = 0xa990dde7
+	saltAppID     = 0xa991d000
+	saltAppChange = 0xa9c00000
 )
 
 // rng is a SplitMix64 stream. A value, not a pointer, so generating a device

@@ -9,12 +9,25 @@ import (
 // assert how a client paced, retried and re-authenticated.
 type RequestRecord struct {
 	At      time.Time // when the request arrived, by the server's clock
-	Page    int       // 1-based page of the listing; 0 for tokens and requests without a page (bad query, unknown path, wrong method)
+	Page    int       // 1-based page of the managedDevices listing (what faults match); 0 for every other request and those without a page (bad query, unknown path, wrong method)
 	Attempt int       // 1-based attempt at Page since the faults were last set; 0 without a page
 	Status  int       // status sent; 0 when the handler answered nothing (the client went away during a delay)
 	Fault   FaultKind // the fault applied (a token outage records its status as a FaultKind); "" for none
 	Token   bool      // a token endpoint request
+	// Kind is what was asked for, one of the Kind constants; "" for a path
+	// that names no resource.
+	Kind string
 }
+
+// Kinds of request, for RequestRecord.Kind.
+const (
+	KindToken          = "token"          // the token endpoint or the managed identity endpoint
+	KindManagedDevices = "managedDevices" // GET /{version}/deviceManagement/managedDevices
+	KindDetectedApps   = "detectedApps"   // GET /{version}/deviceManagement/detectedApps
+	KindDetectedApp    = "detectedApp"    // GET /{version}/deviceManagement/detectedApps/{id}
+	KindAppDevices     = "appDevices"     // GET /{version}/deviceManagement/detectedApps/{id}/managedDevices
+	KindDeviceApps     = "deviceApps"     // GET /beta/deviceManagement/managedDevices/{id}/detectedApps (v1.0 answers 400)
+)
 
 // maxRequestLog bounds the log of a long-running simulator: past it the
 // older half is dropped. Tests stay far below it.
@@ -24,12 +37,14 @@ const maxRequestLog = 1 << 17
 // and what the handlers learnt about the request, for its RequestRecord.
 type exchange struct {
 	http.ResponseWriter
-	seq     int // position in the log since the server started
+	seq     int       // position in the log since the server started
+	at      time.Time // arrival, as logged
 	status  int
 	page    int
 	attempt int
 	fault   FaultKind
 	token   bool
+	kind    string
 }
 
 func (x *exchange) WriteHeader(code int) {
@@ -61,7 +76,7 @@ func (s *Server) arrive(w http.ResponseWriter) *exchange {
 		s.log = s.log[:copy(s.log, s.log[half:])]
 		s.logBase += half
 	}
-	x := &exchange{ResponseWriter: w, seq: s.logBase + len(s.log)}
+	x := &exchange{ResponseWriter: w, seq: s.logBase + len(s.log), at: at}
 	s.log = append(s.log, RequestRecord{At: at})
 	return x
 }
@@ -77,6 +92,7 @@ func (s *Server) depart(x *exchange) {
 	}
 	rec := &s.log[k]
 	rec.Page, rec.Attempt, rec.Status, rec.Fault, rec.Token = x.page, x.attempt, x.status, x.fault, x.token
+	rec.Kind = x.kind
 }
 
 // Requests returns the token and Graph requests received since the server

@@ -15,7 +15,7 @@ type Config struct {
 	Devices       int           // number of devices in the tenant
 	Seed          int64         // deterministic generation: same seed, same bytes
 	PageSize      int           // page size when the request has no $top (0 => 1000, Intune's default)
-	Latency       time.Duration // added before answering each managedDevices page
+	Latency       time.Duration // added before answering each page of a Graph collection: managedDevices, detectedApps and their relationships
 	TenantID      string        // default "00000000-0000-0000-0000-0000000000aa"
 	ClientID      string        // default "11111111-1111-1111-1111-111111111111"
 	ClientSecret  string        // default "graphsim-secret"
@@ -51,6 +51,22 @@ type Config struct {
 	// Graph's own properties (see ExtraProperty); New panics on a value that
 	// is not JSON.
 	ExtraProperties []ExtraProperty
+
+	// Detected apps, the software inventory (apps.go). The zero value has
+	// none: detectedApps lists nothing.
+	//
+	// DetectedApps is the number of distinct detectedApps, (name, version)
+	// pairs, in the tenant; each is on at least one device of
+	// Config.Devices (none without devices).
+	DetectedApps int
+	// AppsPerDevice is the mean number of apps on a Windows device (macOS
+	// devices hold 45% of it, iOS a fifth, Android a sixth); 0 => 150
+	// (DefaultAppsPerDevice) when DetectedApps > 0.
+	AppsPerDevice int
+	// AppPageSize is the page size of detectedApps and of its
+	// relationships when the request has no $top; 0 => 1000
+	// (DefaultAppPageSize).
+	AppPageSize int
 }
 
 // Defaults filled in by New.
@@ -68,6 +84,9 @@ type Stats struct {
 	TokenRequests, TokensIssued, PageRequests, PagesServed int64
 	BadRequests                                            int64 // Graph 400 answers
 	FaultsInjected                                         int64 // scripted faults applied, token outages included
+	// AppPageRequests and AppPagesServed count, like PageRequests and
+	// PagesServed, the pages of detectedApps and its relationships.
+	AppPageRequests, AppPagesServed int64
 }
 
 // Server is an http.Handler serving both the token endpoint and Graph. It is
@@ -103,6 +122,10 @@ type Server struct {
 
 	osIndexOnce sync.Once
 	osIndex     [][osCount]int32 // devices per OS per block of osBlock, built on first $filter
+
+	appsOnce                        sync.Once
+	apps                            *appIndex // the base inventory, built on first use (apps.go)
+	appPageRequests, appPagesServed atomic.Int64
 }
 
 // SetFederatedToken replaces the federated token accepted as client
@@ -134,6 +157,15 @@ func New(cfg Config) *Server {
 	if cfg.TokenLifetime <= 0 {
 		cfg.TokenLifetime = time.Hour
 	}
+	if cfg.DetectedApps < 0 {
+		cfg.DetectedApps = 0
+	}
+	if cfg.AppsPerDevice <= 0 && cfg.DetectedApps > 0 {
+		cfg.AppsPerDevice = DefaultAppsPerDevice
+	}
+	if cfg.AppPageSize <= 0 {
+		cfg.AppPageSize = DefaultAppPageSize
+	}
 	if cfg.TokenOutageStatus == 0 {
 		cfg.TokenOutageStatus = http.StatusServiceUnavailable
 	}
@@ -147,7 +179,7 @@ func New(cfg Config) *Server {
 	s.betaProps = withExtras(betaProperties, cfg.ExtraProperties)
 	s.SetFaults(cfg.Faults)
 	s.SetFederatedToken(cfg.FederatedToken)
-	s.tenant.Store(&tenantState{devices: cfg.Devices})
+	s.tenant.Store(&tenantState{devices: cfg.Devices, appCell: &appViewCell{}})
 	return s
 }
 
@@ -164,6 +196,9 @@ func (s *Server) Stats() Stats {
 		BadRequests:   s.badRequests.Load(),
 
 		FaultsInjected: s.faultsInjected.Load(),
+
+		AppPageRequests: s.appPageRequests.Load(),
+		AppPagesServed:  s.appPagesServed.Load(),
 	}
 }
 
@@ -197,20 +232,21 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	x := s.arrive(w)
 	defer s.depart(x)
 	if strings.EqualFold(r.URL.Path, ManagedIdentityPath) {
-		x.token = true
+		x.token, x.kind = true, KindToken
 		s.serveManagedIdentity(x, r)
 		return
 	}
 	segs := strings.Split(strings.Trim(r.URL.Path, "/"), "/")
 	if len(segs) == 4 && strings.EqualFold(segs[1], "oauth2") && strings.EqualFold(segs[2], "v2.0") && strings.EqualFold(segs[3], "token") {
-		x.token = true
+		x.token, x.kind = true, KindToken
 		s.serveToken(x, r, segs[0])
 		return
 	}
 	s.serveGraph(x, r, segs)
 }
 
-// serveGraph answers everything that is not the token endpoint.
+// serveGraph answers everything that is not the token endpoint: it finds
+// what the path names and serves it.
 func (s *Server) serveGraph(w *exchange, r *http.Request, segs []string) {
 	ids := newRequestIDs(r)
 	h := w.Header()
@@ -221,25 +257,85 @@ func (s *Server) serveGraph(w *exchange, r *http.Request, segs []string) {
 	h.Set("Strict-Transport-Security", "max-age=31536000")
 	h.Set("x-ms-ags-diagnostic", `{"ServerInfo":{"DataCenter":"West Europe","Slice":"E","Ring":"5","ScaleUnit":"002","RoleInstance":"AM2PEPF0000A1B2"}}`)
 
-	want := [...]string{"", "deviceManagement", "managedDevices"}
-	beta := false
-	for k, seg := range segs {
-		ok := false
-		switch {
-		case k == 0:
-			beta = strings.EqualFold(seg, "beta")
-			ok = beta || strings.EqualFold(seg, "v1.0")
-		case k < len(want):
-			ok = strings.EqualFold(seg, want[k])
-		}
-		if !ok {
+	kind, serve := s.route(w, r, ids, segs)
+	w.kind = kind
+	serve()
+}
+
+// route finds the resource a Graph path names, and how to answer it. Keys
+// may be given as a segment of their own or in OData's parentheses:
+// managedDevices/{id} and managedDevices('{id}') are the same.
+func (s *Server) route(w *exchange, r *http.Request, ids requestIDs, segs []string) (string, func()) {
+	notFound := func(seg string) func() {
+		return func() {
 			s.graphError(w, ids, http.StatusNotFound, "ResourceNotFound", "Resource not found for the segment '"+seg+"'.")
-			return
 		}
 	}
-	if len(segs) < len(want) {
-		s.graphError(w, ids, http.StatusNotFound, "ResourceNotFound", "Resource not found for the segment '"+segs[len(segs)-1]+"'.")
-		return
+	beta := strings.EqualFold(segs[0], "beta")
+	switch {
+	case !beta && !strings.EqualFold(segs[0], "v1.0"):
+		return "", notFound(segs[0])
+	case len(segs) < 2:
+		return "", notFound(segs[0])
+	case !strings.EqualFold(segs[1], "deviceManagement"):
+		return "", notFound(segs[1])
+	case len(segs) < 3:
+		return "", notFound(segs[1])
 	}
-	s.serveCollection(w, r, ids, beta)
+	segs = splitKeys(segs)
+	is := func(k int, name string) bool { return k < len(segs) && strings.EqualFold(segs[k], name) }
+	switch {
+	case is(2, "managedDevices"):
+		switch {
+		case len(segs) == 3:
+			return KindManagedDevices, func() { s.serveCollection(w, r, ids, beta) }
+		case len(segs) == 5 && is(4, "detectedApps") && !beta:
+			// The relationship is beta's only: v1.0 does not know the
+			// segment, which Graph answers 400, not 404.
+			return KindDeviceApps, func() { s.badRequest(w, ids, "Resource not found for the segment 'detectedApps'.") }
+		case len(segs) == 5 && is(4, "detectedApps"):
+			return KindDeviceApps, func() { s.serveDeviceApps(w, r, ids, segs[3]) }
+		}
+		return "", notFound(segs[3])
+	case is(2, "detectedApps"):
+		switch {
+		case len(segs) == 3:
+			return KindDetectedApps, func() { s.serveDetectedApps(w, r, ids, beta) }
+		case len(segs) == 4:
+			return KindDetectedApp, func() { s.serveDetectedApp(w, r, ids, beta, segs[3]) }
+		case len(segs) == 5 && is(4, "managedDevices"):
+			return KindAppDevices, func() { s.serveAppDevices(w, r, ids, beta, segs[3]) }
+		case is(4, "managedDevices"):
+			return "", notFound(segs[5])
+		}
+		return "", notFound(segs[4])
+	}
+	return "", notFound(segs[2])
+}
+
+// splitKeys turns name('key') (or name(key)) segments after
+// deviceManagement into two segments, name and key.
+func splitKeys(segs []string) []string {
+	var out []string
+	for k, seg := range segs {
+		open := strings.IndexByte(seg, '(')
+		if k < 2 || open <= 0 || !strings.HasSuffix(seg, ")") {
+			if out != nil {
+				out = append(out, seg)
+			}
+			continue
+		}
+		if out == nil {
+			out = append(make([]string, 0, len(segs)+2), segs[:k]...)
+		}
+		key := seg[open+1 : len(seg)-1]
+		if len(key) >= 2 && key[0] == '\'' && key[len(key)-1] == '\'' {
+			key = key[1 : len(key)-1]
+		}
+		out = append(out, seg[:open], key)
+	}
+	if out == nil {
+		return segs
+	}
+	return out
 }

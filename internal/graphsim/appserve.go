@@ -1,0 +1,485 @@
+package graphsim
+
+import (
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// The app collections:
+//
+//	GET /{v1.0|beta}/deviceManagement/detectedApps                        every app, in listing order
+//	GET /{v1.0|beta}/deviceManagement/detectedApps/{id}                   one app
+//	GET /{v1.0|beta}/deviceManagement/detectedApps/{id}/managedDevices    the devices holding it (managedDevice objects)
+//	GET /beta/deviceManagement/managedDevices/{id}/detectedApps           the apps of one device (beta only)
+//
+// Keys may be written in OData's parentheses too: detectedApps('{id}').
+// They page like managedDevices: $top (else Config.AppPageSize), a keyset
+// $skiptoken in an absolute @odata.nextLink that carries the other
+// options, placed before "value" on odd pages and after it on even ones,
+// @odata.count on every page. $select works on all of them, $count and
+// $orderby are accepted (the order stays the listing's), $filter is not
+// simulated (400). On the app list, $expand=managedDevices is accepted and
+// expands nothing, which is what Graph does: expanding the relationship
+// works on a single app only, see
+// https://github.com/microsoftgraph/microsoft-graph-docs-contrib/issues/3193.
+// Each request of these collections waits Config.Latency, is refused with
+// Intune's 403 under Config.Forbidden, and an unknown or removed app or
+// device is 404 ResourceNotFound.
+
+// detectedAppProps are the detectedApp's properties in the resource's
+// documented order, which is the order Graph writes them.
+var detectedAppProps = []string{"id", "displayName", "version", "sizeInByte", "deviceCount", "publisher", "platform"}
+
+func findAppProperty(name string) int {
+	for k, p := range detectedAppProps {
+		if strings.EqualFold(p, name) {
+			return k
+		}
+	}
+	return -1
+}
+
+// appendApp writes app a as Graph does, with only the properties sel when
+// it is not nil.
+func (s *Server) appendApp(b []byte, v *appView, a int, sel []int) []byte {
+	e := v.entry(a)
+	b = append(b, '{')
+	n := len(detectedAppProps)
+	if sel != nil {
+		n = len(sel)
+	}
+	for k := 0; k < n; k++ {
+		p := k
+		if sel != nil {
+			p = sel[k]
+		}
+		if k > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, '"')
+		b = append(b, detectedAppProps[p]...)
+		b = append(b, '"', ':')
+		switch p {
+		case 0:
+			b = append(b, '"')
+			b = appendAppID(b, s.cfg.Seed, a)
+			b = append(b, '"')
+		case 1:
+			b = appendString(b, e.name)
+		case 2:
+			b = appendString(b, e.version)
+		case 3:
+			b = strconv.AppendInt(b, e.size, 10)
+		case 4:
+			b = strconv.AppendInt(b, int64(v.counts[a]), 10)
+		case 5:
+			b = appendString(b, e.publisher)
+		case 6:
+			b = appendString(b, detectedAppPlatforms[e.os])
+		}
+	}
+	return append(b, '}')
+}
+
+// AppID returns the id of the app with index a (apps are numbered in
+// listing order, those ChangeApps creates after the others).
+func (s *Server) AppID(a int) string { return string(appendAppID(nil, s.cfg.Seed, a)) }
+
+// listSpec describes one app collection for its query parser.
+type listSpec struct {
+	typeName string                          // the items' type, for error messages
+	find     func(name string) int           // a $select name's property index, -1 if none
+	expand   string                          // the navigation property $expand takes (and ignores); "" for none
+	marker   string                          // the skip token's key, lower case, followed by '='
+	index    func(id string) (int, bool)     // the index the skip token's id names
+	keyset   func(b []byte, last int) []byte // appends the skip token of a page ending with item last
+}
+
+// listQuery is a parsed request of an app collection.
+type listQuery struct {
+	top      int
+	selected []int // property indexes in resource order; nil: all
+	skip     int   // index of the skip token's item; -1: first page
+	carry    []queryOption
+}
+
+// parseListQuery validates the OData options of an app collection request
+// the way parseQuery does those of managedDevices. A non-empty message
+// means 400 BadRequest.
+func parseListQuery(raw string, sp *listSpec) (listQuery, string) {
+	q := listQuery{skip: -1}
+	seen := map[string]bool{}
+	for _, part := range strings.Split(raw, "&") {
+		if part == "" {
+			continue
+		}
+		k, v, _ := strings.Cut(part, "=")
+		key, err1 := url.QueryUnescape(k)
+		value, err2 := url.QueryUnescape(v)
+		if err1 != nil || err2 != nil {
+			return q, "The query specified in the URI is not valid. Malformed percent-encoding in '" + part + "'."
+		}
+		if !strings.HasPrefix(key, "$") {
+			continue
+		}
+		name := strings.ToLower(key)
+		if seen[name] {
+			return q, "Query option '" + name + "' was specified more than once, it must be specified at most once."
+		}
+		seen[name] = true
+		switch name {
+		case "$top":
+			n, err := strconv.Atoi(strings.TrimSpace(value))
+			switch {
+			case err != nil || n < 0:
+				return q, "Invalid value '" + value + "' for $top query option found. The $top query option requires a non-negative integer value."
+			case n == 0:
+				return q, "Invalid value '0' for $top query option found. The $top query option requires a positive integer value."
+			case n > maxTop:
+				return q, "The limit of '" + strconv.Itoa(maxTop) + "' for Top query has been exceeded. The value from the incoming request is '" + value + "'."
+			}
+			q.top = n
+		case "$select":
+			var msg string
+			if q.selected, msg = selectList(value, sp); msg != "" {
+				return q, msg
+			}
+		case "$skiptoken":
+			i, ok := parseKeyset(value, sp.marker, sp.index)
+			if !ok {
+				return q, "The skip token '" + value + "' is not valid."
+			}
+			q.skip = i
+			continue
+		case "$count":
+			if !strings.EqualFold(value, "true") && !strings.EqualFold(value, "false") {
+				return q, "Invalid value '" + value + "' for $count query option found. Valid values are 'true', 'false'."
+			}
+		case "$orderby":
+		case "$filter":
+			if strings.TrimSpace(value) != "" {
+				return q, "Invalid filter clause"
+			}
+		case "$expand":
+			if sp.expand == "" {
+				return q, "Unrecognized query argument specified: '" + key + "'."
+			}
+			for _, nav := range strings.Split(value, ",") {
+				if nav = strings.TrimSpace(nav); nav != "" && !strings.EqualFold(nav, sp.expand) {
+					return q, "Could not find a property named '" + nav + "' on type '" + sp.typeName + "'."
+				}
+			}
+		default:
+			return q, "Unrecognized query argument specified: '" + key + "'."
+		}
+		q.carry = append(q.carry, queryOption{key, value})
+	}
+	return q, ""
+}
+
+// selectList returns the selected properties in resource order, or nil for
+// all of them.
+func selectList(v string, sp *listSpec) ([]int, string) {
+	var sel []int
+	for _, name := range strings.Split(v, ",") {
+		name = strings.TrimSpace(name)
+		if name == "" {
+			continue
+		}
+		if name == "*" {
+			return nil, ""
+		}
+		k := sp.find(name)
+		if k < 0 {
+			return nil, "Could not find a property named '" + name + "' on type '" + sp.typeName + "'."
+		}
+		if !slices.Contains(sel, k) {
+			sel = append(sel, k)
+		}
+	}
+	slices.Sort(sel)
+	return sel, ""
+}
+
+// parseKeyset finds the index a keyset skip token names after marker,
+// tolerating a token decoded once more or once less than it should be, as
+// parseSkipToken does.
+func parseKeyset(v, marker string, index func(string) (int, bool)) (int, bool) {
+	for attempt := 0; attempt < 3; attempt++ {
+		if k := lastIndexFold(v, marker); k >= 0 {
+			id := strings.TrimSpace(v[k+len(marker):])
+			id = strings.TrimPrefix(id, "'")
+			id = strings.TrimSuffix(id, "'")
+			if i, ok := index(id); ok {
+				return i, true
+			}
+		}
+		u, err := url.QueryUnescape(v)
+		if err != nil || u == v {
+			break
+		}
+		v = u
+	}
+	return 0, false
+}
+
+// appendAppSkipToken is the keyset of the app lists, in Intune's style:
+// LastDetectedAppId%3d'<id>'.
+func (s *Server) appendAppSkipToken(b []byte, a int) []byte {
+	b = append(b, "LastDetectedAppId%3d'"...)
+	b = appendAppID(b, s.cfg.Seed, a)
+	return append(b, '\'')
+}
+
+func (s *Server) appSpec(v *appView) *listSpec {
+	return &listSpec{
+		typeName: "microsoft.graph.detectedApp",
+		find:     findAppProperty,
+		marker:   "lastdetectedappid=",
+		index:    func(id string) (int, bool) { return appIndexFromID(s.cfg.Seed, id, v.total) },
+		keyset:   s.appendAppSkipToken,
+	}
+}
+
+// listPreamble does what every app collection request does before its
+// page: count it, check the method, parse the query, check the token,
+// refuse a bad query and, under Config.Forbidden, the request.
+func (s *Server) listPreamble(w *exchange, r *http.Request, ids requestIDs, sp *listSpec) (listQuery, bool) {
+	s.appPageRequests.Add(1)
+	if r.Method != http.MethodGet {
+		w.Header().Set("Allow", http.MethodGet)
+		s.graphError(w, ids, http.StatusMethodNotAllowed, "Request_BadRequest", "Specified HTTP method is not allowed for the request target.")
+		return listQuery{}, false
+	}
+	q, msg := parseListQuery(r.URL.RawQuery, sp)
+	if !s.authorize(w, r, ids) {
+		return q, false
+	}
+	if msg != "" {
+		s.badRequest(w, ids, msg)
+		return q, false
+	}
+	if s.cfg.Forbidden {
+		s.graphError(w, ids, http.StatusForbidden, "Forbidden", intuneForbidden(ids.request))
+		return q, false
+	}
+	return q, true
+}
+
+func (s *Server) notFoundKey(w *exchange, ids requestIDs, key string) {
+	s.graphError(w, ids, http.StatusNotFound, "ResourceNotFound", "Resource not found for the segment '"+key+"'.")
+}
+
+func versionName(beta bool) string {
+	if beta {
+		return "beta"
+	}
+	return "v1.0"
+}
+
+// metadata is an @odata.context: the $metadata URL, the path and the
+// selected properties.
+func (s *Server) metadata(version, path string, sel []int, name func(int) string) string {
+	u := s.cfg.ScopeHost + "/" + version + "/$metadata#" + path
+	if sel == nil {
+		return u
+	}
+	u += "("
+	for n, k := range sel {
+		if n > 0 {
+			u += ","
+		}
+		u += name(k)
+	}
+	return u + ")"
+}
+
+func (s *Server) pageSize(q *listQuery) int {
+	if q.top > 0 {
+		return q.top
+	}
+	return s.cfg.AppPageSize
+}
+
+// serveDetectedApps answers the list of every app.
+func (s *Server) serveDetectedApps(w *exchange, r *http.Request, ids requestIDs, beta bool) {
+	st := s.state()
+	v := s.appView(st)
+	sp := s.appSpec(v)
+	sp.expand = "managedDevices"
+	q, ok := s.listPreamble(w, r, ids, sp)
+	if !ok || s.cfg.Latency > 0 && !sleep(r, s.cfg.Latency) {
+		return
+	}
+	size := s.pageSize(&q)
+	start, _ := slices.BinarySearch(v.listed, int32(q.skip+1))
+	end := min(start+size, len(v.listed))
+	page := v.listed[start:end]
+	var next []byte
+	if end < len(v.listed) {
+		next = sp.keyset(linkPrefix(r, q.carry, ""), int(page[len(page)-1]))
+	}
+	ctx := s.metadata(versionName(beta), "deviceManagement/detectedApps", q.selected, func(k int) string { return detectedAppProps[k] })
+	s.writeList(w, ctx, len(v.listed), next, start/size+1, len(page), func(b []byte, k int) []byte {
+		return s.appendApp(b, v, int(page[k]), q.selected)
+	})
+}
+
+// serveDetectedApp answers one app.
+func (s *Server) serveDetectedApp(w *exchange, r *http.Request, ids requestIDs, beta bool, key string) {
+	st := s.state()
+	v := s.appView(st)
+	sp := s.appSpec(v)
+	sp.expand = "managedDevices"
+	q, ok := s.listPreamble(w, r, ids, sp)
+	if !ok {
+		return
+	}
+	a, ok := appIndexFromID(s.cfg.Seed, key, v.total)
+	if !ok || !v.lists(a) {
+		s.notFoundKey(w, ids, key)
+		return
+	}
+	b := []byte(`{"@odata.context":`)
+	b = appendString(b, s.metadata(versionName(beta), "deviceManagement/detectedApps", q.selected, func(k int) string { return detectedAppProps[k] })+"/$entity")
+	b = append(b, ',')
+	b = append(b, s.appendApp(nil, v, a, q.selected)[1:]...)
+	h := w.Header()
+	h.Set("Content-Type", graphContentType)
+	h.Set("Content-Length", strconv.Itoa(len(b)))
+	w.WriteHeader(http.StatusOK)
+	if _, err := w.Write(b); err == nil {
+		s.appPagesServed.Add(1)
+	}
+}
+
+// serveAppDevices answers the devices of one app.
+func (s *Server) serveAppDevices(w *exchange, r *http.Request, ids requestIDs, beta bool, key string) {
+	st := s.state()
+	v := s.appView(st)
+	props := s.v1Props
+	if beta {
+		props = s.betaProps
+	}
+	sp := &listSpec{
+		typeName: "microsoft.graph.managedDevice",
+		find:     func(name string) int { return findProperty(props, name) },
+		marker:   "lastdeviceid=",
+		index:    s.indexFromID,
+	}
+	q, ok := s.listPreamble(w, r, ids, sp)
+	if !ok {
+		return
+	}
+	a, ok := appIndexFromID(s.cfg.Seed, key, v.total)
+	if !ok || !v.lists(a) {
+		s.notFoundKey(w, ids, key)
+		return
+	}
+	if s.cfg.Latency > 0 && !sleep(r, s.cfg.Latency) {
+		return
+	}
+	size := s.pageSize(&q)
+	devs, more := v.devices(st, a, q.skip, size, make([]int32, 0, min(size, int(v.counts[a]))))
+	var d device
+	var next []byte
+	if more {
+		last := int(devs[len(devs)-1])
+		s.current(st, last, &d)
+		var id [36]byte
+		next = appendSkipToken(linkPrefix(r, q.carry, ""), d.name, appendDeviceID(id[:0], s.cfg.Seed, last))
+	}
+	var idb [64]byte
+	path := "deviceManagement/detectedApps('" + string(appendAppID(idb[:0], s.cfg.Seed, a)) + "')/managedDevices"
+	ctx := s.metadata(versionName(beta), path, q.selected, func(k int) string { return props[k].name })
+	before := v.devicesBefore(st, a, q.skip)
+	s.writeList(w, ctx, int(v.counts[a]), next, before/size+1, len(devs), func(b []byte, k int) []byte {
+		s.current(st, int(devs[k]), &d)
+		if q.selected == nil {
+			return appendDevice(b, &d, props)
+		}
+		return appendSelected(b, &d, props, q.selected)
+	})
+}
+
+// serveDeviceApps answers the apps of one device (beta).
+func (s *Server) serveDeviceApps(w *exchange, r *http.Request, ids requestIDs, key string) {
+	st := s.state()
+	v := s.appView(st)
+	sp := s.appSpec(v)
+	q, ok := s.listPreamble(w, r, ids, sp)
+	if !ok {
+		return
+	}
+	i, ok := s.indexFromID(key)
+	if !ok || !st.listed(i) {
+		s.notFoundKey(w, ids, key)
+		return
+	}
+	if s.cfg.Latency > 0 && !sleep(r, s.cfg.Latency) {
+		return
+	}
+	apps := v.deviceApps(st, i)
+	size := s.pageSize(&q)
+	start, _ := slices.BinarySearch(apps, int32(q.skip+1))
+	end := min(start+size, len(apps))
+	page := apps[start:end]
+	var next []byte
+	if end < len(apps) {
+		next = sp.keyset(linkPrefix(r, q.carry, ""), int(page[len(page)-1]))
+	}
+	path := "deviceManagement/managedDevices('" + s.DeviceID(i) + "')/detectedApps"
+	ctx := s.metadata("beta", path, q.selected, func(k int) string { return detectedAppProps[k] })
+	s.writeList(w, ctx, len(apps), next, start/size+1, len(page), func(b []byte, k int) []byte {
+		return s.appendApp(b, v, int(page[k]), q.selected)
+	})
+}
+
+// writeList streams a collection page of n items, written by item, with
+// the nextLink before "value" on odd pages and after it on even ones, as
+// the managedDevices pages have it.
+func (s *Server) writeList(w *exchange, context string, count int, next []byte, number, n int, item func(b []byte, k int) []byte) {
+	h := w.Header()
+	h.Set("Content-Type", graphContentType)
+	w.WriteHeader(http.StatusOK)
+	odd := number%2 == 1
+	bp := bufPool.Get().(*[]byte)
+	defer bufPool.Put(bp)
+	b := (*bp)[:0]
+	b = append(b, `{"@odata.context":`...)
+	b = appendString(b, context)
+	b = append(b, `,"@odata.count":`...)
+	b = strconv.AppendInt(b, int64(count), 10)
+	if next != nil && odd {
+		b = append(b, `,"@odata.nextLink":`...)
+		b = appendString(b, string(next))
+	}
+	b = append(b, `,"value":[`...)
+	for k := 0; k < n; k++ {
+		if k > 0 {
+			b = append(b, ',')
+		}
+		b = item(b, k)
+		if len(b) >= flushAt {
+			if _, err := w.Write(b); err != nil {
+				*bp = b
+				return // the client went away
+			}
+			b = b[:0]
+		}
+	}
+	b = append(b, ']')
+	if next != nil && !odd {
+		b = append(b, `,"@odata.nextLink":`...)
+		b = appendString(b, string(next))
+	}
+	b = append(b, '}')
+	_, err := w.Write(b)
+	*bp = b
+	if err == nil {
+		s.appPagesServed.Add(1)
+	}
+}
