@@ -85,7 +85,8 @@ func (p PageCounts) Total() int {
 
 // PageCounts returns the requests complete walks take with pageSize items
 // a page ($top); 0 takes each collection's default (Config.PageSize for
-// managedDevices, Config.AppPageSize for the others).
+// managedDevices, Config.AppPageSize for the others). With a throttle,
+// Config.Throttle.Floor of a client's total is the least time it needs.
 func (s *Server) PageCounts(pageSize int) PageCounts {
 	st := s.state()
 	v := s.appView(st)

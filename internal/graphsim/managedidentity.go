@@ -104,7 +104,7 @@ func (s *Server) serveManagedIdentity(w *exchange, r *http.Request) {
 		clientID = DefaultManagedIdentityClientID
 	}
 
-	token := s.issueToken()
+	token := s.issueTokenFor(clientID)
 	now := s.now()
 	expiresIn := strconv.FormatInt(max(int64(s.cfg.TokenLifetime/time.Second)-1, 0), 10)
 	writeJSON(w, http.StatusOK, "application/json; charset=utf-8", imdsTokenBody{

@@ -2,6 +2,7 @@ package graphsim
 
 import (
 	"net/http"
+	"strconv"
 	"time"
 )
 
@@ -17,6 +18,11 @@ type RequestRecord struct {
 	// Kind is what was asked for, one of the Kind constants; "" for a path
 	// that names no resource.
 	Kind string
+	// RetryAfter is the wait the Retry-After header sent asked for (by
+	// the throttle, a scripted fault or a token outage): its seconds, or
+	// the time from the answer to its HTTP-date; 0 for none (or one that
+	// does not parse, as a scripted fault may send).
+	RetryAfter time.Duration
 }
 
 // Kinds of request, for RequestRecord.Kind.
@@ -93,6 +99,23 @@ func (s *Server) depart(x *exchange) {
 	rec := &s.log[k]
 	rec.Page, rec.Attempt, rec.Status, rec.Fault, rec.Token = x.page, x.attempt, x.status, x.fault, x.token
 	rec.Kind = x.kind
+	if x.status != 0 {
+		rec.RetryAfter = retryAfter(x.Header().Get("Retry-After"), s.now())
+	}
+}
+
+// retryAfter reads a Retry-After value as a wait from now.
+func retryAfter(v string, now time.Time) time.Duration {
+	if v == "" {
+		return 0
+	}
+	if secs, err := strconv.ParseFloat(v, 64); err == nil && secs >= 0 && secs < 1e9 {
+		return time.Duration(secs * float64(time.Second))
+	}
+	if t, err := http.ParseTime(v); err == nil && t.After(now) {
+		return t.Sub(now)
+	}
+	return 0
 }
 
 // Requests returns the token and Graph requests received since the server

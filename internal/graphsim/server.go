@@ -67,6 +67,11 @@ type Config struct {
 	// relationships when the request has no $top; 0 => 1000
 	// (DefaultAppPageSize).
 	AppPageSize int
+
+	// Throttle is Graph's request budget per app (throttle.go), charged
+	// by every Graph request; the zero value is off. IntuneThrottle is the
+	// documented one.
+	Throttle Throttle
 }
 
 // Defaults filled in by New.
@@ -87,6 +92,7 @@ type Stats struct {
 	// AppPageRequests and AppPagesServed count, like PageRequests and
 	// PagesServed, the pages of detectedApps and its relationships.
 	AppPageRequests, AppPagesServed int64
+	Throttled                       int64 // 429s of Config.Throttle (scripted 429s count in FaultsInjected)
 }
 
 // Server is an http.Handler serving both the token endpoint and Graph. It is
@@ -126,6 +132,10 @@ type Server struct {
 	appsOnce                        sync.Once
 	apps                            *appIndex // the base inventory, built on first use (apps.go)
 	appPageRequests, appPagesServed atomic.Int64
+
+	throttleMu sync.Mutex
+	buckets    map[string]*bucket // by tenant/client (throttle.go)
+	throttled  atomic.Int64
 }
 
 // SetFederatedToken replaces the federated token accepted as client
@@ -166,6 +176,9 @@ func New(cfg Config) *Server {
 	if cfg.AppPageSize <= 0 {
 		cfg.AppPageSize = DefaultAppPageSize
 	}
+	if !cfg.Throttle.enabled() {
+		cfg.Throttle = Throttle{}
+	}
 	if cfg.TokenOutageStatus == 0 {
 		cfg.TokenOutageStatus = http.StatusServiceUnavailable
 	}
@@ -174,7 +187,7 @@ func New(cfg Config) *Server {
 			panic("graphsim: " + err.Error())
 		}
 	}
-	s := &Server{cfg: cfg, now: time.Now, tokens: make(map[string]tokenInfo), logLimit: maxRequestLog}
+	s := &Server{cfg: cfg, now: time.Now, tokens: make(map[string]tokenInfo), logLimit: maxRequestLog, buckets: make(map[string]*bucket)}
 	s.v1Props = withExtras(v1Properties, cfg.ExtraProperties)
 	s.betaProps = withExtras(betaProperties, cfg.ExtraProperties)
 	s.SetFaults(cfg.Faults)
@@ -199,6 +212,7 @@ func (s *Server) Stats() Stats {
 
 		AppPageRequests: s.appPageRequests.Load(),
 		AppPagesServed:  s.appPagesServed.Load(),
+		Throttled:       s.throttled.Load(),
 	}
 }
 
@@ -246,7 +260,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // serveGraph answers everything that is not the token endpoint: it finds
-// what the path names and serves it.
+// what the path names, charges the throttle and serves it.
 func (s *Server) serveGraph(w *exchange, r *http.Request, segs []string) {
 	ids := newRequestIDs(r)
 	h := w.Header()
@@ -259,6 +273,9 @@ func (s *Server) serveGraph(w *exchange, r *http.Request, segs []string) {
 
 	kind, serve := s.route(w, r, ids, segs)
 	w.kind = kind
+	if !s.admit(w, r, ids) {
+		return
+	}
 	serve()
 }
 

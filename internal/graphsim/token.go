@@ -95,9 +95,14 @@ func (s *Server) serveToken(w *exchange, r *http.Request, tenant string) {
 	_, _ = w.Write([]byte(body))
 }
 
-// issueToken makes an opaque token that looks like the start of a JWT, so
-// that log scrubbers keyed on "eyJ" are exercised, and remembers it.
-func (s *Server) issueToken() string {
+// issueToken makes an opaque token of the app that looks like the start of
+// a JWT, so that log scrubbers keyed on "eyJ" are exercised, and remembers
+// it.
+func (s *Server) issueToken() string { return s.issueTokenFor(s.cfg.ClientID) }
+
+// issueTokenFor issues a token to the given client (application) id, which
+// Graph's throttling counts requests by.
+func (s *Server) issueTokenFor(client string) string {
 	var b [48]byte
 	if _, err := rand.Read(b[:]); err != nil {
 		panic("graphsim: crypto/rand failed: " + err.Error())
@@ -105,7 +110,7 @@ func (s *Server) issueToken() string {
 	token := "eyJ0eXAi" + base64.RawURLEncoding.EncodeToString(b[:])
 	now := s.now()
 	s.mu.Lock()
-	s.tokens[token] = tokenInfo{issued: now, expiry: now.Add(s.cfg.TokenLifetime)}
+	s.tokens[token] = tokenInfo{issued: now, expiry: now.Add(s.cfg.TokenLifetime), client: strings.ToLower(client)}
 	s.issued = append(s.issued, token)
 	s.mu.Unlock()
 	s.tokensIssued.Add(1)
@@ -115,7 +120,8 @@ func (s *Server) issueToken() string {
 // tokenInfo is what the simulator remembers of an issued token.
 type tokenInfo struct {
 	issued, expiry time.Time
-	revoked        bool // by a Fault401: refused from then on
+	revoked        bool   // by a Fault401: refused from then on
+	client         string // the client id it was issued to, lower case
 }
 
 // revokedMessage is Graph's answer to a token it no longer accepts before
