@@ -1,7 +1,11 @@
-// Package graphsim simulates the two Microsoft services an Intune device
-// export talks to: the Entra ID v2 token endpoint (client credentials) and
-// Microsoft Graph's deviceManagement/managedDevices collection, in v1.0 and
-// beta.
+// Package graphsim simulates the Microsoft services an Intune export talks
+// to: the Entra ID v2 token endpoint (client credentials) and Microsoft
+// Graph's deviceManagement/managedDevices collection, in v1.0 and beta;
+// with Config.DetectedApps, the software inventory too (detectedApps, an
+// app's managedDevices, a device's beta detectedApps, apps.go), and the
+// AppInvRawData report export with the storage host that serves it
+// (export.go). Graph's per-app throttling is simulated on request
+// (Config.Throttle, throttle.go).
 //
 // A client authenticates with the app's secret, with a client assertion
 // signed by a configured certificate's key, with a configured federated
@@ -12,17 +16,23 @@
 // It exists for tests, benchmarks and demos, so it is deterministic (every
 // device is a pure function of the seed and its index) and cheap: devices are
 // generated while a page is written and never stored, so a tenant of a
-// million devices costs no more memory than one of ten. Where Microsoft's
-// behaviour is awkward for clients (the nextLink before or after "value",
-// Int64 values above 2^53, Intune's JSON-in-a-string 403, keyset skip
-// tokens) the simulator reproduces it on purpose.
+// million devices costs no more memory than one of ten (apps are a
+// relationship and need an index, built on first use: about 10 MB for
+// 10,000 devices of 150 apps). Where Microsoft's behaviour is awkward for
+// clients (the nextLink before or after "value", Int64 values above 2^53,
+// Intune's JSON-in-a-string 403, keyset skip tokens) the simulator
+// reproduces it on purpose.
 //
 // For client resilience tests it misbehaves on request (faults.go): a script
 // of faults by page and attempt (throttling, 5xx, HTML from a gateway, slow,
 // truncated or malformed pages, a nextLink to another host, revoked tokens),
 // token endpoint outages and tokens that expire before they say, with a
-// log of every request. For change detection tests the tenant can change
-// between two listings (mutations.go): devices change, check in, disappear
-// or enrol. Both are also reachable over HTTP (admin.go), for a simulator
-// running in another process.
+// log of every request (its kind, status and Retry-After included). For
+// change detection tests the tenant can change between two listings
+// (mutations.go): devices change, check in, disappear or enrol, and their
+// apps are upgraded or uninstalled (ChangeApps). Both are also reachable
+// over HTTP (admin.go), for a simulator running in another process. Tests
+// compare what a client read with the ground truth: DetectedApps,
+// DeviceAppPairs, and PageCounts for the requests each way of reading
+// takes.
 package graphsim

@@ -95,9 +95,15 @@ func intuneForbidden(activityID string) string {
 // intuneMessage wraps text the way Intune's service nests its errors in
 // Graph's message.
 func intuneMessage(text, activityID string) string {
+	return intuneMessageAt(text, activityID, "DeviceFE/StatelessDeviceFEService/deviceManagement/managedDevices")
+}
+
+// intuneMessageAt is intuneMessage for the Intune service path that
+// answered.
+func intuneMessageAt(text, activityID, path string) string {
 	return "{\r\n  \"_version\": 3,\r\n  \"Message\": \"" + text + " - " +
-		"Activity ID: " + activityID + " - Url: https://fef.msua06.manage.microsoft.com/DeviceFE/StatelessDeviceFEService/" +
-		"deviceManagement/managedDevices?api-version=2024-05-03 - CustomApiErrorPhrase: \",\r\n" +
+		"Activity ID: " + activityID + " - Url: https://fef.msua06.manage.microsoft.com/" +
+		path + "?api-version=2024-05-03 - CustomApiErrorPhrase: \",\r\n" +
 		"  \"CustomApiErrorPhrase\": \"\",\r\n  \"RetryAfter\": null,\r\n  \"ErrorSourceService\": \"\",\r\n  \"HttpHeaders\": \"{}\"\r\n}"
 }
 

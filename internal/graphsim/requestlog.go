@@ -33,6 +33,8 @@ const (
 	KindDetectedApp    = "detectedApp"    // GET /{version}/deviceManagement/detectedApps/{id}
 	KindAppDevices     = "appDevices"     // GET /{version}/deviceManagement/detectedApps/{id}/managedDevices
 	KindDeviceApps     = "deviceApps"     // GET /beta/deviceManagement/managedDevices/{id}/detectedApps (v1.0 answers 400)
+	KindExportJob      = "exportJob"      // POST .../reports/exportJobs, GET .../reports/exportJobs('{id}')
+	KindDownload       = "download"       // GET of an export's ZIP on the storage host (StorageHandler)
 )
 
 // maxRequestLog bounds the log of a long-running simulator: past it the
@@ -118,8 +120,8 @@ func retryAfter(v string, now time.Time) time.Duration {
 	return 0
 }
 
-// Requests returns the token and Graph requests received since the server
-// started or since ResetRequests, in arrival order. Requests still being
+// Requests returns the token, Graph and storage requests received since the
+// server started or since ResetRequests, in arrival order. Requests still being
 // answered have Status 0. Admin requests (/_graphsim/...) are not logged.
 func (s *Server) Requests() []RequestRecord {
 	s.logMu.Lock()
@@ -127,10 +129,13 @@ func (s *Server) Requests() []RequestRecord {
 	return append([]RequestRecord(nil), s.log...)
 }
 
-// ResetRequests empties the request log.
+// ResetRequests empties the request log and the storage host's.
 func (s *Server) ResetRequests() {
 	s.logMu.Lock()
-	defer s.logMu.Unlock()
 	s.logBase += len(s.log)
 	s.log = nil
+	s.logMu.Unlock()
+	s.exports.logMu.Lock()
+	s.exports.log = nil
+	s.exports.logMu.Unlock()
 }

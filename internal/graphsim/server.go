@@ -72,6 +72,22 @@ type Config struct {
 	// by every Graph request; the zero value is off. IntuneThrottle is the
 	// documented one.
 	Throttle Throttle
+
+	// Export jobs (export.go).
+	//
+	// ReadWrite: the app holds DeviceManagementManagedDevices.ReadWrite.All,
+	// without which creating an export job is refused with Intune's 403.
+	ReadWrite bool
+	// An export job completes at the first poll that comes ExportDelay or
+	// more after its creation and after ExportPolls polls that answered it
+	// was in progress (both 0: the first poll finds it completed).
+	ExportDelay time.Duration
+	ExportPolls int
+	// StorageURL is the base URL ("http://127.0.0.1:9091") at which the
+	// caller serves StorageHandler, the storage host that completed jobs'
+	// download links name. Empty, the Server starts a loopback listener
+	// of its own for it when the first job completes; Close stops it.
+	StorageURL string
 }
 
 // Defaults filled in by New.
@@ -93,6 +109,8 @@ type Stats struct {
 	// PagesServed, the pages of detectedApps and its relationships.
 	AppPageRequests, AppPagesServed int64
 	Throttled                       int64 // 429s of Config.Throttle (scripted 429s count in FaultsInjected)
+	ExportJobs                      int64 // export jobs created
+	Downloads                       int64 // exports served whole by the storage host
 }
 
 // Server is an http.Handler serving both the token endpoint and Graph. It is
@@ -136,6 +154,8 @@ type Server struct {
 	throttleMu sync.Mutex
 	buckets    map[string]*bucket // by tenant/client (throttle.go)
 	throttled  atomic.Int64
+
+	exports exportState // jobs and the storage host (export.go)
 }
 
 // SetFederatedToken replaces the federated token accepted as client
@@ -179,6 +199,7 @@ func New(cfg Config) *Server {
 	if !cfg.Throttle.enabled() {
 		cfg.Throttle = Throttle{}
 	}
+	cfg.StorageURL = strings.TrimRight(cfg.StorageURL, "/")
 	if cfg.TokenOutageStatus == 0 {
 		cfg.TokenOutageStatus = http.StatusServiceUnavailable
 	}
@@ -188,6 +209,7 @@ func New(cfg Config) *Server {
 		}
 	}
 	s := &Server{cfg: cfg, now: time.Now, tokens: make(map[string]tokenInfo), logLimit: maxRequestLog, buckets: make(map[string]*bucket)}
+	s.exports.init()
 	s.v1Props = withExtras(v1Properties, cfg.ExtraProperties)
 	s.betaProps = withExtras(betaProperties, cfg.ExtraProperties)
 	s.SetFaults(cfg.Faults)
@@ -213,6 +235,8 @@ func (s *Server) Stats() Stats {
 		AppPageRequests: s.appPageRequests.Load(),
 		AppPagesServed:  s.appPagesServed.Load(),
 		Throttled:       s.throttled.Load(),
+		ExportJobs:      s.exports.created.Load(),
+		Downloads:       s.exports.downloads.Load(),
 	}
 }
 
@@ -326,6 +350,16 @@ func (s *Server) route(w *exchange, r *http.Request, ids requestIDs, segs []stri
 			return "", notFound(segs[5])
 		}
 		return "", notFound(segs[4])
+	case is(2, "reports") && is(3, "exportJobs"):
+		switch len(segs) {
+		case 4:
+			return KindExportJob, func() { s.serveExportJobs(w, r, ids, beta) }
+		case 5:
+			return KindExportJob, func() { s.serveExportJob(w, r, ids, beta, segs[4]) }
+		}
+		return "", notFound(segs[5])
+	case is(2, "reports") && len(segs) > 3:
+		return "", notFound(segs[3])
 	}
 	return "", notFound(segs[2])
 }
