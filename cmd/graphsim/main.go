@@ -1,5 +1,7 @@
 // Command graphsim serves a simulated Entra ID token endpoint and Microsoft
-// Graph Intune managedDevices collection, for demos and manual tests.
+// Graph's Intune collections (managedDevices, detectedApps and their
+// relationships, report export jobs), with a second listener standing in
+// for the storage host that serves exports, for demos and manual tests.
 package main
 
 import (
@@ -36,9 +38,10 @@ func main() {
 
 // options is what the command line asks for.
 type options struct {
-	addr    string
-	verbose bool
-	cfg     graphsim.Config
+	addr        string
+	storageAddr string
+	verbose     bool
+	cfg         graphsim.Config
 }
 
 // parseFlags reads the command line; errors and usage go to out.
@@ -96,6 +99,18 @@ func parseFlags(args []string, out io.Writer) (options, error) {
 		cfg.ExtraProperties = append(cfg.ExtraProperties, p)
 		return nil
 	})
+	fs.IntVar(&cfg.DetectedApps, "apps", 0, "number of detected apps ((name, version) pairs) in the tenant's software inventory")
+	fs.IntVar(&cfg.AppsPerDevice, "apps-per-device", 0, "mean apps on a Windows device, macOS 45% of it, iOS a fifth, Android a sixth (0: "+fmt.Sprint(graphsim.DefaultAppsPerDevice)+" with -apps)")
+	fs.IntVar(&cfg.AppPageSize, "app-page-size", graphsim.DefaultAppPageSize, "page size of detectedApps and its relationships when a request has no $top")
+	fs.Func("throttle", "Graph's request budget per app, requests/window, e.g. 2000/20s (\"intune\": Intune's documented 2000/20s; default off)", func(v string) error {
+		t, err := graphsim.ParseThrottle(v)
+		cfg.Throttle = t
+		return err
+	})
+	fs.BoolVar(&cfg.ReadWrite, "read-write", false, "the app holds DeviceManagementManagedDevices.ReadWrite.All, which creating report export jobs needs")
+	fs.DurationVar(&cfg.ExportDelay, "export-delay", 0, "an export job completes no sooner than this after its creation")
+	fs.IntVar(&cfg.ExportPolls, "export-polls", 0, "an export job answers inProgress to this many polls before it completes")
+	fs.StringVar(&o.storageAddr, "storage-addr", "127.0.0.1:0", "listen address of the storage host serving completed exports")
 	fs.BoolVar(&o.verbose, "v", false, "log one line per request to stderr")
 	if err := fs.Parse(args); err != nil {
 		return o, err
@@ -128,31 +143,48 @@ func run(o options) error {
 	if err != nil {
 		return err
 	}
-	var h http.Handler = graphsim.New(o.cfg)
-	if o.verbose {
-		h = logRequests(h, log.New(os.Stderr, "", log.LstdFlags|log.Lmicroseconds))
+	storageLn, err := net.Listen("tcp", o.storageAddr)
+	if err != nil {
+		ln.Close()
+		return fmt.Errorf("storage host: %w", err)
 	}
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	o.cfg.StorageURL = "http://" + storageLn.Addr().String()
+	sim := graphsim.New(o.cfg)
+	var h, storage http.Handler = sim, sim.StorageHandler()
+	if o.verbose {
+		l := log.New(os.Stderr, "", log.LstdFlags|log.Lmicroseconds)
+		h, storage = logRequests(h, l), logRequests(storage, l)
+	}
+	servers := []*http.Server{
+		{Handler: h, ReadHeaderTimeout: 10 * time.Second},
+		{Handler: storage, ReadHeaderTimeout: 10 * time.Second},
+	}
 
+	// The first line is what scripts wait for; keep it first and as it is.
 	fmt.Fprintf(os.Stdout, "graphsim listening on http://%s\n", ln.Addr())
-	_ = os.Stdout.Sync() // a pipe cannot sync; the line is already written unbuffered
+	fmt.Fprintf(os.Stdout, "graphsim storage host on %s\n", o.cfg.StorageURL)
+	_ = os.Stdout.Sync() // a pipe cannot sync; the lines are already written unbuffered
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
+	errc := make(chan error, len(servers))
+	for k, l := range []net.Listener{ln, storageLn} {
+		go func() { errc <- servers[k].Serve(l) }()
+	}
+	var first error
 	select {
-	case err := <-errc:
-		return err
+	case first = <-errc:
 	case <-ctx.Done():
 	}
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if err := srv.Shutdown(shutdownCtx); err != nil {
-		return err
+	for _, srv := range servers {
+		if err := srv.Shutdown(shutdownCtx); err != nil && first == nil {
+			first = err
+		}
 	}
-	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
-		return err
+	if first != nil && !errors.Is(first, http.ErrServerClosed) {
+		return first
 	}
 	return nil
 }

@@ -46,6 +46,31 @@ func TestParseFlags(t *testing.T) {
 	}
 }
 
+func TestParseFlagsApps(t *testing.T) {
+	var out bytes.Buffer
+	o, err := parseFlags([]string{
+		"-apps", "20000", "-apps-per-device", "120", "-app-page-size", "50",
+		"-throttle", "2000/20s", "-read-write", "-export-delay", "2s", "-export-polls", "3",
+		"-storage-addr", "127.0.0.1:9999",
+	}, &out)
+	if err != nil {
+		t.Fatalf("%v: %s", err, out.String())
+	}
+	c := o.cfg
+	if c.DetectedApps != 20000 || c.AppsPerDevice != 120 || c.AppPageSize != 50 || c.Throttle != graphsim.IntuneThrottle ||
+		!c.ReadWrite || c.ExportDelay != 2*time.Second || c.ExportPolls != 3 || o.storageAddr != "127.0.0.1:9999" {
+		t.Errorf("config %+v, storage %q", c, o.storageAddr)
+	}
+	o, err = parseFlags(nil, &out)
+	c = o.cfg
+	if err != nil || c.DetectedApps != 0 || c.Throttle != (graphsim.Throttle{}) || c.ReadWrite || c.AppPageSize != graphsim.DefaultAppPageSize || o.storageAddr != "127.0.0.1:0" {
+		t.Errorf("defaults %+v, %v", o, err)
+	}
+	if o, err := parseFlags([]string{"-throttle", "intune"}, &out); err != nil || o.cfg.Throttle != graphsim.IntuneThrottle {
+		t.Errorf("-throttle intune: %+v, %v", o.cfg.Throttle, err)
+	}
+}
+
 func TestParseFlagsErrors(t *testing.T) {
 	for args, msg := range map[string]string{
 		"-fault kind=418":                `unknown fault kind "418"`,
@@ -54,6 +79,9 @@ func TestParseFlagsErrors(t *testing.T) {
 		"-token-enforced-lifetime 5":     "invalid value",
 		"-devices 10 extra":              `unexpected argument "extra"`,
 		"-fault kind=429,retry=2":        `unknown key "retry"`,
+		"-throttle 2000":                 "want requests/window",
+		"-throttle 0/20s":                `"0" is not a positive number of requests`,
+		"-export-delay soon":             "invalid value",
 	} {
 		var out bytes.Buffer
 		if _, err := parseFlags(strings.Fields(args), &out); err == nil || !strings.Contains(out.String(), msg) {
