@@ -57,13 +57,18 @@ func (c *inputConfig) parseQuery(conf *service.ParsedConfig) error {
 	if c.query.Top, err = conf.FieldInt(fieldPageSize); err != nil {
 		return err
 	}
+	c.interval, err = intervalField(conf)
+	return err
+}
+
+// intervalField reads interval: 0 when empty, for one sync.
+func intervalField(conf *service.ParsedConfig) (time.Duration, error) {
 	interval, err := conf.FieldString(fieldInterval)
 	if err != nil || interval == "" {
-		return err
+		return 0, err
 	}
 	// intervalRule has checked it parses.
-	c.interval, err = time.ParseDuration(interval)
-	return err
+	return time.ParseDuration(interval)
 }
 
 // parseChanges reads the fields that say what a sync keeps between runs:

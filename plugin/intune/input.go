@@ -75,7 +75,7 @@ func newInput(conf *service.ParsedConfig, mgr *service.Resources) (*managedDevic
 		redact:  newRedactor(c.cred.secrets()...),
 		metrics: newInputMetrics(mgr.Metrics()),
 	}
-	if in.client, err = c.newClient(in.metrics, in.logRetry); err != nil {
+	if in.client, err = c.newClient(in.metrics, retryLogger(in.log, in.redact, in.metrics)); err != nil {
 		return nil, err
 	}
 	if in.state, err = c.newStateStore(mgr); err != nil {

@@ -25,42 +25,62 @@ var badValues = map[*rule]string{
 	requestTimeoutRule:   "client_secret: s\nrequest_timeout: 0s",
 	maxPageBytesRule:     "client_secret: s\nmax_page_bytes: -1",
 	emitRule:             "client_secret: s\nemit: everything",
+
+	appsInputRule:         "client_secret: s\nfederated_token_file: /t",
+	strategyRule:          "client_secret: s\nstrategy: export_everything",
+	maxConcurrencyRule:    "client_secret: s\nmax_concurrency: 0",
+	requestsPerSecondRule: "client_secret: s\nmax_requests_per_second: -5",
+}
+
+// inputsUnderTest are the inputs whose rules are checked: the name they
+// are registered under, their rules and their start-up parsing.
+var inputsUnderTest = []struct {
+	name  string
+	rules func() []*rule
+	parse func(*service.ParsedConfig) error
+	spec  func() *service.ConfigSpec
+}{
+	{"intune_managed_devices", inputRules, func(c *service.ParsedConfig) error { _, err := parseInputConfig(c); return err }, inputSpec},
+	{"intune_detected_apps", appsInputRules, func(c *service.ParsedConfig) error { _, err := parseAppsConfig(c); return err }, appsInputSpec},
 }
 
 // TestLintAndStartUpSayTheSameForEveryRule runs each bad value through
 // Benthos' linter and through the input's constructor: both must refuse it
 // with the very same message.
 func TestLintAndStartUpSayTheSameForEveryRule(t *testing.T) {
-	for _, r := range inputRules() {
-		name := strings.Join(r.path, ".")
-		if name == "" {
-			name = "(input)"
-		}
-		bad, ok := badValues[r]
-		if !ok {
-			t.Errorf("rule of %s has no bad value in badValues: every rule must be tested", name)
-			continue
-		}
-		conf := "tenant_id: t\nclient_id: c\n" + bad
+	for _, input := range inputsUnderTest {
+		for _, r := range input.rules() {
+			name := input.name + " " + strings.Join(r.path, ".")
+			bad, ok := badValues[r]
+			if !ok {
+				t.Errorf("rule of %s has no bad value in badValues: every rule must be tested", name)
+				continue
+			}
+			conf := "tenant_id: t\nclient_id: c\n" + bad
 
-		lintErr := service.NewStreamBuilder().AddInputYAML(inputConfigYAML(conf))
-		var lints service.LintError
-		if !errors.As(lintErr, &lints) || len(lints) != 1 {
-			t.Errorf("%s: lint = %v, want one lint", name, lintErr)
-			continue
+			lintErr := service.NewStreamBuilder().AddInputYAML(input.name + ":\n  " + strings.ReplaceAll(conf, "\n", "\n  "))
+			var lints service.LintError
+			if !errors.As(lintErr, &lints) || len(lints) != 1 {
+				t.Errorf("%s: lint = %v, want one lint", name, lintErr)
+				continue
+			}
+			parsed, err := input.spec().ParseYAML(conf, nil)
+			if err != nil {
+				t.Fatalf("%s: %v", name, err)
+			}
+			startErr := input.parse(parsed)
+			if startErr == nil {
+				t.Errorf("%s: the input starts with a value lint refuses (%q)", name, lints[0].What)
+				continue
+			}
+			if startErr.Error() != lints[0].What {
+				t.Errorf("%s:\nlint     %q\nstart-up %q", name, lints[0].What, startErr.Error())
+			}
+			if !strings.HasPrefix(lints[0].What, strings.Join(r.path, ".")) {
+				t.Errorf("%s: %q does not start with the field it is about", name, lints[0].What)
+			}
+			checkWrittenOnce(t, lints[0].What)
 		}
-		startErr := inputConfigError(t, conf)
-		if startErr == nil {
-			t.Errorf("%s: the input starts with a value lint refuses (%q)", name, lints[0].What)
-			continue
-		}
-		if startErr.Error() != lints[0].What {
-			t.Errorf("%s:\nlint     %q\nstart-up %q", name, lints[0].What, startErr.Error())
-		}
-		if !strings.HasPrefix(lints[0].What, strings.Join(r.path, ".")) {
-			t.Errorf("%s: %q does not start with the field it is about", name, lints[0].What)
-		}
-		checkWrittenOnce(t, lints[0].What)
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/benthosdev/benthos/v4/public/service"
 	"github.com/google/uuid"
 
 	"github.com/intune-benthos/intune-benthos/plugin/graph"
@@ -96,10 +97,19 @@ func (r *syncRun) interrupted() error {
 func (in *managedDevicesInput) run(ctx context.Context, items chan<- pageItem, done chan<- struct{}) {
 	defer close(done)
 	defer close(items)
+	runSyncs(ctx, in.conf.interval, in.log, func(started time.Time) error {
+		return in.syncOnce(ctx, items, started)
+	})
+}
+
+// runSyncs performs syncs until ctx ends: one (interval 0), whose failure
+// is the process' (see outcome.go), or one per interval, each failure
+// logged and the next sync started on time.
+func runSyncs(ctx context.Context, interval time.Duration, log *service.Logger, syncOnce func(started time.Time) error) {
 	for {
 		started := time.Now()
-		err := in.syncOnce(ctx, items, started)
-		if in.conf.interval == 0 {
+		err := syncOnce(started)
+		if interval == 0 {
 			if err != nil {
 				recordFailure(err)
 			}
@@ -108,9 +118,9 @@ func (in *managedDevicesInput) run(ctx context.Context, items chan<- pageItem, d
 		if ctx.Err() != nil {
 			return
 		}
-		wait := time.Until(started.Add(in.conf.interval))
+		wait := time.Until(started.Add(interval))
 		if err != nil {
-			in.log.Warnf("The next sync starts in %s", wait.Round(time.Second))
+			log.Warnf("The next sync starts in %s", wait.Round(time.Second))
 		}
 		timer := time.NewTimer(wait)
 		select {
@@ -426,15 +436,18 @@ func (in *managedDevicesInput) progress(run *syncRun, page *graph.Page) {
 		run.id, run.devices, run.pages, rate(run.devices, elapsed), estimate)
 }
 
-func (in *managedDevicesInput) logRetry(ev graph.RetryEvent) {
-	in.metrics.retried(ev)
-	if ev.TokenRenewed {
-		in.log.Warnf("%v", in.redact.error(fmt.Errorf("page %d attempt %d: Graph refused the access token; retrying with a new one: %w",
-			ev.Page, ev.Attempt, ev.Err)))
-		return
+// retryLogger logs and counts every failed request that will be retried.
+func retryLogger(log *service.Logger, redact redactor, metrics *inputMetrics) func(graph.RetryEvent) {
+	return func(ev graph.RetryEvent) {
+		metrics.retried(ev)
+		if ev.TokenRenewed {
+			log.Warnf("%v", redact.error(fmt.Errorf("page %d attempt %d: Graph refused the access token; retrying with a new one: %w",
+				ev.Page, ev.Attempt, ev.Err)))
+			return
+		}
+		log.Warnf("%v", redact.error(fmt.Errorf("page %d attempt %d failed, retrying in %s: %w",
+			ev.Page, ev.Attempt, ev.Wait.Round(time.Millisecond), ev.Err)))
 	}
-	in.log.Warnf("%v", in.redact.error(fmt.Errorf("page %d attempt %d failed, retrying in %s: %w",
-		ev.Page, ev.Attempt, ev.Wait.Round(time.Millisecond), ev.Err)))
 }
 
 func rate(n int, d time.Duration) float64 {

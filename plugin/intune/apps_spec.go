@@ -1,0 +1,150 @@
+package intune
+
+import (
+	"time"
+
+	"github.com/benthosdev/benthos/v4/public/service"
+)
+
+// The fields of intune_detected_apps besides the Graph access group.
+const (
+	fieldStrategy          = "strategy"
+	fieldMaxConcurrency    = "max_concurrency"
+	fieldRequestsPerSecond = "max_requests_per_second"
+)
+
+// The strategies that join apps and devices (see appsStrategy).
+const (
+	strategyAuto      = "auto"
+	strategyPerApp    = "per_app"
+	strategyPerDevice = "per_device"
+)
+
+// intuneRequestsPerSecond is Intune's documented budget for its devices
+// service, 2,000 requests per 20 seconds per app per tenant (Microsoft
+// Graph throttling limits, "Intune service limits").
+const intuneRequestsPerSecond = 100
+
+// The rules of intune_detected_apps (see rule).
+var (
+	strategyRule          = oneOfRule([]string{strategyAuto, strategyPerApp, strategyPerDevice}, fieldStrategy)
+	maxConcurrencyRule    = newRule(`root = if this < 1 || this > 256 { [ "max_concurrency must be between 1 and 256, got %v".format(this) ] }`, fieldMaxConcurrency)
+	requestsPerSecondRule = newRule(`root = if this <= 0 { [ "max_requests_per_second must be a positive number, got %v".format(this) ] }`, fieldRequestsPerSecond)
+
+	appsInputRule = newRule(credentialsLet + `
+root = [
+  ` + credentialConflict + `,
+].filter(v -> v != null)`)
+)
+
+// appsInputRules lists every rule of the input in the order they are checked.
+func appsInputRules() []*rule {
+	return append(append([]*rule{appsInputRule}, graphAccessRules()...),
+		strategyRule, intervalRule, maxConcurrencyRule, requestsPerSecondRule)
+}
+
+func appsInputSpec() *service.ConfigSpec {
+	return service.NewConfigSpec().
+		Beta().
+		Categories("Services").
+		Summary("Reads Intune's discovered apps (software inventory) from Microsoft Graph: one message per app, and one per (device, app) pair.").
+		Description(`
+Lists `+"`deviceManagement/detectedApps`"+` and joins every app to the devices it was found on, with
+the read-only application permission `+"`DeviceManagementManagedDevices.Read.All`"+`. Graph offers the
+join one app or one device at a time (`+"`$expand`"+` returns nothing), so a sync sends one request per
+app or per device, many at once, within Intune's budget of 2,000 requests per 20 seconds per app
+per tenant:
+
+- `+"`per_app`"+`: each app's `+"`managedDevices`"+` (v1.0), one request per app (more for an app on over
+  1,000 devices);
+- `+"`per_device`"+`: each device's `+"`detectedApps`"+` (beta), one request per device;
+- `+"`auto`"+` (the default): lists the apps and the devices first, then takes the strategy that needs
+  fewer requests. A tenant with many apps and few devices goes per device, the reverse per app.
+
+Requests are paced at `+"`max_requests_per_second`"+`, at most `+"`max_concurrency`"+` at once. When
+Graph answers 429 (or 503), every request waits for its `+"`Retry-After`"+`, not only the one refused,
+since the budget is the app's; the pace and the concurrency then back off and grow back while Graph
+answers. Progress is logged with the requests done and left and the time left.
+
+Each app is emitted as Graph sent it; each pair as `+"`{\"deviceId\": ..., \"deviceName\": ..., \"appId\": ...}`"+`.
+With `+"`interval`"+` empty the input performs one sync and then ends; a sync that did not complete
+makes `+"`intune-benthos`"+` exit with status 1.
+
+### Metadata
+
+| field | value |
+|---|---|
+| `+"`intune_entity`"+` | `+"`detected_app`"+` or `+"`device_app`"+` |
+| `+"`intune_app_id`"+` | the app's id |
+| `+"`intune_device_id`"+` | the device's id (pairs only) |
+| `+"`intune_sync_id`"+` | unique id of the sync that read it |
+| `+"`intune_sync_started_at`"+` | start of that sync, RFC 3339 (UTC) |
+| `+"`intune_operation`"+` | `+"`upsert`"+` |`).
+		Fields(graphIdentityFields()...).
+		Fields(
+			service.NewStringField(fieldStrategy).
+				Description("How apps are joined to devices: `auto`, `per_app` or `per_device` (see above).").
+				Default(strategyAuto).
+				LintRule(strategyRule.mapping),
+			service.NewStringField(fieldInterval).
+				Description("Empty for one sync after which the input ends; a duration such as `24h` to sync at every interval.").
+				Example("24h").
+				Default("").
+				LintRule(intervalRule.mapping),
+			service.NewIntField(fieldMaxConcurrency).
+				Description("The most requests in flight at once. The input starts with a quarter of it and grows while Graph answers.").
+				Default(16).
+				LintRule(maxConcurrencyRule.mapping).
+				Advanced(),
+			service.NewFloatField(fieldRequestsPerSecond).
+				Description("The pace of requests: Intune allows an app 2,000 requests per 20 seconds in a tenant. Lower it when other tools share the app registration.").
+				Default(float64(intuneRequestsPerSecond)).
+				LintRule(requestsPerSecondRule.mapping).
+				Advanced(),
+		).
+		Fields(graphRequestFields()...).
+		Fields(service.NewAutoRetryNacksToggleField()).
+		LintRule(appsInputRule.mapping).
+		Example("Software inventory into stdout", "Every app and every (device, app) pair, once.", `
+input:
+  intune_detected_apps:
+    tenant_id: ${INTUNE_TENANT_ID}
+    client_id: ${INTUNE_CLIENT_ID}
+    client_secret: ${INTUNE_CLIENT_SECRET}
+output:
+  stdout:
+    codec: lines
+`)
+}
+
+// appsConfig is the parsed configuration of intune_detected_apps.
+type appsConfig struct {
+	graphAccess
+	strategy          string
+	interval          time.Duration
+	maxConcurrency    int
+	requestsPerSecond float64
+}
+
+// parseAppsConfig checks every rule, then reads the fields.
+func parseAppsConfig(conf *service.ParsedConfig) (appsConfig, error) {
+	var c appsConfig
+	if err := checkAll(conf, appsInputRules()...); err != nil {
+		return c, err
+	}
+	if err := c.graphAccess.parse(conf); err != nil {
+		return c, err
+	}
+	var err error
+	if c.strategy, err = conf.FieldString(fieldStrategy); err != nil {
+		return c, err
+	}
+	if c.interval, err = intervalField(conf); err != nil {
+		return c, err
+	}
+	if c.maxConcurrency, err = conf.FieldInt(fieldMaxConcurrency); err != nil {
+		return c, err
+	}
+	c.requestsPerSecond, err = conf.FieldFloat(fieldRequestsPerSecond)
+	return c, err
+}

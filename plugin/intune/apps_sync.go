@@ -1,0 +1,431 @@
+package intune
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/intune-benthos/intune-benthos/plugin/graph"
+)
+
+// appsRun is one sync of the tenant's apps and of the devices they are on.
+type appsRun struct {
+	id            string
+	startedAt     time.Time
+	startedAtText string
+	idMeta        any
+	startedAtMeta any
+	acks          *ackTracker
+	cursor        int // the cursor number of the last item tracked
+
+	strategy         string
+	planned          int   // requests the strategy needs, for progress
+	requestsAtStart  int64 // the throttle's count when the sync started
+	throttledAtStart int64
+	apps, pairs      int
+	units, unitsDone int
+	fanOutStarted    time.Time
+	lastProgress     time.Time
+}
+
+func newAppsRun(now time.Time) *appsRun {
+	r := &appsRun{id: uuid.NewString(), startedAt: now, startedAtText: now.UTC().Format(time.RFC3339), lastProgress: now}
+	r.idMeta, r.startedAtMeta = r.id, r.startedAtText
+	return r
+}
+
+// appRef is what the sync keeps of a listed app.
+type appRef struct {
+	id          string
+	idJSON      []byte // the id as Graph wrote it, a JSON string
+	idMeta      any
+	deviceCount int
+}
+
+// deviceRef is what the sync keeps of a listed device.
+type deviceRef struct {
+	id               string
+	idJSON, nameJSON []byte // as Graph wrote them
+	idMeta           any
+}
+
+// run performs syncs until ctx ends: one, or one per interval.
+func (in *detectedAppsInput) run(ctx context.Context, items chan<- appsItem, done chan<- struct{}) {
+	defer close(done)
+	defer close(items)
+	runSyncs(ctx, in.conf.interval, in.log, func(started time.Time) error {
+		err := in.syncOnce(ctx, items, started)
+		if err != nil {
+			if ctx.Err() != nil {
+				in.log.Warnf("%v", err)
+			} else {
+				in.log.Errorf("%v", err)
+			}
+		}
+		return err
+	})
+}
+
+// syncOnce lists the apps, joins them to their devices by the strategy that
+// needs fewer requests, and hands everything to Read. It returns nil only
+// when every request succeeded.
+func (in *detectedAppsInput) syncOnce(ctx context.Context, items chan<- appsItem, now time.Time) error {
+	run := newAppsRun(now)
+	stats := in.throttle.Stats()
+	run.requestsAtStart, run.throttledAtStart = stats.Requests, stats.Throttled
+	run.acks = newAckTracker(nil, func(err error) { in.log.Warnf("%v", err) }, func(syncCursor) { in.delivered(run) })
+	out := &appsOutbox{ctx: ctx, items: items, run: run}
+	in.log.Infof("Sync %s started: GET %s", run.id, graph.DetectedAppsURL(in.conf.graphURL))
+
+	apps, err := in.listApps(ctx, out)
+	if err != nil {
+		return in.stopped(ctx, run, "listing the detected apps", err)
+	}
+	devices, err := in.chooseStrategy(ctx, run, apps)
+	if err != nil {
+		return in.stopped(ctx, run, "listing the devices", err)
+	}
+	run.fanOutStarted = time.Now()
+	if run.strategy == strategyPerApp {
+		err = in.fanOut(ctx, out, len(apps), func(ctx context.Context, i int) (appsItem, error) {
+			return in.appDevices(ctx, apps[i])
+		})
+	} else {
+		err = in.fanOut(ctx, out, len(devices), func(ctx context.Context, i int) (appsItem, error) {
+			return in.deviceApps(ctx, devices[i])
+		})
+	}
+	if err != nil {
+		return in.stopped(ctx, run, "joining apps and devices "+run.strategy, err)
+	}
+	in.logProgress(run, true)
+	out.finish()
+	return nil
+}
+
+// stopped is why a sync stopped, with what to do about it.
+func (in *detectedAppsInput) stopped(ctx context.Context, run *appsRun, doing string, err error) error {
+	if ctx.Err() != nil {
+		return fmt.Errorf("sync %s interrupted by shutdown while %s", run.id, doing)
+	}
+	return in.redact.error(fmt.Errorf("sync %s stopped while %s: %w%s", run.id, doing, err, hint(err)))
+}
+
+// listApps emits every app of the tenant, page by page, and keeps each
+// one's id and device count for the join.
+func (in *detectedAppsInput) listApps(ctx context.Context, out *appsOutbox) ([]appRef, error) {
+	var apps []appRef
+	pager := in.client.Pages(graph.DetectedAppsURL(in.conf.graphURL), 1)
+	for {
+		page, err := pager.Next(ctx)
+		if errors.Is(err, io.EOF) {
+			return apps, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		item := appsItem{entity: entityDetectedAppMeta, bodies: page.Devices, appIDs: make([]any, len(page.Devices))}
+		for i, body := range page.Devices {
+			app, err := parseAppRef(body)
+			if err != nil {
+				return nil, fmt.Errorf("page %d: %w", page.Number, err)
+			}
+			apps = append(apps, app)
+			item.appIDs[i] = app.idMeta
+		}
+		out.run.apps += len(page.Devices)
+		in.metrics.emitted.Incr(int64(len(page.Devices)), opUpsert)
+		if err := out.send(item); err != nil {
+			return nil, err
+		}
+	}
+}
+
+// parseAppRef reads an app's id and deviceCount.
+func parseAppRef(body []byte) (appRef, error) {
+	var app appRef
+	err := graph.EachMember(body, func(key []byte, escaped bool, value []byte) {
+		switch {
+		case escaped:
+		case string(key) == "id":
+			app.idJSON = value
+		case string(key) == "deviceCount":
+			app.deviceCount, _ = strconv.Atoi(string(value))
+		}
+	})
+	if err != nil {
+		return app, fmt.Errorf("a detected app is not a JSON object: %w", err)
+	}
+	if app.id, err = graph.DecodeString(app.idJSON); err != nil || app.id == "" {
+		return app, fmt.Errorf("a detected app has no id: %.100s", body)
+	}
+	app.idMeta = app.id
+	return app, nil
+}
+
+// listDevices lists every device's id and name.
+func (in *detectedAppsInput) listDevices(ctx context.Context) ([]deviceRef, error) {
+	var devices []deviceRef
+	pager := in.client.Pages(graph.DeviceNamesURL(in.conf.graphURL), 1)
+	for {
+		page, err := pager.Next(ctx)
+		if errors.Is(err, io.EOF) {
+			return devices, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		for _, body := range page.Devices {
+			id, name, err := deviceIDAndName(body)
+			if err != nil {
+				return nil, fmt.Errorf("page %d: %w", page.Number, err)
+			}
+			d := deviceRef{idJSON: id, nameJSON: name}
+			d.id, _ = graph.DecodeString(id)
+			d.idMeta = d.id
+			devices = append(devices, d)
+		}
+	}
+}
+
+// deviceIDAndName returns a device's id and deviceName as Graph wrote them;
+// a missing name is null.
+func deviceIDAndName(body []byte) (id, name []byte, err error) {
+	name = []byte("null")
+	err = graph.EachMember(body, func(key []byte, escaped bool, value []byte) {
+		switch {
+		case escaped:
+		case string(key) == "id":
+			id = value
+		case string(key) == "deviceName":
+			name = value
+		}
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("a device is not a JSON object: %w", err)
+	}
+	if len(id) < 3 || id[0] != '"' {
+		return nil, nil, fmt.Errorf("a device has no id: %.100s", body)
+	}
+	return id, name, nil
+}
+
+// appDevices is one app's pairs, from the app's managedDevices (v1.0).
+func (in *detectedAppsInput) appDevices(ctx context.Context, app appRef) (appsItem, error) {
+	item := appsItem{entity: entityDeviceAppMeta}
+	err := in.eachElement(ctx, graph.AppDevicesURL(in.conf.graphURL, app.id), func(body []byte) error {
+		id, name, err := deviceIDAndName(body)
+		if err != nil {
+			return err
+		}
+		deviceID, _ := graph.DecodeString(id)
+		item.bodies = append(item.bodies, pairBody(id, name, app.idJSON))
+		item.appIDs = append(item.appIDs, app.idMeta)
+		item.deviceIDs = append(item.deviceIDs, deviceID)
+		return nil
+	})
+	if err != nil {
+		return item, fmt.Errorf("app %s: %w", app.id, err)
+	}
+	return item, nil
+}
+
+// deviceApps is one device's pairs, from the device's detectedApps (beta).
+func (in *detectedAppsInput) deviceApps(ctx context.Context, device deviceRef) (appsItem, error) {
+	item := appsItem{entity: entityDeviceAppMeta}
+	err := in.eachElement(ctx, graph.DeviceAppsURL(in.conf.graphURL, device.id), func(body []byte) error {
+		app, err := parseAppRef(body)
+		if err != nil {
+			return err
+		}
+		item.bodies = append(item.bodies, pairBody(device.idJSON, device.nameJSON, app.idJSON))
+		item.appIDs = append(item.appIDs, app.idMeta)
+		item.deviceIDs = append(item.deviceIDs, device.idMeta)
+		return nil
+	})
+	if err != nil {
+		return item, fmt.Errorf("device %s: %w", device.id, err)
+	}
+	return item, nil
+}
+
+// eachElement reads every page of a relationship. A 404 is an app or a
+// device that left the tenant since it was listed: it has no pairs.
+func (in *detectedAppsInput) eachElement(ctx context.Context, firstURL string, fn func([]byte) error) error {
+	pager := in.client.Pages(firstURL, 1)
+	for {
+		page, err := pager.Next(ctx)
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		var gerr *graph.Error
+		if errors.As(err, &gerr) && gerr.Source == graph.SourceGraph && gerr.StatusCode == http.StatusNotFound {
+			in.log.Debugf("%s is gone since it was listed: %v", firstURL, err)
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		for _, body := range page.Devices {
+			if err := fn(body); err != nil {
+				return fmt.Errorf("page %d: %w", page.Number, err)
+			}
+		}
+	}
+}
+
+// pairBody is a device_app message: what joins a device to an app.
+func pairBody(deviceID, deviceName, appID []byte) []byte {
+	b := make([]byte, 0, len(deviceID)+len(deviceName)+len(appID)+40)
+	b = append(b, `{"deviceId":`...)
+	b = append(b, deviceID...)
+	b = append(b, `,"deviceName":`...)
+	b = append(b, deviceName...)
+	b = append(b, `,"appId":`...)
+	b = append(b, appID...)
+	return append(b, '}')
+}
+
+// fanOut runs fetch for units 0..n-1 on max_concurrency workers (the
+// throttle decides how many requests are really in flight) and hands each
+// unit's pairs to Read as it completes. The first error stops the rest.
+func (in *detectedAppsInput) fanOut(ctx context.Context, out *appsOutbox, n int, fetch func(context.Context, int) (appsItem, error)) error {
+	ctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	defer func() {
+		cancel()
+		wg.Wait()
+	}()
+	type result struct {
+		item appsItem
+		err  error
+	}
+	units := make(chan int)
+	results := make(chan result)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		defer close(units)
+		for i := 0; i < n; i++ {
+			select {
+			case units <- i:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	for w := 0; w < in.conf.maxConcurrency; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range units {
+				item, err := fetch(ctx, i)
+				select {
+				case results <- result{item, err}:
+				case <-ctx.Done():
+					return
+				}
+			}
+		}()
+	}
+	out.run.units = n
+	for done := 0; done < n; done++ {
+		var r result
+		select {
+		case r = <-results:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		if r.err != nil {
+			return r.err
+		}
+		out.run.unitsDone++
+		out.run.pairs += len(r.item.bodies)
+		in.metrics.emitted.Incr(int64(len(r.item.bodies)), opUpsert)
+		if err := out.send(r.item); err != nil {
+			return err
+		}
+		in.logProgress(out.run, false)
+	}
+	return nil
+}
+
+// appsOutbox hands one sync's items to Read, each tracked by the sync's
+// ackTracker under the next cursor number.
+type appsOutbox struct {
+	ctx   context.Context
+	items chan<- appsItem
+	run   *appsRun
+}
+
+func (o *appsOutbox) send(item appsItem) error {
+	o.run.cursor++
+	item.acks = o.run.acks.track(syncCursor{Page: o.run.cursor}, len(item.bodies))
+	if len(item.bodies) == 0 {
+		return nil
+	}
+	item.run = o.run
+	select {
+	case o.items <- item:
+		return nil
+	case <-o.ctx.Done():
+		return fmt.Errorf("sync %s interrupted by shutdown after %d apps and %d pairs", o.run.id, o.run.apps, o.run.pairs)
+	}
+}
+
+// finish tracks the empty, final cursor: once everything before it is
+// acknowledged, the sync is delivered.
+func (o *appsOutbox) finish() {
+	o.run.cursor++
+	o.run.acks.track(syncCursor{Page: o.run.cursor, Final: true}, 0)
+}
+
+// logProgress logs, at most every progressEvery (and at the end), the
+// requests done and left and the time left at the pace so far.
+func (in *detectedAppsInput) logProgress(run *appsRun, final bool) {
+	now := time.Now()
+	if !final && now.Sub(run.lastProgress) < progressEvery {
+		return
+	}
+	run.lastProgress = now
+	stats := in.throttle.Stats()
+	done := stats.Requests - run.requestsAtStart
+	throttled := stats.Throttled - run.throttledAtStart
+	if final {
+		in.log.Infof("Sync %s read %d apps and %d pairs %s in %s: %d requests, %d answered 429 or 503",
+			run.id, run.apps, run.pairs, run.strategy, now.Sub(run.startedAt).Round(time.Millisecond), done, throttled)
+		return
+	}
+	left := max(0, int64(run.planned)-done)
+	eta := "unknown"
+	if elapsed := now.Sub(run.fanOutStarted); run.unitsDone > 0 && elapsed > 0 {
+		perUnit := elapsed / time.Duration(run.unitsDone)
+		eta = (perUnit * time.Duration(run.units-run.unitsDone)).Round(time.Second).String()
+	}
+	in.log.Infof("Sync %s progress (%s): %d of %d %s done, %d requests sent and about %d left, %d answered 429 or 503, about %s left",
+		run.id, run.strategy, run.unitsDone, run.units, unitName(run.strategy), done, left, throttled, eta)
+}
+
+func unitName(strategy string) string {
+	if strategy == strategyPerApp {
+		return "apps"
+	}
+	return "devices"
+}
+
+// delivered runs once every message of run was acknowledged.
+func (in *detectedAppsInput) delivered(run *appsRun) {
+	elapsed := time.Since(run.startedAt)
+	in.metrics.syncDuration.Timing(elapsed.Nanoseconds())
+	in.metrics.lastSuccess.Set(time.Now().Unix())
+	completed.syncs.Add(1)
+	completed.messages.Add(int64(run.apps + run.pairs))
+	in.log.Infof("Sync %s delivered: %d apps and %d (device, app) pairs in %s", run.id, run.apps, run.pairs, elapsed.Round(time.Millisecond))
+}

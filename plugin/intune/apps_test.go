@@ -1,0 +1,179 @@
+package intune
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/intune-benthos/intune-benthos/internal/graphsim"
+)
+
+// appsYAML is intune_detected_apps' config against a simulator at url.
+func appsYAML(sim *graphsim.Server, url string, extra ...string) string {
+	return strings.Replace(inputYAML(sim, url, "", extra...), "intune_managed_devices:", "intune_detected_apps:", 1)
+}
+
+// pairKey names a (device, app) pair.
+type pairKey struct{ deviceID, deviceName, appID string }
+
+// appsSync is what one sync of intune_detected_apps delivered.
+type appsSync struct {
+	apps  map[string]int // app id -> times emitted
+	pairs map[pairKey]int
+	logs  string
+}
+
+// runAppsSync runs one sync and checks every message's metadata.
+func runAppsSync(t *testing.T, conf string) appsSync {
+	t.Helper()
+	got, logs, failure := runSync(t, conf)
+	if failure != nil {
+		t.Fatalf("the sync failed: %v\n%s", failure, logs)
+	}
+	s := appsSync{apps: map[string]int{}, pairs: map[pairKey]int{}, logs: logs}
+	for _, m := range got {
+		switch m.meta[metaEntity] {
+		case entityDetectedApp:
+			id := deviceID(t, m.body)
+			if m.meta[metaAppID] != id {
+				t.Errorf("app %s has intune_app_id %v", id, m.meta[metaAppID])
+			}
+			s.apps[id]++
+		case entityDeviceApp:
+			var p struct{ DeviceID, DeviceName, AppID string }
+			if err := json.Unmarshal(m.body, &p); err != nil {
+				t.Fatalf("pair %s: %v", m.body, err)
+			}
+			if m.meta[metaAppID] != p.AppID || m.meta[metaDeviceID] != p.DeviceID {
+				t.Errorf("pair %s has intune_app_id %v and intune_device_id %v", m.body, m.meta[metaAppID], m.meta[metaDeviceID])
+			}
+			s.pairs[pairKey{p.DeviceID, p.DeviceName, p.AppID}]++
+		default:
+			t.Fatalf("message without intune_entity: %s %v", m.body, m.meta)
+		}
+		if m.meta[metaSyncID] == nil || m.meta[metaOperation] != opUpsert {
+			t.Errorf("message %s lacks the sync's metadata: %v", m.body, m.meta)
+		}
+	}
+	return s
+}
+
+// checkExactlyGraphsimsInventory compares a sync with the simulator's
+// ground truth: every app and every pair once, nothing else.
+func checkExactlyGraphsimsInventory(t *testing.T, sim *graphsim.Server, s appsSync) {
+	t.Helper()
+	wantApps := sim.DetectedApps()
+	if len(s.apps) != len(wantApps) {
+		t.Errorf("%d distinct apps emitted, graphsim holds %d", len(s.apps), len(wantApps))
+	}
+	for _, a := range wantApps {
+		if n := s.apps[a.ID]; n != 1 {
+			t.Errorf("app %s emitted %d times", a.ID, n)
+			break
+		}
+	}
+	wantPairs := sim.DeviceAppPairs()
+	if len(s.pairs) != len(wantPairs) {
+		t.Errorf("%d distinct pairs emitted, graphsim holds %d", len(s.pairs), len(wantPairs))
+	}
+	for _, p := range wantPairs {
+		if n := s.pairs[pairKey{p.DeviceID, p.DeviceName, p.AppID}]; n != 1 {
+			t.Errorf("pair %+v emitted %d times", p, n)
+			break
+		}
+	}
+}
+
+func TestDetectedAppsEmitsEveryAppAndPairOnceWhateverTheStrategy(t *testing.T) {
+	sim, url := startSim(t, graphsim.Config{Devices: 150, DetectedApps: 1500, AppsPerDevice: 40, Seed: 7})
+	for _, strategy := range []string{strategyPerApp, strategyPerDevice, strategyAuto} {
+		t.Run(strategy, func(t *testing.T) {
+			s := runAppsSync(t, appsYAML(sim, url, "  strategy: "+strategy, "  max_requests_per_second: 2000"))
+			checkExactlyGraphsimsInventory(t, sim, s)
+		})
+	}
+}
+
+// TestDetectedAppsWaitOutEveryRetryAfter runs against a tenant whose budget
+// is a tenth of the pace the input is allowed: Graph answers 429s, and
+// after each one no request may arrive before its Retry-After has passed.
+func TestDetectedAppsWaitOutEveryRetryAfter(t *testing.T) {
+	sim, url := startSim(t, graphsim.Config{
+		Devices: 120, DetectedApps: 600, AppsPerDevice: 30, Seed: 11,
+		Throttle: graphsim.Throttle{Requests: 40, Window: time.Second},
+	})
+	s := runAppsSync(t, appsYAML(sim, url, "  strategy: per_app", "  max_requests_per_second: 400", "  max_concurrency: 16",
+		"  backoff:", "    initial_interval: 10ms"))
+	checkExactlyGraphsimsInventory(t, sim, s)
+
+	log := sim.Requests()
+	throttled := 0
+	for i, r := range log {
+		if r.Status != http.StatusTooManyRequests {
+			continue
+		}
+		throttled++
+		if r.RetryAfter <= 0 {
+			t.Fatalf("graphsim sent a 429 without Retry-After: %+v", r)
+		}
+		// Requests already on their way when the 429 was answered arrive
+		// within a moment of it; none may be sent during the pause.
+		grace := 50 * time.Millisecond
+		for _, later := range log[i+1:] {
+			if later.Token {
+				continue
+			}
+			since := later.At.Sub(r.At)
+			if since > grace && since < r.RetryAfter {
+				t.Fatalf("a request arrived %s after a 429 whose Retry-After was %s", since, r.RetryAfter)
+			}
+		}
+	}
+	if throttled == 0 {
+		t.Fatal("graphsim answered no 429: the test did not throttle the input")
+	}
+	t.Logf("%d requests, %d answered 429", len(log), throttled)
+}
+
+// TestDetectedAppsAutoTakesTheStrategyWithFewerRequests runs auto on both
+// shapes of tenant and checks which relationship it read.
+func TestDetectedAppsAutoTakesTheStrategyWithFewerRequests(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		cfg  graphsim.Config
+		want string
+	}{
+		{"many apps on few devices", graphsim.Config{Devices: 15, DetectedApps: 2000, AppsPerDevice: 150, Seed: 3}, strategyPerDevice},
+		{"few apps on many devices", graphsim.Config{Devices: 1500, DetectedApps: 40, AppsPerDevice: 20, Seed: 5}, strategyPerApp},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			sim, url := startSim(t, tc.cfg)
+			s := runAppsSync(t, appsYAML(sim, url))
+			checkExactlyGraphsimsInventory(t, sim, s)
+			if !strings.Contains(s.logs, "joining "+tc.want) {
+				t.Fatalf("auto did not choose %s:\n%s", tc.want, s.logs)
+			}
+			kinds := map[string]int{}
+			for _, r := range sim.Requests() {
+				kinds[r.Kind]++
+			}
+			perApp, perDevice := kinds[graphsim.KindAppDevices], kinds[graphsim.KindDeviceApps]
+			if (tc.want == strategyPerApp) != (perDevice == 0) || (tc.want == strategyPerApp) == (perApp == 0) {
+				t.Errorf("requests by kind: %v", sortedKinds(kinds))
+			}
+		})
+	}
+}
+
+func sortedKinds(kinds map[string]int) []string {
+	var out []string
+	for k, n := range kinds {
+		out = append(out, fmt.Sprintf("%s=%d", k, n))
+	}
+	sort.Strings(out)
+	return out
+}
