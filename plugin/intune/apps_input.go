@@ -2,6 +2,7 @@ package intune
 
 import (
 	"context"
+	"fmt"
 	"sync"
 
 	"github.com/benthosdev/benthos/v4/public/service"
@@ -49,6 +50,7 @@ type appsItem struct {
 	entity    any
 	appIDs    []any // intune_app_id of each body
 	deviceIDs []any // intune_device_id of each body (nil for apps)
+	operation any   // intune_operation: nil for upserts
 	run       *appsRun
 	acks      *pageAcks
 }
@@ -59,6 +61,7 @@ type detectedAppsInput struct {
 	redact   redactor
 	client   *graph.Client
 	throttle *graph.Throttle
+	state    *stateStore // nil without state_cache
 	metrics  *inputMetrics
 
 	connMu sync.Mutex
@@ -88,6 +91,16 @@ func newAppsInput(conf *service.ParsedConfig, mgr *service.Resources) (*detected
 		return nil, err
 	}
 	in.client.Throttle = in.throttle
+	if c.stateCache != "" {
+		if !mgr.HasCache(c.stateCache) {
+			return nil, fmt.Errorf("%s: cache resource %q is not defined", fieldStateCache, c.stateCache)
+		}
+		in.state = &stateStore{
+			res:   mgr,
+			cache: c.stateCache,
+			key:   storeKey(appsStateKeyPrefix, c.keyScope(), graph.DetectedAppsURL(c.graphURL)),
+		}
+	}
 	return in, nil
 }
 
@@ -139,7 +152,11 @@ func (in *detectedAppsInput) Read(ctx context.Context) (*service.Message, servic
 	}
 	msg.MetaSetMut(metaSyncID, in.cur.run.idMeta)
 	msg.MetaSetMut(metaSyncStartedAt, in.cur.run.startedAtMeta)
-	msg.MetaSetMut(metaOperation, opUpsertMeta)
+	if in.cur.operation != nil {
+		msg.MetaSetMut(metaOperation, in.cur.operation)
+	} else {
+		msg.MetaSetMut(metaOperation, opUpsertMeta)
+	}
 	return msg, in.cur.acks.ack, nil
 }
 

@@ -34,13 +34,14 @@ var (
 	appsInputRule = newRule(credentialsLet + `
 root = [
   ` + credentialConflict + `,
+  ` + emitNeedsState + `,
 ].filter(v -> v != null)`)
 )
 
 // appsInputRules lists every rule of the input in the order they are checked.
 func appsInputRules() []*rule {
 	return append(append([]*rule{appsInputRule}, graphAccessRules()...),
-		strategyRule, intervalRule, maxConcurrencyRule, requestsPerSecondRule)
+		strategyRule, intervalRule, maxConcurrencyRule, requestsPerSecondRule, emitRule)
 }
 
 func appsInputSpec() *service.ConfigSpec {
@@ -79,7 +80,7 @@ makes `+"`intune-benthos`"+` exit with status 1.
 | `+"`intune_device_id`"+` | the device's id (pairs only) |
 | `+"`intune_sync_id`"+` | unique id of the sync that read it |
 | `+"`intune_sync_started_at`"+` | start of that sync, RFC 3339 (UTC) |
-| `+"`intune_operation`"+` | `+"`upsert`"+` |`).
+| `+"`intune_operation`"+` | `+"`upsert`"+`, or `+"`delete`"+` for what left the tenant (with `+"`state_cache`"+`) |`).
 		Fields(graphIdentityFields()...).
 		Fields(
 			service.NewStringField(fieldStrategy).
@@ -101,6 +102,14 @@ makes `+"`intune-benthos`"+` exit with status 1.
 				Default(float64(intuneRequestsPerSecond)).
 				LintRule(requestsPerSecondRule.mapping).
 				Advanced(),
+			service.NewStringField(fieldEmit).
+				Description("`all` emits every app and pair on every sync; `changes` only those new or changed since the last complete sync (needs `state_cache`).").
+				Default("all").
+				LintRule(emitRule.mapping),
+			service.NewStringField(fieldStateCache).
+				Description("The name of a cache resource holding the last complete sync's apps and pairs (their keys and content hashes). With it, each complete sync also emits a deletion (`intune_operation: delete`) for every app and every pair that was in the previous complete sync and is gone now, so a table keyed by device and app keeps exactly the tenant's pairs. A sync that did not complete emits no deletion and leaves the state as it was.").
+				Example("intune_apps_state").
+				Default(""),
 		).
 		Fields(graphRequestFields()...).
 		Fields(service.NewAutoRetryNacksToggleField()).
@@ -124,6 +133,8 @@ type appsConfig struct {
 	interval          time.Duration
 	maxConcurrency    int
 	requestsPerSecond float64
+	emitChanges       bool
+	stateCache        string
 }
 
 // parseAppsConfig checks every rule, then reads the fields.
@@ -145,6 +156,14 @@ func parseAppsConfig(conf *service.ParsedConfig) (appsConfig, error) {
 	if c.maxConcurrency, err = conf.FieldInt(fieldMaxConcurrency); err != nil {
 		return c, err
 	}
-	c.requestsPerSecond, err = conf.FieldFloat(fieldRequestsPerSecond)
+	if c.requestsPerSecond, err = conf.FieldFloat(fieldRequestsPerSecond); err != nil {
+		return c, err
+	}
+	emit, err := conf.FieldString(fieldEmit)
+	if err != nil {
+		return c, err
+	}
+	c.emitChanges = emit == "changes"
+	c.stateCache, err = conf.FieldString(fieldStateCache)
 	return c, err
 }

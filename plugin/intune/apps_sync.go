@@ -23,7 +23,8 @@ type appsRun struct {
 	idMeta        any
 	startedAtMeta any
 	acks          *ackTracker
-	cursor        int // the cursor number of the last item tracked
+	cursor        int          // the cursor number of the last item tracked
+	changes       *appsChanges // nil without state_cache
 
 	strategy         string
 	planned          int   // requests the strategy needs, for progress
@@ -81,8 +82,17 @@ func (in *detectedAppsInput) syncOnce(ctx context.Context, items chan<- appsItem
 	stats := in.throttle.Stats()
 	run.requestsAtStart, run.throttledAtStart = stats.Requests, stats.Throttled
 	run.acks = newAckTracker(nil, func(err error) { in.log.Warnf("%v", err) }, func(syncCursor) { in.delivered(run) })
-	out := &appsOutbox{ctx: ctx, items: items, run: run}
+	out := &appsOutbox{ctx: ctx, items: items, run: run, metrics: in.metrics}
 	in.log.Infof("Sync %s started: GET %s", run.id, graph.DetectedAppsURL(in.conf.graphURL))
+	if in.state != nil {
+		// A snapshot that cannot be read stops the sync: emitting
+		// everything as new, or no deletion, would mislead downstream.
+		previous, err := in.state.previous(ctx)
+		if err != nil {
+			return fmt.Errorf("sync %s stopped: %w", run.id, err)
+		}
+		run.changes = newAppsChanges(previous, in.conf.emitChanges)
+	}
 
 	apps, err := in.listApps(ctx, out)
 	if err != nil {
@@ -106,6 +116,15 @@ func (in *detectedAppsInput) syncOnce(ctx context.Context, items chan<- appsItem
 		return in.stopped(ctx, run, "joining apps and devices "+run.strategy, err)
 	}
 	in.logProgress(run, true)
+	if run.changes != nil {
+		// Every request succeeded: what the sync did not see has left.
+		apps, pairs := run.changes.deletions()
+		for _, item := range []appsItem{pairs, apps} {
+			if err := out.send(item); err != nil {
+				return err
+			}
+		}
+	}
 	out.finish()
 	return nil
 }
@@ -141,7 +160,6 @@ func (in *detectedAppsInput) listApps(ctx context.Context, out *appsOutbox) ([]a
 			item.appIDs[i] = app.idMeta
 		}
 		out.run.apps += len(page.Devices)
-		in.metrics.emitted.Incr(int64(len(page.Devices)), opUpsert)
 		if err := out.send(item); err != nil {
 			return nil, err
 		}
@@ -348,7 +366,6 @@ func (in *detectedAppsInput) fanOut(ctx context.Context, out *appsOutbox, n int,
 		}
 		out.run.unitsDone++
 		out.run.pairs += len(r.item.bodies)
-		in.metrics.emitted.Incr(int64(len(r.item.bodies)), opUpsert)
 		if err := out.send(r.item); err != nil {
 			return err
 		}
@@ -360,12 +377,21 @@ func (in *detectedAppsInput) fanOut(ctx context.Context, out *appsOutbox, n int,
 // appsOutbox hands one sync's items to Read, each tracked by the sync's
 // ackTracker under the next cursor number.
 type appsOutbox struct {
-	ctx   context.Context
-	items chan<- appsItem
-	run   *appsRun
+	ctx     context.Context
+	items   chan<- appsItem
+	run     *appsRun
+	metrics *inputMetrics
 }
 
 func (o *appsOutbox) send(item appsItem) error {
+	operation := opUpsert
+	switch {
+	case item.operation != nil:
+		operation = opDelete
+	case o.run.changes != nil:
+		item = o.run.changes.keep(item)
+	}
+	o.metrics.emitted.Incr(int64(len(item.bodies)), operation)
 	o.run.cursor++
 	item.acks = o.run.acks.track(syncCursor{Page: o.run.cursor}, len(item.bodies))
 	if len(item.bodies) == 0 {
@@ -420,12 +446,28 @@ func unitName(strategy string) string {
 	return "devices"
 }
 
-// delivered runs once every message of run was acknowledged.
+// delivered runs once every message of run was acknowledged: the sync is
+// complete downstream, and its snapshot the one the next sync compares with.
 func (in *detectedAppsInput) delivered(run *appsRun) {
 	elapsed := time.Since(run.startedAt)
+	if run.changes != nil {
+		if err := in.state.save(context.Background(), run.changes.current); err != nil {
+			err = fmt.Errorf("sync %s delivered everything, but %w; the next sync repeats its changes and deletions", run.id, err)
+			in.log.Errorf("%v", err)
+			if in.conf.interval == 0 {
+				recordFailure(err)
+			}
+			return
+		}
+	}
 	in.metrics.syncDuration.Timing(elapsed.Nanoseconds())
 	in.metrics.lastSuccess.Set(time.Now().Unix())
 	completed.syncs.Add(1)
-	completed.messages.Add(int64(run.apps + run.pairs))
-	in.log.Infof("Sync %s delivered: %d apps and %d (device, app) pairs in %s", run.id, run.apps, run.pairs, elapsed.Round(time.Millisecond))
+	emitted, deleted := run.apps+run.pairs, 0
+	if run.changes != nil {
+		emitted, deleted = run.changes.upserts, run.changes.deleted
+	}
+	completed.messages.Add(int64(emitted + deleted))
+	in.log.Infof("Sync %s delivered: %d apps and %d (device, app) pairs listed, %d upserts and %d deletions emitted, in %s",
+		run.id, run.apps, run.pairs, emitted, deleted, elapsed.Round(time.Millisecond))
 }

@@ -17,13 +17,13 @@ func appsYAML(sim *graphsim.Server, url string, extra ...string) string {
 	return strings.Replace(inputYAML(sim, url, "", extra...), "intune_managed_devices:", "intune_detected_apps:", 1)
 }
 
-// pairKey names a (device, app) pair.
-type pairKey struct{ deviceID, deviceName, appID string }
+// pairOf names a (device, app) pair.
+type pairOf struct{ deviceID, deviceName, appID string }
 
 // appsSync is what one sync of intune_detected_apps delivered.
 type appsSync struct {
 	apps  map[string]int // app id -> times emitted
-	pairs map[pairKey]int
+	pairs map[pairOf]int
 	logs  string
 }
 
@@ -34,7 +34,7 @@ func runAppsSync(t *testing.T, conf string) appsSync {
 	if failure != nil {
 		t.Fatalf("the sync failed: %v\n%s", failure, logs)
 	}
-	s := appsSync{apps: map[string]int{}, pairs: map[pairKey]int{}, logs: logs}
+	s := appsSync{apps: map[string]int{}, pairs: map[pairOf]int{}, logs: logs}
 	for _, m := range got {
 		switch m.meta[metaEntity] {
 		case entityDetectedApp:
@@ -51,7 +51,7 @@ func runAppsSync(t *testing.T, conf string) appsSync {
 			if m.meta[metaAppID] != p.AppID || m.meta[metaDeviceID] != p.DeviceID {
 				t.Errorf("pair %s has intune_app_id %v and intune_device_id %v", m.body, m.meta[metaAppID], m.meta[metaDeviceID])
 			}
-			s.pairs[pairKey{p.DeviceID, p.DeviceName, p.AppID}]++
+			s.pairs[pairOf{p.DeviceID, p.DeviceName, p.AppID}]++
 		default:
 			t.Fatalf("message without intune_entity: %s %v", m.body, m.meta)
 		}
@@ -81,7 +81,7 @@ func checkExactlyGraphsimsInventory(t *testing.T, sim *graphsim.Server, s appsSy
 		t.Errorf("%d distinct pairs emitted, graphsim holds %d", len(s.pairs), len(wantPairs))
 	}
 	for _, p := range wantPairs {
-		if n := s.pairs[pairKey{p.DeviceID, p.DeviceName, p.AppID}]; n != 1 {
+		if n := s.pairs[pairOf{p.DeviceID, p.DeviceName, p.AppID}]; n != 1 {
 			t.Errorf("pair %+v emitted %d times", p, n)
 			break
 		}
@@ -176,4 +176,76 @@ func sortedKinds(kinds map[string]int) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// TestDetectedAppsStateKeepsATableExact applies two syncs with emit: changes
+// to a table keyed by device and app, as the shipped configs do, with a
+// tenant that upgraded and uninstalled apps and retired a device between
+// them: the table must end with exactly graphsim's pairs, and the second
+// sync must send only what changed.
+func TestDetectedAppsStateKeepsATableExact(t *testing.T) {
+	sim, url := startSim(t, graphsim.Config{Devices: 60, DetectedApps: 400, AppsPerDevice: 25, Seed: 17})
+	dir := t.TempDir()
+	conf := appsYAML(sim, url, "  emit: changes", "  state_cache: state", "  max_requests_per_second: 2000")
+	table := map[string]string{} // "device app" -> pair body
+	apps := map[string]bool{}
+	apply := func() (upserts, deletes int) {
+		res := streamTest{input: conf, caches: []string{fileCache("state", dir)}}.run(t)
+		if res.failure != nil {
+			t.Fatalf("sync failed: %v\n%s", res.failure, res.logs)
+		}
+		for _, m := range res.got {
+			appID, _ := m.meta[metaAppID].(string)
+			deviceID, _ := m.meta[metaDeviceID].(string)
+			deleted := m.meta[metaOperation] == opDelete
+			if deleted {
+				deletes++
+			} else {
+				upserts++
+			}
+			switch {
+			case m.meta[metaEntity] == entityDetectedApp && deleted:
+				delete(apps, appID)
+			case m.meta[metaEntity] == entityDetectedApp:
+				apps[appID] = true
+			case deleted:
+				delete(table, deviceID+" "+appID)
+			default:
+				table[deviceID+" "+appID] = string(m.body)
+			}
+		}
+		return upserts, deletes
+	}
+	check := func(when string) {
+		t.Helper()
+		want := sim.DeviceAppPairs()
+		if len(table) != len(want) {
+			t.Errorf("%s: the table holds %d pairs, graphsim %d", when, len(table), len(want))
+		}
+		for _, p := range want {
+			if _, ok := table[p.DeviceID+" "+p.AppID]; !ok {
+				t.Errorf("%s: pair %+v missing", when, p)
+				break
+			}
+		}
+		if len(apps) != len(sim.DetectedApps()) {
+			t.Errorf("%s: %d apps kept, graphsim holds %d", when, len(apps), len(sim.DetectedApps()))
+		}
+	}
+	first, deletes := apply()
+	check("after the first sync")
+	if deletes != 0 {
+		t.Errorf("the first sync deleted %d", deletes)
+	}
+
+	sim.ChangeApps(1, 2, 3)
+	sim.Remove(5)
+	upserts, deletes := apply()
+	check("after the second sync")
+	if deletes == 0 {
+		t.Error("nothing was deleted after uninstalls and a retired device")
+	}
+	if upserts == 0 || upserts >= first/10 {
+		t.Errorf("the second sync sent %d upserts of %d messages: want only what changed", upserts, first)
+	}
 }

@@ -45,12 +45,16 @@ var (
 	intervalRule = newRule(`root = if this != "" && this.parse_duration().catch(0) <= 0 { [ "interval must be empty or a positive duration such as 15m or 1h, got %v".format(this) ] }`, fieldInterval)
 	emitRule     = oneOfRule([]string{"all", "changes"}, fieldEmit)
 
+	// emitNeedsState is part of both inputs' rule: only a state cache
+	// knows what changed.
+	emitNeedsState = `if this.emit.or("all") == "changes" && this.state_cache.or("") == "" { "emit: changes needs state_cache, the cache that remembers the last complete sync" }`
+
 	// inputRule checks what involves several fields. A spec has one lint
 	// rule (LintRule replaces the previous one), so it holds them all.
 	inputRule = newRule(credentialsLet + `
 root = [
   ` + credentialConflict + `,
-  if this.emit.or("all") == "changes" && this.state_cache.or("") == "" { "emit: changes needs state_cache, the cache that remembers the last complete sync" },
+  ` + emitNeedsState + `,
 ].filter(v -> v != null)`)
 )
 

@@ -11,6 +11,7 @@ import (
 const (
 	checkpointKeyPrefix = "intune_managed_devices_"
 	stateKeyPrefix      = "intune_managed_devices_state_"
+	appsStateKeyPrefix  = "intune_detected_apps_state_"
 )
 
 // storeKey is the cache key of what a store keeps for one query: readable,
