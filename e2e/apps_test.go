@@ -1,0 +1,98 @@
+package e2e
+
+import (
+	"database/sql"
+	"path/filepath"
+	"testing"
+
+	"github.com/intune-benthos/intune-benthos/internal/graphsim"
+)
+
+// eachAppsTable runs test against config/apps-sqlite.yaml and
+// config/apps-postgres.yaml, each with a database of its own.
+func eachAppsTable(t *testing.T, test func(t *testing.T, config string, env []string, db *sql.DB)) {
+	t.Run("sqlite", func(t *testing.T) {
+		dsn := "file:" + filepath.Join(t.TempDir(), "intune.db") + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)"
+		db, err := sql.Open("sqlite", dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { db.Close() })
+		test(t, "apps-sqlite.yaml", []string{"INTUNE_SQLITE_DSN=" + dsn}, db)
+	})
+	t.Run("postgres", func(t *testing.T) {
+		dsn, db := freshDatabase(t)
+		test(t, "apps-postgres.yaml", []string{"INTUNE_PG_DSN=" + dsn}, db)
+	})
+}
+
+// TestAppsConfigsKeepExactlyTheTenantsPairs runs each apps config twice,
+// with apps upgraded and uninstalled and a device retired between the
+// runs: after each run the tables hold exactly graphsim's apps and pairs.
+func TestAppsConfigsKeepExactlyTheTenantsPairs(t *testing.T) {
+	eachAppsTable(t, func(t *testing.T, conf string, dbEnv []string, db *sql.DB) {
+		sim, env := simEnv(t, graphsim.Config{Devices: 120, DetectedApps: 900, AppsPerDevice: 40, Seed: 23})
+		env = append(env, dbEnv...)
+		for run := 1; run <= 2; run++ {
+			if run == 2 {
+				sim.ChangeApps(0, 1, 2, 50)
+				sim.Remove(7)
+			}
+			if res := runBinary(t, env, "-c", config(conf)); res.exitCode != 0 {
+				t.Fatalf("run %d: exit %d\n%s", run, res.exitCode, res.logs())
+			}
+			checkAppTables(t, run, db, sim)
+		}
+	})
+}
+
+// checkAppTables compares the tables with graphsim's ground truth.
+func checkAppTables(t *testing.T, run int, db *sql.DB, sim *graphsim.Server) {
+	t.Helper()
+	pairs := map[[2]string]string{}
+	rows, err := db.Query(`SELECT device_id, app_id, coalesce(device_name, '') FROM device_apps`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var device, app, name string
+		if err := rows.Scan(&device, &app, &name); err != nil {
+			t.Fatal(err)
+		}
+		pairs[[2]string{device, app}] = name
+	}
+	rows.Close()
+	want := sim.DeviceAppPairs()
+	if len(pairs) != len(want) {
+		t.Errorf("run %d: device_apps holds %d pairs, graphsim %d", run, len(pairs), len(want))
+	}
+	for _, p := range want {
+		if name, ok := pairs[[2]string{p.DeviceID, p.AppID}]; !ok || name != p.DeviceName {
+			t.Errorf("run %d: pair %+v: in table %v with name %q", run, p, ok, name)
+			break
+		}
+	}
+	apps := map[string][2]string{}
+	rows, err = db.Query(`SELECT id, display_name, version FROM detected_apps`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var id, name, version string
+		if err := rows.Scan(&id, &name, &version); err != nil {
+			t.Fatal(err)
+		}
+		apps[id] = [2]string{name, version}
+	}
+	rows.Close()
+	wantApps := sim.DetectedApps()
+	if len(apps) != len(wantApps) {
+		t.Errorf("run %d: detected_apps holds %d apps, graphsim %d", run, len(apps), len(wantApps))
+	}
+	for _, a := range wantApps {
+		if got := apps[a.ID]; got != [2]string{a.DisplayName, a.Version} {
+			t.Errorf("run %d: app %s is %v, want %s %s", run, a.ID, got, a.DisplayName, a.Version)
+			break
+		}
+	}
+}
