@@ -1,11 +1,15 @@
 package e2e
 
 import (
+	"context"
 	"database/sql"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/intune-benthos/intune-benthos/internal/graphsim"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 // eachAppsTable runs test against config/apps-sqlite.yaml and
@@ -94,5 +98,56 @@ func checkAppTables(t *testing.T, run int, db *sql.DB, sim *graphsim.Server) {
 			t.Errorf("run %d: app %s is %v, want %s %s", run, a.ID, got, a.DisplayName, a.Version)
 			break
 		}
+	}
+}
+
+// TestAppsKafkaConfigKeysPairsByDeviceAndApp runs config/apps-kafka.yaml
+// against an in-process broker and reads both topics back: every app keyed
+// by its id, every pair keyed by "<device id>/<app id>", each once.
+func TestAppsKafkaConfigKeysPairsByDeviceAndApp(t *testing.T) {
+	const appsTopic, pairsTopic = "intune.detected_apps", "intune.device_apps"
+	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(2, appsTopic, pairsTopic))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cluster.Close()
+	sim, env := simEnv(t, graphsim.Config{Devices: 80, DetectedApps: 500, AppsPerDevice: 30, Seed: 29})
+	env = append(env, "INTUNE_KAFKA_BROKERS="+cluster.ListenAddrs()[0])
+	if res := runBinary(t, env, "-c", config("apps-kafka.yaml")); res.exitCode != 0 {
+		t.Fatalf("exit %d\n%s", res.exitCode, res.logs())
+	}
+
+	want := map[string]string{} // key -> topic
+	for _, a := range sim.DetectedApps() {
+		want[a.ID] = appsTopic
+	}
+	for _, p := range sim.DeviceAppPairs() {
+		want[p.DeviceID+"/"+p.AppID] = pairsTopic
+	}
+	consumer, err := kgo.NewClient(kgo.SeedBrokers(cluster.ListenAddrs()...), kgo.ConsumeTopics(appsTopic, pairsTopic),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer consumer.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	seen := map[string]bool{}
+	for len(seen) < len(want) {
+		fetches := consumer.PollFetches(ctx)
+		if err := ctx.Err(); err != nil {
+			t.Fatalf("read %d of %d records before the deadline", len(seen), len(want))
+		}
+		fetches.EachError(func(topic string, partition int32, err error) { t.Fatalf("fetch %s/%d: %v", topic, partition, err) })
+		fetches.EachRecord(func(r *kgo.Record) {
+			key := string(r.Key)
+			if want[key] != r.Topic {
+				t.Fatalf("record %q on %s: want topic %q", key, r.Topic, want[key])
+			}
+			if seen[key] {
+				t.Fatalf("record %q published twice", key)
+			}
+			seen[key] = true
+		})
 	}
 }
