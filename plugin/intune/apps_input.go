@@ -56,13 +56,14 @@ type appsItem struct {
 }
 
 type detectedAppsInput struct {
-	conf     appsConfig
-	log      *service.Logger
-	redact   redactor
-	client   *graph.Client
-	throttle *graph.Throttle
-	state    *stateStore // nil without state_cache
-	metrics  *inputMetrics
+	conf        appsConfig
+	log         *service.Logger
+	redact      redactor
+	client      *graph.Client
+	throttle    *graph.Throttle
+	state       *stateStore      // nil without state_cache
+	checkpoints *checkpointStore // nil without checkpoint_cache
+	metrics     *inputMetrics
 
 	connMu sync.Mutex
 	items  chan appsItem // closed when the input is done
@@ -99,6 +100,16 @@ func newAppsInput(conf *service.ParsedConfig, mgr *service.Resources) (*detected
 			res:   mgr,
 			cache: c.stateCache,
 			key:   storeKey(appsStateKeyPrefix, c.keyScope(), graph.DetectedAppsURL(c.graphURL)),
+		}
+	}
+	if c.checkpointCache != "" {
+		if !mgr.HasCache(c.checkpointCache) {
+			return nil, fmt.Errorf("%s: cache resource %q is not defined", fieldCheckpointCache, c.checkpointCache)
+		}
+		in.checkpoints = &checkpointStore{
+			res:   mgr,
+			cache: c.checkpointCache,
+			key:   storeKey(appsCheckpointKeyPrefix, c.keyScope(), graph.DetectedAppsURL(c.graphURL)),
 		}
 	}
 	return in, nil

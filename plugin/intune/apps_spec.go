@@ -102,6 +102,10 @@ makes `+"`intune-benthos`"+` exit with status 1.
 				Default(float64(intuneRequestsPerSecond)).
 				LintRule(requestsPerSecondRule.mapping).
 				Advanced(),
+			service.NewStringField(fieldCheckpointCache).
+				Description("The name of a cache resource in which the input stores, as the pairs of each app (or device) are acknowledged, the last app (or device) delivered with every one before it. A one-shot sync restarted after a crash or a stop lists the apps again and resumes the join after it instead of from the start; a completed sync deletes its checkpoint. A resumed sync emits no deletions. Empty disables checkpoints.").
+				Example("intune_state").
+				Default(""),
 			service.NewStringField(fieldEmit).
 				Description("`all` emits every app and pair on every sync; `changes` only those new or changed since the last complete sync (needs `state_cache`).").
 				Default("all").
@@ -135,6 +139,7 @@ type appsConfig struct {
 	requestsPerSecond float64
 	emitChanges       bool
 	stateCache        string
+	checkpointCache   string
 }
 
 // parseAppsConfig checks every rule, then reads the fields.
@@ -164,6 +169,9 @@ func parseAppsConfig(conf *service.ParsedConfig) (appsConfig, error) {
 		return c, err
 	}
 	c.emitChanges = emit == "changes"
-	c.stateCache, err = conf.FieldString(fieldStateCache)
+	if c.stateCache, err = conf.FieldString(fieldStateCache); err != nil {
+		return c, err
+	}
+	c.checkpointCache, err = conf.FieldString(fieldCheckpointCache)
 	return c, err
 }

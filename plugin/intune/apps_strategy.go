@@ -18,7 +18,9 @@ import (
 // The device listing itself costs one request per 1,000 devices, which
 // auto spends to choose right.
 func (in *detectedAppsInput) chooseStrategy(ctx context.Context, run *appsRun, apps []appRef) ([]deviceRef, error) {
-	run.strategy = in.conf.strategy
+	if run.strategy == "" { // a resumed sync keeps its own
+		run.strategy = in.conf.strategy
+	}
 	perApp := perAppRequests(apps)
 	if run.strategy == strategyPerApp {
 		run.planned = perApp

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"sort"
 	"strconv"
 	"sync"
 	"time"
@@ -25,6 +26,10 @@ type appsRun struct {
 	acks          *ackTracker
 	cursor        int          // the cursor number of the last item tracked
 	changes       *appsChanges // nil without state_cache
+	// query identifies what a checkpoint is for; resumeAfter is the last
+	// unit a checkpoint saw delivered ("" for a new sync).
+	query       string
+	resumeAfter string
 
 	strategy         string
 	planned          int   // requests the strategy needs, for progress
@@ -78,12 +83,11 @@ func (in *detectedAppsInput) run(ctx context.Context, items chan<- appsItem, don
 // needs fewer requests, and hands everything to Read. It returns nil only
 // when every request succeeded.
 func (in *detectedAppsInput) syncOnce(ctx context.Context, items chan<- appsItem, now time.Time) error {
-	run := newAppsRun(now)
+	run := in.resumeOrStart(ctx, now)
 	stats := in.throttle.Stats()
 	run.requestsAtStart, run.throttledAtStart = stats.Requests, stats.Throttled
-	run.acks = newAckTracker(nil, func(err error) { in.log.Warnf("%v", err) }, func(syncCursor) { in.delivered(run) })
+	run.acks = newAckTracker(in.checkpoints, func(err error) { in.log.Warnf("%v", err) }, func(syncCursor) { in.delivered(run) })
 	out := &appsOutbox{ctx: ctx, items: items, run: run, metrics: in.metrics}
-	in.log.Infof("Sync %s started: GET %s", run.id, graph.DetectedAppsURL(in.conf.graphURL))
 	if in.state != nil {
 		// A snapshot that cannot be read stops the sync: emitting
 		// everything as new, or no deletion, would mislead downstream.
@@ -92,6 +96,9 @@ func (in *detectedAppsInput) syncOnce(ctx context.Context, items chan<- appsItem
 			return fmt.Errorf("sync %s stopped: %w", run.id, err)
 		}
 		run.changes = newAppsChanges(previous, in.conf.emitChanges)
+		if run.resumeAfter != "" {
+			in.log.Warnf("Sync %s resumed from a checkpoint: it emits no deletions and keeps the previous snapshot; the next complete sync names the deletions", run.id)
+		}
 	}
 
 	apps, err := in.listApps(ctx, out)
@@ -104,11 +111,13 @@ func (in *detectedAppsInput) syncOnce(ctx context.Context, items chan<- appsItem
 	}
 	run.fanOutStarted = time.Now()
 	if run.strategy == strategyPerApp {
-		err = in.fanOut(ctx, out, len(apps), func(ctx context.Context, i int) (appsItem, error) {
+		apps = unitsAfter(apps, run.resumeAfter, func(a appRef) string { return a.id })
+		err = in.fanOut(ctx, out, len(apps), func(i int) string { return apps[i].id }, func(ctx context.Context, i int) (appsItem, error) {
 			return in.appDevices(ctx, apps[i])
 		})
 	} else {
-		err = in.fanOut(ctx, out, len(devices), func(ctx context.Context, i int) (appsItem, error) {
+		devices = unitsAfter(devices, run.resumeAfter, func(d deviceRef) string { return d.id })
+		err = in.fanOut(ctx, out, len(devices), func(i int) string { return devices[i].id }, func(ctx context.Context, i int) (appsItem, error) {
 			return in.deviceApps(ctx, devices[i])
 		})
 	}
@@ -116,7 +125,7 @@ func (in *detectedAppsInput) syncOnce(ctx context.Context, items chan<- appsItem
 		return in.stopped(ctx, run, "joining apps and devices "+run.strategy, err)
 	}
 	in.logProgress(run, true)
-	if run.changes != nil {
+	if run.changes != nil && run.resumeAfter == "" {
 		// Every request succeeded: what the sync did not see has left.
 		apps, pairs := run.changes.deletions()
 		for _, item := range []appsItem{pairs, apps} {
@@ -127,6 +136,28 @@ func (in *detectedAppsInput) syncOnce(ctx context.Context, items chan<- appsItem
 	}
 	out.finish()
 	return nil
+}
+
+// resumeOrStart continues the sync saved in checkpoint_cache, if any, or
+// starts a new one. A checkpoint that cannot be read costs duplicates, not
+// pairs: the sync starts over.
+func (in *detectedAppsInput) resumeOrStart(ctx context.Context, now time.Time) *appsRun {
+	run := newAppsRun(now)
+	run.query = graph.DetectedAppsURL(in.conf.graphURL)
+	if in.checkpoints != nil {
+		cur, err := in.checkpoints.load(ctx)
+		switch {
+		case err != nil:
+			in.log.Warnf("Starting over: %v", err)
+		case cur != nil && cur.FirstURL == run.query && cur.LastUnit != "":
+			run.id, run.startedAtText, run.idMeta, run.startedAtMeta = cur.SyncID, cur.StartedAt, cur.SyncID, cur.StartedAt
+			run.strategy, run.resumeAfter = cur.Strategy, cur.LastUnit
+			in.log.Infof("Sync %s resumes %s after %q, from checkpoint %q in cache %q", run.id, run.strategy, run.resumeAfter, in.checkpoints.key, in.checkpoints.cache)
+			return run
+		}
+	}
+	in.log.Infof("Sync %s started: GET %s", run.id, run.query)
+	return run
 }
 
 // stopped is why a sync stopped, with what to do about it.
@@ -311,10 +342,13 @@ func pairBody(deviceID, deviceName, appID []byte) []byte {
 	return append(b, '}')
 }
 
-// fanOut runs fetch for units 0..n-1 on max_concurrency workers (the
-// throttle decides how many requests are really in flight) and hands each
-// unit's pairs to Read as it completes. The first error stops the rest.
-func (in *detectedAppsInput) fanOut(ctx context.Context, out *appsOutbox, n int, fetch func(context.Context, int) (appsItem, error)) error {
+// fanOut runs fetch for units 0..n-1 (apps or devices, sorted by id) on
+// max_concurrency workers (the throttle decides how many requests are
+// really in flight) and hands each unit's pairs to Read in unit order, so
+// that a checkpoint can say "every unit up to this id is delivered". Units
+// are fetched at most a window ahead of the first one not yet handed on.
+// The first error stops the rest.
+func (in *detectedAppsInput) fanOut(ctx context.Context, out *appsOutbox, n int, unitID func(int) string, fetch func(context.Context, int) (appsItem, error)) error {
 	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	defer func() {
@@ -322,16 +356,23 @@ func (in *detectedAppsInput) fanOut(ctx context.Context, out *appsOutbox, n int,
 		wg.Wait()
 	}()
 	type result struct {
+		i    int
 		item appsItem
 		err  error
 	}
 	units := make(chan int)
 	results := make(chan result)
+	window := make(chan struct{}, 4*in.conf.maxConcurrency)
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
 		defer close(units)
 		for i := 0; i < n; i++ {
+			select {
+			case window <- struct{}{}:
+			case <-ctx.Done():
+				return
+			}
 			select {
 			case units <- i:
 			case <-ctx.Done():
@@ -346,7 +387,7 @@ func (in *detectedAppsInput) fanOut(ctx context.Context, out *appsOutbox, n int,
 			for i := range units {
 				item, err := fetch(ctx, i)
 				select {
-				case results <- result{item, err}:
+				case results <- result{i, item, err}:
 				case <-ctx.Done():
 					return
 				}
@@ -354,7 +395,8 @@ func (in *detectedAppsInput) fanOut(ctx context.Context, out *appsOutbox, n int,
 		}()
 	}
 	out.run.units = n
-	for done := 0; done < n; done++ {
+	waiting := map[int]appsItem{} // fetched, not yet handed on
+	for next := 0; next < n; {
 		var r result
 		select {
 		case r = <-results:
@@ -364,14 +406,31 @@ func (in *detectedAppsInput) fanOut(ctx context.Context, out *appsOutbox, n int,
 		if r.err != nil {
 			return r.err
 		}
-		out.run.unitsDone++
-		out.run.pairs += len(r.item.bodies)
-		if err := out.send(r.item); err != nil {
-			return err
+		waiting[r.i] = r.item
+		for item, ok := waiting[next]; ok; item, ok = waiting[next] {
+			delete(waiting, next)
+			out.run.unitsDone++
+			out.run.pairs += len(item.bodies)
+			if err := out.sendUnit(item, unitID(next)); err != nil {
+				return err
+			}
+			next++
+			<-window
 		}
 		in.logProgress(out.run, false)
 	}
 	return nil
+}
+
+// unitsAfter sorts units by id and drops those up to resumeAfter, the
+// last unit a checkpoint saw delivered ("" keeps them all).
+func unitsAfter[T any](units []T, resumeAfter string, id func(T) string) []T {
+	sort.Slice(units, func(i, j int) bool { return id(units[i]) < id(units[j]) })
+	if resumeAfter == "" {
+		return units
+	}
+	first := sort.Search(len(units), func(i int) bool { return id(units[i]) > resumeAfter })
+	return units[first:]
 }
 
 // appsOutbox hands one sync's items to Read, each tracked by the sync's
@@ -383,7 +442,22 @@ type appsOutbox struct {
 	metrics *inputMetrics
 }
 
-func (o *appsOutbox) send(item appsItem) error {
+// sendUnit sends the pairs of one app or device, with the cursor that
+// marks it delivered.
+func (o *appsOutbox) sendUnit(item appsItem, unitID string) error {
+	return o.sendAt(item, syncCursor{
+		SyncID:    o.run.id,
+		StartedAt: o.run.startedAtText,
+		FirstURL:  o.run.query,
+		Strategy:  o.run.strategy,
+		LastUnit:  unitID,
+	})
+}
+
+// send sends item with a cursor that is not a checkpoint: apps, deletions.
+func (o *appsOutbox) send(item appsItem) error { return o.sendAt(item, syncCursor{}) }
+
+func (o *appsOutbox) sendAt(item appsItem, cur syncCursor) error {
 	operation := opUpsert
 	switch {
 	case item.operation != nil:
@@ -393,7 +467,8 @@ func (o *appsOutbox) send(item appsItem) error {
 	}
 	o.metrics.emitted.Incr(int64(len(item.bodies)), operation)
 	o.run.cursor++
-	item.acks = o.run.acks.track(syncCursor{Page: o.run.cursor}, len(item.bodies))
+	cur.Page = o.run.cursor
+	item.acks = o.run.acks.track(cur, len(item.bodies))
 	if len(item.bodies) == 0 {
 		return nil
 	}
@@ -450,7 +525,7 @@ func unitName(strategy string) string {
 // complete downstream, and its snapshot the one the next sync compares with.
 func (in *detectedAppsInput) delivered(run *appsRun) {
 	elapsed := time.Since(run.startedAt)
-	if run.changes != nil {
+	if run.changes != nil && run.resumeAfter == "" {
 		if err := in.state.save(context.Background(), run.changes.current); err != nil {
 			err = fmt.Errorf("sync %s delivered everything, but %w; the next sync repeats its changes and deletions", run.id, err)
 			in.log.Errorf("%v", err)

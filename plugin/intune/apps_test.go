@@ -249,3 +249,58 @@ func TestDetectedAppsStateKeepsATableExact(t *testing.T) {
 		t.Errorf("the second sync sent %d upserts of %d messages: want only what changed", upserts, first)
 	}
 }
+
+// TestDetectedAppsResumeAfterTheLastDeliveredUnit stops a sync a third of
+// the way through its pairs and starts it again with the same checkpoint
+// cache: the second run continues the same sync after the last app whose
+// pairs were delivered, and the two runs together deliver every pair.
+func TestDetectedAppsResumeAfterTheLastDeliveredUnit(t *testing.T) {
+	sim, url := startSim(t, graphsim.Config{Devices: 100, DetectedApps: 800, AppsPerDevice: 30, Seed: 31})
+	dir := t.TempDir()
+	conf := appsYAML(sim, url, "  strategy: per_app", "  checkpoint_cache: checkpoints", "  max_requests_per_second: 2000", "  max_concurrency: 4")
+	total := len(sim.DeviceAppPairs())
+	seen := map[pairOf]bool{}
+	syncIDs := map[any]bool{}
+	collect := func(got []received) int {
+		pairs := 0
+		for _, m := range got {
+			syncIDs[m.meta[metaSyncID]] = true
+			if m.meta[metaEntity] != entityDeviceApp {
+				continue
+			}
+			var p struct{ DeviceID, DeviceName, AppID string }
+			if err := json.Unmarshal(m.body, &p); err != nil {
+				t.Fatal(err)
+			}
+			seen[pairOf{p.DeviceID, p.DeviceName, p.AppID}] = true
+			pairs++
+		}
+		return pairs
+	}
+	first := streamTest{input: conf, caches: []string{fileCache("checkpoints", dir)}, until: func(got []received) bool {
+		return got[len(got)-1].meta[metaEntity] == entityDeviceApp && len(got) > len(sim.DetectedApps())+total/3
+	}}.run(t)
+	if !first.stopped {
+		t.Fatalf("the first run ended by itself:\n%s", first.logs)
+	}
+	collect(first.got)
+
+	second := streamTest{input: conf, caches: []string{fileCache("checkpoints", dir)}}.run(t)
+	if second.failure != nil {
+		t.Fatalf("the resumed sync failed: %v\n%s", second.failure, second.logs)
+	}
+	if !strings.Contains(second.logs.String(), "resumes per_app after") {
+		t.Fatalf("the second run did not resume:\n%s", second.logs)
+	}
+	if pairs := collect(second.got); pairs >= total {
+		t.Errorf("the second run sent %d pairs of %d: it started over", pairs, total)
+	}
+	if len(syncIDs) != 1 {
+		t.Errorf("%d sync ids over the two runs, want the one resumed sync", len(syncIDs))
+	}
+	for _, p := range sim.DeviceAppPairs() {
+		if !seen[pairOf{p.DeviceID, p.DeviceName, p.AppID}] {
+			t.Fatalf("pair %+v was never delivered", p)
+		}
+	}
+}

@@ -26,6 +26,11 @@ type syncCursor struct {
 	NextURL string `json:"next_url"`
 	Page    int    `json:"page"`
 	Devices int    `json:"devices"`
+	// Strategy and LastUnit are where a sync of intune_detected_apps
+	// stands: every app (per_app) or device (per_device) whose id sorts up
+	// to LastUnit has had its pairs delivered.
+	Strategy string `json:"strategy,omitempty"`
+	LastUnit string `json:"last_unit,omitempty"`
 	// Final marks the empty cursor tracked after everything a sync emits:
 	// once it is reached, the sync is delivered.
 	Final bool `json:"-"`
@@ -55,7 +60,7 @@ func (s *checkpointStore) load(ctx context.Context) (*syncCursor, error) {
 		return nil, fmt.Errorf("reading checkpoint %q from cache %q: %w", s.key, s.cache, err)
 	}
 	var cur syncCursor
-	if err := json.Unmarshal(raw, &cur); err != nil || cur.SyncID == "" || cur.NextURL == "" {
+	if err := json.Unmarshal(raw, &cur); err != nil || cur.SyncID == "" || cur.NextURL == "" && cur.LastUnit == "" {
 		return nil, fmt.Errorf("checkpoint %q in cache %q is not one this input wrote", s.key, s.cache)
 	}
 	return &cur, nil
@@ -166,7 +171,7 @@ func (t *ackTracker) delivered(p *pageAcks) {
 		switch {
 		case highest.Final:
 			err = t.store.clear(context.Background())
-		case highest.NextURL != "":
+		case highest.NextURL != "" || highest.LastUnit != "":
 			err = t.store.save(context.Background(), *highest)
 		}
 		// Otherwise every page is delivered but the sync's deletions or

@@ -9,9 +9,10 @@ import (
 // The prefixes of the input's cache keys, one per store. Changing one
 // orphans what users' caches hold.
 const (
-	checkpointKeyPrefix = "intune_managed_devices_"
-	stateKeyPrefix      = "intune_managed_devices_state_"
-	appsStateKeyPrefix  = "intune_detected_apps_state_"
+	checkpointKeyPrefix     = "intune_managed_devices_"
+	stateKeyPrefix          = "intune_managed_devices_state_"
+	appsStateKeyPrefix      = "intune_detected_apps_state_"
+	appsCheckpointKeyPrefix = "intune_detected_apps_"
 )
 
 // storeKey is the cache key of what a store keeps for one query: readable,
