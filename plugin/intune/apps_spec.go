@@ -27,7 +27,7 @@ const intuneRequestsPerSecond = 100
 
 // The rules of intune_detected_apps (see rule).
 var (
-	strategyRule          = oneOfRule([]string{strategyAuto, strategyPerApp, strategyPerDevice}, fieldStrategy)
+	strategyRule          = oneOfRule([]string{strategyAuto, strategyPerApp, strategyPerDevice, strategyExport}, fieldStrategy)
 	maxConcurrencyRule    = newRule(`root = if this < 1 || this > 256 { [ "max_concurrency must be between 1 and 256, got %v".format(this) ] }`, fieldMaxConcurrency)
 	requestsPerSecondRule = newRule(`root = if this <= 0 { [ "max_requests_per_second must be a positive number, got %v".format(this) ] }`, fieldRequestsPerSecond)
 
@@ -60,7 +60,16 @@ per tenant:
   1,000 devices);
 - `+"`per_device`"+`: each device's `+"`detectedApps`"+` (beta), one request per device;
 - `+"`auto`"+` (the default): lists the apps and the devices first, then takes the strategy that needs
-  fewer requests. A tenant with many apps and few devices goes per device, the reverse per app.
+  fewer requests. A tenant with many apps and few devices goes per device, the reverse per app;
+- `+"`export`"+` (opt-in): one export of Intune's `+"`AppInvRawData`"+` report instead of a request per app or
+  device. The input creates the export job, polls it (after 1 second, then doubling up to every 30
+  seconds) and downloads the ZIP that Intune writes to Azure storage without the Graph token: the
+  link carries its own signature, and only `+"`https://`"+` links are followed (`+"`http://`"+` on loopback
+  hosts only). A few requests whatever the tenant's size, but creating the job needs the application
+  permission `+"`DeviceManagementManagedDevices.ReadWrite.All`"+`; every other strategy, the default
+  included, needs only `+"`DeviceManagementManagedDevices.Read.All`"+`. The apps are still listed from
+  `+"`detectedApps`"+`. The ZIP (at most 1 GiB) is held in memory while its pairs are emitted, and an
+  interrupted export starts over.
 
 Requests are paced at `+"`max_requests_per_second`"+`, at most `+"`max_concurrency`"+` at once. When
 Graph answers 429 (or 503), every request waits for its `+"`Retry-After`"+`, not only the one refused,
@@ -84,7 +93,7 @@ makes `+"`intune-benthos`"+` exit with status 1.
 		Fields(graphIdentityFields()...).
 		Fields(
 			service.NewStringField(fieldStrategy).
-				Description("How apps are joined to devices: `auto`, `per_app` or `per_device` (see above).").
+				Description("How apps are joined to devices: `auto`, `per_app`, `per_device` or `export` (see above). `auto` never chooses `export`, which needs `DeviceManagementManagedDevices.ReadWrite.All`; the others are read-only.").
 				Default(strategyAuto).
 				LintRule(strategyRule.mapping),
 			service.NewStringField(fieldInterval).

@@ -105,17 +105,22 @@ func (in *detectedAppsInput) syncOnce(ctx context.Context, items chan<- appsItem
 	if err != nil {
 		return in.stopped(ctx, run, "listing the detected apps", err)
 	}
-	devices, err := in.chooseStrategy(ctx, run, apps)
-	if err != nil {
+	var devices []deviceRef
+	if in.conf.strategy == strategyExport && run.resumeAfter == "" {
+		run.strategy = strategyExport // a resumed per-unit sync keeps its own strategy
+	} else if devices, err = in.chooseStrategy(ctx, run, apps); err != nil {
 		return in.stopped(ctx, run, "listing the devices", err)
 	}
 	run.fanOutStarted = time.Now()
-	if run.strategy == strategyPerApp {
+	switch run.strategy {
+	case strategyExport:
+		err = in.exportPairs(ctx, out, run, apps)
+	case strategyPerApp:
 		apps = unitsAfter(apps, run.resumeAfter, func(a appRef) string { return a.id })
 		err = in.fanOut(ctx, out, len(apps), func(i int) string { return apps[i].id }, func(ctx context.Context, i int) (appsItem, error) {
 			return in.appDevices(ctx, apps[i])
 		})
-	} else {
+	default:
 		devices = unitsAfter(devices, run.resumeAfter, func(d deviceRef) string { return d.id })
 		err = in.fanOut(ctx, out, len(devices), func(i int) string { return devices[i].id }, func(ctx context.Context, i int) (appsItem, error) {
 			return in.deviceApps(ctx, devices[i])

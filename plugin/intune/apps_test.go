@@ -304,3 +304,27 @@ func TestDetectedAppsResumeAfterTheLastDeliveredUnit(t *testing.T) {
 		}
 	}
 }
+
+// TestDetectedAppsExportStrategyThroughTheInput selects export in the
+// config: every pair arrives once, from the report's ZIP, and the storage
+// host never sees the Graph token.
+func TestDetectedAppsExportStrategyThroughTheInput(t *testing.T) {
+	sim, url := startSim(t, graphsim.Config{Devices: 90, DetectedApps: 700, AppsPerDevice: 30, Seed: 37, ReadWrite: true})
+	t.Cleanup(func() { sim.Close() })
+	s := runAppsSync(t, appsYAML(sim, url, "  strategy: export", "  max_requests_per_second: 2000"))
+	checkExactlyGraphsimsInventory(t, sim, s)
+	// graphsim logs a download once its handler has returned, which may be
+	// a moment after the client read the last byte.
+	downloads := sim.StorageRequests()
+	for deadline := time.Now().Add(10 * time.Second); len(downloads) == 0 && time.Now().Before(deadline); downloads = sim.StorageRequests() {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if len(downloads) == 0 {
+		t.Fatal("nothing was downloaded from the storage host")
+	}
+	for _, d := range downloads {
+		if d.Authorized {
+			t.Fatalf("the storage host received an Authorization header: %+v", d)
+		}
+	}
+}
