@@ -9,6 +9,7 @@ GRAPHSIM  := $(BIN)/graphsim
 export CGO_ENABLED ?= 0
 
 DEMO_DEVICES ?= 2500
+DEMO_APPS    ?= 3000
 DEMO_ADDR    ?= 127.0.0.1:0
 DEMO_DSN     := 'file:data/intune.db?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)'
 
@@ -30,26 +31,31 @@ build:
 	$(GO) build -trimpath -ldflags "-s -w" -o $(BINARY) ./cmd/intune-benthos
 	$(GO) build -trimpath -o $(GRAPHSIM) ./cmd/graphsim
 
-# Builds, starts graphsim with $(DEMO_DEVICES) devices, runs config/sqlite.yaml
-# against it and prints a report from the table. Run it twice: the row count
-# stays the number of devices, because rows are upserted by id.
+# Builds, starts graphsim with $(DEMO_DEVICES) devices and $(DEMO_APPS)
+# detected apps, runs config/sqlite.yaml and config/apps-sqlite.yaml against
+# it and prints a report of each. Run it twice: the row counts stay the same,
+# because rows are upserted by id.
 demo: build
 	@mkdir -p data
 	@set -eu; \
 	out=$$(mktemp); \
-	$(GRAPHSIM) -addr $(DEMO_ADDR) -devices $(DEMO_DEVICES) >$$out 2>&1 & sim=$$!; \
+	$(GRAPHSIM) -addr $(DEMO_ADDR) -devices $(DEMO_DEVICES) -apps $(DEMO_APPS) >$$out 2>&1 & sim=$$!; \
 	trap 'kill $$sim 2>/dev/null; rm -f $$out' EXIT; \
 	for i in $$(seq 100); do grep -q 'listening on' $$out && break; sleep 0.1; done; \
 	url=$$(sed -n 's/^graphsim listening on //p' $$out); \
 	test -n "$$url" || { cat $$out; echo "graphsim did not start"; exit 1; }; \
 	echo "graphsim serves $(DEMO_DEVICES) devices at $$url"; \
-	INTUNE_TENANT_ID=00000000-0000-0000-0000-0000000000aa \
-	INTUNE_CLIENT_ID=11111111-1111-1111-1111-111111111111 \
-	INTUNE_CLIENT_SECRET=graphsim-secret \
-	INTUNE_LOGIN_URL=$$url INTUNE_GRAPH_URL=$$url INTUNE_SQLITE_DSN=$(DEMO_DSN) \
-	  $(BINARY) -c config/sqlite.yaml; \
+	export INTUNE_TENANT_ID=00000000-0000-0000-0000-0000000000aa \
+	  INTUNE_CLIENT_ID=11111111-1111-1111-1111-111111111111 \
+	  INTUNE_CLIENT_SECRET=graphsim-secret \
+	  INTUNE_LOGIN_URL=$$url INTUNE_GRAPH_URL=$$url INTUNE_SQLITE_DSN=$(DEMO_DSN); \
+	$(BINARY) -c config/sqlite.yaml; \
 	echo; echo "Report of data/intune.db (graphsim served $(DEMO_DEVICES) devices):"; \
-	INTUNE_SQLITE_DSN=$(DEMO_DSN) $(BINARY) -c config/report.yaml
+	$(BINARY) -c config/report.yaml; \
+	echo; echo "Software inventory ($(DEMO_APPS) apps in graphsim):"; \
+	$(BINARY) -c config/apps-sqlite.yaml; \
+	echo; echo "Software report of data/intune.db:"; \
+	$(BINARY) -c config/apps-report.yaml
 
 # The configs that repeat the managed_devices schema and the column table of
 # docs/destinations.md, written from plugin/intune/schema/managed_device.tsv

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -42,8 +43,12 @@ func TestAppsConfigsKeepExactlyTheTenantsPairs(t *testing.T) {
 				sim.ChangeApps(0, 1, 2, 50)
 				sim.Remove(7)
 			}
-			if res := runBinary(t, env, "-c", config(conf)); res.exitCode != 0 {
+			res := runBinary(t, env, "-c", config(conf))
+			if res.exitCode != 0 {
 				t.Fatalf("run %d: exit %d\n%s", run, res.exitCode, res.logs())
+			}
+			if want := "apps and pairs reached their destination, 0 its dead letter"; !strings.Contains(lastLine(res.stderr), want) {
+				t.Errorf("run %d: the last line %q does not say %q", run, lastLine(res.stderr), want)
 			}
 			checkAppTables(t, run, db, sim)
 		}

@@ -75,8 +75,15 @@ func main() {
 		return
 	}
 	dead := intune.DeadLettered()
-	fmt.Fprintf(os.Stderr, "intune-benthos: %d %s complete: %d devices reached their destination, %d its dead letter\n",
-		syncs, map[bool]string{true: "sync", false: "syncs"}[syncs == 1], messages-dead, dead)
+	what := "devices"
+	switch apps := intune.DeliveredApps(); {
+	case apps == messages:
+		what = "apps and pairs"
+	case apps > 0:
+		what = fmt.Sprintf("devices, apps and pairs (%d apps and pairs)", apps)
+	}
+	fmt.Fprintf(os.Stderr, "intune-benthos: %d %s complete: %d %s reached their destination, %d its dead letter\n",
+		syncs, map[bool]string{true: "sync", false: "syncs"}[syncs == 1], messages-dead, what, dead)
 	if dead > 0 {
 		os.Exit(3)
 	}

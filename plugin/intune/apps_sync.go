@@ -548,6 +548,7 @@ func (in *detectedAppsInput) delivered(run *appsRun) {
 		emitted, deleted = run.changes.upserts, run.changes.deleted
 	}
 	completed.messages.Add(int64(emitted + deleted))
+	completed.apps.Add(int64(emitted + deleted))
 	in.log.Infof("Sync %s delivered: %d apps and %d (device, app) pairs listed, %d upserts and %d deletions emitted, in %s",
 		run.id, run.apps, run.pairs, emitted, deleted, elapsed.Round(time.Millisecond))
 }

@@ -18,7 +18,15 @@ var outcome struct {
 
 // completed counts the messages of the syncs of this process that were
 // delivered (upserts and deletions), and syncs the syncs that completed.
-var completed struct{ messages, syncs atomic.Int64 }
+var completed struct {
+	messages, syncs atomic.Int64
+	// apps counts the messages of intune_detected_apps among messages.
+	apps atomic.Int64
+}
+
+// DeliveredApps is how many of Delivered's messages are apps and pairs
+// (intune_detected_apps) rather than devices.
+func DeliveredApps() int64 { return completed.apps.Load() }
 
 // Delivered reports the syncs of this process that completed and how many
 // of their messages the outputs took, DeadLettered() of them into a dead

@@ -7,5 +7,6 @@ func resetSyncFailure() {
 	outcome.err = nil
 	completed.syncs.Store(0)
 	completed.messages.Store(0)
+	completed.apps.Store(0)
 	deadLettered.Store(0)
 }
