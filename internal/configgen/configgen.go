@@ -29,7 +29,8 @@ var templateFS embed.FS
 
 // configs are the files generated under config/, each from
 // templates/<name>.tmpl.
-var configs = []string{"sqlite.yaml", "postgres.yaml", "clickhouse.yaml", "bigquery.yaml", "snowflake.yaml", "kafka.yaml", "stdout.yaml"}
+var configs = []string{"sqlite.yaml", "postgres.yaml", "clickhouse.yaml", "bigquery.yaml", "snowflake.yaml", "kafka.yaml", "stdout.yaml",
+	"apps-sqlite.yaml", "apps-postgres.yaml", "apps-kafka.yaml"}
 
 // settings shared by the templates.
 type settings struct {
@@ -148,5 +149,6 @@ func sortedKeys(m map[string][]byte) []string {
 }
 
 var funcs = template.FuncMap{
-	"createTable": func(dest, indent string) string { return schema.CreateTable(dest, "managed_devices", indent) },
+	"createTable":     func(dest, indent string) string { return schema.CreateTable(dest, "managed_devices", indent) },
+	"createAppsTable": func(dest, indent string) string { return schema.CreateDetectedAppsTable(dest, indent) },
 }

@@ -11,6 +11,17 @@ import (
 // PostgreSQL statement creates the helper functions first. Each line is
 // indented by indent, for YAML block scalars.
 func CreateTable(dest, table, indent string) string {
+	return createTable(dest, table, Columns(), "device", true, indent)
+}
+
+// CreateDetectedAppsTable is CreateTable for the detected_apps table of
+// intune_detected_apps: its columns computed from the app in _raw, and no
+// _deleted column (an app that left the tenant is deleted).
+func CreateDetectedAppsTable(dest, indent string) string {
+	return createTable(dest, "detected_apps", DetectedAppColumns(), "app", false, indent)
+}
+
+func createTable(dest, table string, columns []Column, what string, softDelete bool, indent string) string {
 	var b strings.Builder
 	if dest == "postgres" {
 		for _, line := range strings.Split(PostgresFunctions, "\n") {
@@ -18,7 +29,7 @@ func CreateTable(dest, table, indent string) string {
 		}
 	}
 	fmt.Fprintf(&b, "%sCREATE TABLE IF NOT EXISTS %s (\n", indent, table)
-	for _, c := range Columns() {
+	for _, c := range columns {
 		if c.Property == "id" {
 			fmt.Fprintf(&b, "%s  id %s PRIMARY KEY,\n", indent, c.Type(dest))
 			continue
@@ -29,10 +40,14 @@ func CreateTable(dest, table, indent string) string {
 		"postgres": {"jsonb NOT NULL", "text", "timestamptz", "boolean NOT NULL DEFAULT false"},
 		"sqlite":   {"TEXT NOT NULL", "TEXT", "TEXT", "INTEGER NOT NULL DEFAULT 0"},
 	}[dest]
-	fmt.Fprintf(&b, "%s  %s %s, -- the whole device, exactly as Graph sent it\n", indent, RawColumn, types[0])
+	fmt.Fprintf(&b, "%s  %s %s, -- the whole %s, exactly as Graph sent it\n", indent, RawColumn, types[0], what)
 	fmt.Fprintf(&b, "%s  %s %s,\n", indent, SyncIDColumn, types[1])
-	fmt.Fprintf(&b, "%s  %s %s,\n", indent, SyncedAtColumn, types[2])
-	fmt.Fprintf(&b, "%s  %s %s\n", indent, DeletedColumn, types[3])
+	if softDelete {
+		fmt.Fprintf(&b, "%s  %s %s,\n", indent, SyncedAtColumn, types[2])
+		fmt.Fprintf(&b, "%s  %s %s\n", indent, DeletedColumn, types[3])
+	} else {
+		fmt.Fprintf(&b, "%s  %s %s\n", indent, SyncedAtColumn, types[2])
+	}
 	fmt.Fprintf(&b, "%s);", indent)
 	if dest == "postgres" {
 		// lz4 compresses the device several times faster than the default

@@ -28,6 +28,12 @@ import (
 //go:embed managed_device.tsv
 var table string
 
+// detectedAppTable is the detected_apps table of intune_detected_apps, in
+// the same form.
+//
+//go:embed detected_app.tsv
+var detectedAppTable string
+
 // Destinations are the databases with a type column in the table, in its
 // column order.
 var Destinations = []string{"sqlite", "postgres", "clickhouse", "bigquery", "snowflake"}
@@ -63,7 +69,12 @@ const (
 // Columns returns the table's rows in its order; Columns()[0] is id.
 func Columns() []Column { return append([]Column(nil), columns...) }
 
-var columns = mustParse(table)
+var columns = mustParse("managed_device.tsv", table)
+
+// DetectedAppColumns are the columns of detected_apps, id first.
+func DetectedAppColumns() []Column { return append([]Column(nil), detectedAppColumns...) }
+
+var detectedAppColumns = mustParse("detected_app.tsv", detectedAppTable)
 
 // ByProperty finds a property's column.
 func ByProperty(property string) (Column, bool) {
@@ -100,10 +111,10 @@ func Reserved(name string) bool {
 	return false
 }
 
-func mustParse(text string) []Column {
+func mustParse(name, text string) []Column {
 	cols, err := parse(text)
 	if err != nil {
-		panic("schema: managed_device.tsv: " + err.Error())
+		panic("schema: " + name + ": " + err.Error())
 	}
 	return cols
 }

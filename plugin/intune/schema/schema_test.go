@@ -178,3 +178,43 @@ func TestFitsAndNever(t *testing.T) {
 		t.Error("IsNever is wrong")
 	}
 }
+
+// TestDetectedAppsTableIsGraphsDetectedApp checks detected_app.tsv against
+// the copy of detectedApp from Graph's v1.0 metadata in testdata.
+func TestDetectedAppsTableIsGraphsDetectedApp(t *testing.T) {
+	raw, err := os.ReadFile("testdata/detectedApp.v1.0.xml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var entity struct {
+		Name       string `xml:"Name,attr"`
+		Properties []struct {
+			Name string `xml:"Name,attr"`
+			Type string `xml:"Type,attr"`
+		} `xml:"Property"`
+	}
+	if err := xml.Unmarshal(raw, &entity); err != nil || entity.Name != "detectedApp" {
+		t.Fatalf("testdata does not hold detectedApp: %v", err)
+	}
+	want := map[string]string{"id": "Edm.String"}
+	for _, p := range entity.Properties {
+		want[p.Name] = p.Type
+	}
+	got := map[string]string{}
+	for _, c := range DetectedAppColumns() {
+		got[c.Property] = c.EDMType
+		for _, dest := range Destinations {
+			if c.Type(dest) == "" {
+				t.Errorf("%s has no %s type", c.Property, dest)
+			}
+		}
+	}
+	if len(got) != len(want) {
+		t.Errorf("detected_app.tsv has %d properties, Graph's detectedApp %d", len(got), len(want))
+	}
+	for name, edm := range want {
+		if got[name] != edm {
+			t.Errorf("%s: detected_app.tsv says %q, Graph's metadata %q", name, got[name], edm)
+		}
+	}
+}
