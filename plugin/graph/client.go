@@ -65,32 +65,45 @@ type response struct {
 // fetch GETs one page, retrying what Graph documents as transient and
 // renewing a token Graph refused, once.
 func (c *Client) fetch(ctx context.Context, page int, rawURL string) (*response, error) {
+	return retrying(ctx, c, page, nil, func() (*response, string, error) { return c.attempt(ctx, rawURL) })
+}
+
+// retrying runs one request until it succeeds: through the throttle, if
+// any; again on what Graph documents as transient, after Retry-After or
+// the backoff; and again once with a new token when Graph refuses the one
+// it had. try returns the token it used. describe, when set, says in a
+// retry's error what was being done (page is 0 for what is not a page).
+func retrying[T any](ctx context.Context, c *Client, page int, describe func(error) error, try func() (T, string, error)) (T, error) {
+	var zero T
+	if describe == nil {
+		describe = func(err error) error { return err }
+	}
 	started := time.Now()
 	renewed := false
 	for attempt := 1; ; attempt++ {
 		if c.Throttle != nil {
 			if err := c.Throttle.Acquire(ctx); err != nil {
-				return nil, err
+				return zero, err
 			}
 		}
-		resp, token, err := c.attempt(ctx, rawURL)
+		resp, token, err := try()
 		if err == nil {
 			c.released(nil, 0)
 			return resp, nil
 		}
 		if ctx.Err() != nil {
 			c.released(nil, 0)
-			return nil, ctx.Err()
+			return zero, ctx.Err()
 		}
 		var gerr *Error
 		if errors.As(err, &gerr) && gerr.Source == SourceGraph && gerr.StatusCode == http.StatusUnauthorized && !renewed {
 			// A token can be revoked or refused before its announced expiry:
-			// fetch a new one and try this page again, once.
+			// fetch a new one and try again, once.
 			c.Tokens.Invalidate(token)
 			renewed = true
 			c.released(nil, 0)
 			if c.OnRetry != nil {
-				c.OnRetry(RetryEvent{Page: page, Attempt: attempt, Err: err, TokenRenewed: true})
+				c.OnRetry(RetryEvent{Page: page, Attempt: attempt, Err: describe(err), TokenRenewed: true})
 			}
 			continue
 		}
@@ -98,18 +111,18 @@ func (c *Client) fetch(ctx context.Context, page int, rawURL string) (*response,
 		c.released(err, wait)
 		if !ok {
 			if isRetryable(err) {
-				return nil, fmt.Errorf("giving up after %d attempts in %s: %w", attempt, time.Since(started).Round(time.Millisecond), err)
+				return zero, fmt.Errorf("giving up after %d attempts in %s: %w", attempt, time.Since(started).Round(time.Millisecond), err)
 			}
-			return nil, err
+			return zero, err
 		}
 		if c.OnRetry != nil {
-			c.OnRetry(RetryEvent{Page: page, Attempt: attempt, Wait: wait, Err: err})
+			c.OnRetry(RetryEvent{Page: page, Attempt: attempt, Wait: wait, Err: describe(err)})
 		}
 		timer := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
 			timer.Stop()
-			return nil, ctx.Err()
+			return zero, ctx.Err()
 		case <-timer.C:
 		}
 	}
@@ -134,17 +147,9 @@ func (c *Client) attempt(ctx context.Context, rawURL string) (*response, string,
 	if err != nil {
 		return nil, "", err
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, rawURL, nil)
+	req, clientRequestID, err := c.newRequest(ctx, http.MethodGet, rawURL, nil, token)
 	if err != nil {
-		return nil, token, fmt.Errorf("building request: %w", err)
-	}
-	clientRequestID := uuid.NewString()
-	req.Header.Set("Authorization", "Bearer "+token)
-	req.Header.Set("Accept", "application/json")
-	req.Header.Set("client-request-id", clientRequestID)
-	req.Header.Set("return-client-request-id", "true")
-	if c.UserAgent != "" {
-		req.Header.Set("User-Agent", c.UserAgent)
+		return nil, token, err
 	}
 
 	res, err := c.HTTP.Do(req)
@@ -183,6 +188,32 @@ func (c *Client) attempt(ctx context.Context, rawURL string) (*response, string,
 		requestID:       res.Header.Get("request-id"),
 		clientRequestID: clientRequestID,
 	}, token, nil
+}
+
+// newRequest is a Graph request with the token and the headers Graph's
+// best practices ask for: a client-request-id of our own, which Graph
+// echoes and support asks for, and our User-Agent.
+func (c *Client) newRequest(ctx context.Context, method, rawURL string, body []byte, token string) (*http.Request, string, error) {
+	var reader io.Reader
+	if body != nil {
+		reader = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, rawURL, reader)
+	if err != nil {
+		return nil, "", fmt.Errorf("building request: %w", err)
+	}
+	clientRequestID := uuid.NewString()
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Accept", "application/json")
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	req.Header.Set("client-request-id", clientRequestID)
+	req.Header.Set("return-client-request-id", "true")
+	if c.UserAgent != "" {
+		req.Header.Set("User-Agent", c.UserAgent)
+	}
+	return req, clientRequestID, nil
 }
 
 // ErrPageTooLarge reports a response body above Client.MaxPageBytes.

@@ -15,8 +15,6 @@ import (
 	"net/url"
 	"strings"
 	"time"
-
-	"github.com/google/uuid"
 )
 
 // Intune's reports are exported by jobs ("Export Intune reports using Graph
@@ -259,52 +257,8 @@ func (c *Client) WaitExportJob(ctx context.Context, job ExportJob, poll ExportPo
 // the token. It returns the body of a 2xx answer. Retries are reported to
 // OnRetry as page 0, their error saying what was being done.
 func (c *Client) send(ctx context.Context, method, rawURL string, body []byte, doing string) ([]byte, error) {
-	started := time.Now()
-	renewed := false
-	for attempt := 1; ; attempt++ {
-		if c.Throttle != nil {
-			if err := c.Throttle.Acquire(ctx); err != nil {
-				return nil, err
-			}
-		}
-		data, token, err := c.sendOnce(ctx, method, rawURL, body)
-		if err == nil {
-			c.released(nil, 0)
-			return data, nil
-		}
-		if ctx.Err() != nil {
-			c.released(nil, 0)
-			return nil, ctx.Err()
-		}
-		var gerr *Error
-		if errors.As(err, &gerr) && gerr.Source == SourceGraph && gerr.StatusCode == http.StatusUnauthorized && !renewed {
-			c.Tokens.Invalidate(token)
-			renewed = true
-			c.released(nil, 0)
-			if c.OnRetry != nil {
-				c.OnRetry(RetryEvent{Attempt: attempt, Err: fmt.Errorf("%s: %w", doing, err), TokenRenewed: true})
-			}
-			continue
-		}
-		wait, ok := c.Retry.next(attempt, err, time.Since(started))
-		c.released(err, wait)
-		if !ok {
-			if isRetryable(err) {
-				return nil, fmt.Errorf("giving up after %d attempts in %s: %w", attempt, time.Since(started).Round(time.Millisecond), err)
-			}
-			return nil, err
-		}
-		if c.OnRetry != nil {
-			c.OnRetry(RetryEvent{Attempt: attempt, Wait: wait, Err: fmt.Errorf("%s: %w", doing, err)})
-		}
-		timer := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			timer.Stop()
-			return nil, ctx.Err()
-		case <-timer.C:
-		}
-	}
+	return retrying(ctx, c, 0, func(err error) error { return fmt.Errorf("%s: %w", doing, err) },
+		func() ([]byte, string, error) { return c.sendOnce(ctx, method, rawURL, body) })
 }
 
 // sendOnce is one attempt of send. It returns the token it used so that a
@@ -314,24 +268,9 @@ func (c *Client) sendOnce(ctx context.Context, method, rawURL string, body []byt
 	if err != nil {
 		return nil, "", err
 	}
-	var reader io.Reader
-	if body != nil {
-		reader = bytes.NewReader(body)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, rawURL, reader)
+	req, clientRequestID, err := c.newRequest(ctx, method, rawURL, body, token)
 	if err != nil {
-		return nil, token, fmt.Errorf("building request: %w", err)
-	}
-	clientRequestID := uuid.NewString()
-	req.Header.Set("Authorization", "Bearer "+token)
-	req.Header.Set("Accept", "application/json")
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	req.Header.Set("client-request-id", clientRequestID)
-	req.Header.Set("return-client-request-id", "true")
-	if c.UserAgent != "" {
-		req.Header.Set("User-Agent", c.UserAgent)
+		return nil, token, err
 	}
 	res, err := c.HTTP.Do(req)
 	if err != nil {

@@ -3,7 +3,6 @@ package intune
 import (
 	"context"
 	"fmt"
-	"sync"
 
 	"github.com/benthosdev/benthos/v4/public/service"
 
@@ -11,21 +10,13 @@ import (
 )
 
 func init() {
-	err := service.RegisterInput("intune_detected_apps", appsInputSpec(),
-		func(conf *service.ParsedConfig, mgr *service.Resources) (service.Input, error) {
-			in, err := newAppsInput(conf, mgr)
-			if err != nil {
-				return nil, err
-			}
-			replay, err := conf.FieldBool(service.AutoRetryNacksToggleFieldName)
-			if err != nil || !replay {
-				return in, err
-			}
-			return newReplayInput(in, mgr.Logger(), in.metrics), nil
-		})
-	if err != nil {
-		panic(err)
-	}
+	registerInput("intune_detected_apps", appsInputSpec(), func(conf *service.ParsedConfig, mgr *service.Resources) (service.Input, *inputMetrics, error) {
+		in, err := newAppsInput(conf, mgr)
+		if err != nil {
+			return nil, nil, err
+		}
+		return in, in.metrics, nil
+	})
 }
 
 // The entities of intune_detected_apps, in the intune_entity metadata field.
@@ -65,15 +56,7 @@ type detectedAppsInput struct {
 	checkpoints *checkpointStore // nil without checkpoint_cache
 	metrics     *inputMetrics
 
-	connMu sync.Mutex
-	items  chan appsItem // closed when the input is done
-	cancel context.CancelFunc
-	done   chan struct{}
-
-	// Read's cursor into the current item.
-	readMu sync.Mutex
-	cur    appsItem
-	next   int
+	bg background[appsItem]
 }
 
 func newAppsInput(conf *service.ParsedConfig, mgr *service.Resources) (*detectedAppsInput, error) {
@@ -115,75 +98,31 @@ func newAppsInput(conf *service.ParsedConfig, mgr *service.Resources) (*detected
 	return in, nil
 }
 
-// Connect starts the background sync; it does no network I/O itself.
+// Connect starts the background sync (see background.start).
 func (in *detectedAppsInput) Connect(context.Context) error {
-	in.connMu.Lock()
-	defer in.connMu.Unlock()
-	if in.items != nil {
-		return nil
-	}
-	runCtx, cancel := context.WithCancel(context.Background())
-	in.items = make(chan appsItem)
-	in.cancel = cancel
-	in.done = make(chan struct{})
-	go in.run(runCtx, in.items, in.done)
+	in.bg.start(in.run)
 	return nil
 }
 
 // Read hands out the messages of the current item one by one.
 func (in *detectedAppsInput) Read(ctx context.Context) (*service.Message, service.AckFunc, error) {
-	in.connMu.Lock()
-	items := in.items
-	in.connMu.Unlock()
-	if items == nil {
-		return nil, nil, service.ErrNotConnected
-	}
-
-	in.readMu.Lock()
-	defer in.readMu.Unlock()
-	for in.next >= len(in.cur.bodies) {
-		select {
-		case item, open := <-items:
-			if !open {
-				return nil, nil, service.ErrEndOfInput
-			}
-			in.cur, in.next = item, 0
-		case <-ctx.Done():
-			return nil, nil, ctx.Err()
+	return in.bg.read(ctx, func(cur appsItem, i int) (*service.Message, service.AckFunc) {
+		msg := service.NewMessage(cur.bodies[i])
+		msg.MetaSetMut(metaEntity, cur.entity)
+		msg.MetaSetMut(metaAppID, cur.appIDs[i])
+		if cur.deviceIDs != nil {
+			msg.MetaSetMut(metaDeviceID, cur.deviceIDs[i])
 		}
-	}
-	i := in.next
-	in.next++
-
-	msg := service.NewMessage(in.cur.bodies[i])
-	msg.MetaSetMut(metaEntity, in.cur.entity)
-	msg.MetaSetMut(metaAppID, in.cur.appIDs[i])
-	if in.cur.deviceIDs != nil {
-		msg.MetaSetMut(metaDeviceID, in.cur.deviceIDs[i])
-	}
-	msg.MetaSetMut(metaSyncID, in.cur.run.idMeta)
-	msg.MetaSetMut(metaSyncStartedAt, in.cur.run.startedAtMeta)
-	if in.cur.operation != nil {
-		msg.MetaSetMut(metaOperation, in.cur.operation)
-	} else {
-		msg.MetaSetMut(metaOperation, opUpsertMeta)
-	}
-	return msg, in.cur.acks.ack, nil
+		msg.MetaSetMut(metaSyncID, cur.run.idMeta)
+		msg.MetaSetMut(metaSyncStartedAt, cur.run.startedAtMeta)
+		if cur.operation != nil {
+			msg.MetaSetMut(metaOperation, cur.operation)
+		} else {
+			msg.MetaSetMut(metaOperation, opUpsertMeta)
+		}
+		return msg, cur.acks.ack
+	})
 }
 
 // Close stops the background sync and waits for it, within ctx.
-func (in *detectedAppsInput) Close(ctx context.Context) error {
-	in.connMu.Lock()
-	cancel, done := in.cancel, in.done
-	in.connMu.Unlock()
-	if cancel == nil {
-		return nil
-	}
-	cancel()
-	select {
-	case <-done:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
+func (in *detectedAppsInput) Close(ctx context.Context) error { return in.bg.stop(ctx) }

@@ -30,17 +30,11 @@ var (
 	strategyRule          = oneOfRule([]string{strategyAuto, strategyPerApp, strategyPerDevice, strategyExport}, fieldStrategy)
 	maxConcurrencyRule    = newRule(`root = if this < 1 || this > 256 { [ "max_concurrency must be between 1 and 256, got %v".format(this) ] }`, fieldMaxConcurrency)
 	requestsPerSecondRule = newRule(`root = if this <= 0 { [ "max_requests_per_second must be a positive number, got %v".format(this) ] }`, fieldRequestsPerSecond)
-
-	appsInputRule = newRule(credentialsLet + `
-root = [
-  ` + credentialConflict + `,
-  ` + emitNeedsState + `,
-].filter(v -> v != null)`)
 )
 
 // appsInputRules lists every rule of the input in the order they are checked.
 func appsInputRules() []*rule {
-	return append(append([]*rule{appsInputRule}, graphAccessRules()...),
+	return append(append([]*rule{inputRule}, graphAccessRules()...),
 		strategyRule, intervalRule, maxConcurrencyRule, requestsPerSecondRule, emitRule)
 }
 
@@ -126,7 +120,7 @@ makes `+"`intune-benthos`"+` exit with status 1.
 		).
 		Fields(graphRequestFields()...).
 		Fields(service.NewAutoRetryNacksToggleField()).
-		LintRule(appsInputRule.mapping).
+		LintRule(inputRule.mapping).
 		Example("Software inventory into stdout", "Every app and every (device, app) pair, once.", `
 input:
   intune_detected_apps:

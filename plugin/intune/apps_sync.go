@@ -177,27 +177,35 @@ func (in *detectedAppsInput) stopped(ctx context.Context, run *appsRun, doing st
 // one's id and device count for the join.
 func (in *detectedAppsInput) listApps(ctx context.Context, out *appsOutbox) ([]appRef, error) {
 	var apps []appRef
-	pager := in.client.Pages(graph.DetectedAppsURL(in.conf.graphURL), 1)
-	for {
-		page, err := pager.Next(ctx)
-		if errors.Is(err, io.EOF) {
-			return apps, nil
-		}
-		if err != nil {
-			return nil, err
-		}
+	err := eachPage(ctx, in.client, graph.DetectedAppsURL(in.conf.graphURL), func(page *graph.Page) error {
 		item := appsItem{entity: entityDetectedAppMeta, bodies: page.Devices, appIDs: make([]any, len(page.Devices))}
 		for i, body := range page.Devices {
 			app, err := parseAppRef(body)
 			if err != nil {
-				return nil, fmt.Errorf("page %d: %w", page.Number, err)
+				return err
 			}
 			apps = append(apps, app)
 			item.appIDs[i] = app.idMeta
 		}
 		out.run.apps += len(page.Devices)
-		if err := out.send(item); err != nil {
-			return nil, err
+		return out.send(item)
+	})
+	return apps, err
+}
+
+// eachPage hands every page of a listing to fn, in order.
+func eachPage(ctx context.Context, client *graph.Client, firstURL string, fn func(*graph.Page) error) error {
+	pager := client.Pages(firstURL, 1)
+	for {
+		page, err := pager.Next(ctx)
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if err := fn(page); err != nil {
+			return fmt.Errorf("page %d: %w", page.Number, err)
 		}
 	}
 }
@@ -227,26 +235,20 @@ func parseAppRef(body []byte) (appRef, error) {
 // listDevices lists every device's id and name.
 func (in *detectedAppsInput) listDevices(ctx context.Context) ([]deviceRef, error) {
 	var devices []deviceRef
-	pager := in.client.Pages(graph.DeviceNamesURL(in.conf.graphURL), 1)
-	for {
-		page, err := pager.Next(ctx)
-		if errors.Is(err, io.EOF) {
-			return devices, nil
-		}
-		if err != nil {
-			return nil, err
-		}
+	err := eachPage(ctx, in.client, graph.DeviceNamesURL(in.conf.graphURL), func(page *graph.Page) error {
 		for _, body := range page.Devices {
 			id, name, err := deviceIDAndName(body)
 			if err != nil {
-				return nil, fmt.Errorf("page %d: %w", page.Number, err)
+				return err
 			}
 			d := deviceRef{idJSON: id, nameJSON: name}
 			d.id, _ = graph.DecodeString(id)
 			d.idMeta = d.id
 			devices = append(devices, d)
 		}
-	}
+		return nil
+	})
+	return devices, err
 }
 
 // deviceIDAndName returns a device's id and deviceName as Graph wrote them;
@@ -313,26 +315,20 @@ func (in *detectedAppsInput) deviceApps(ctx context.Context, device deviceRef) (
 // eachElement reads every page of a relationship. A 404 is an app or a
 // device that left the tenant since it was listed: it has no pairs.
 func (in *detectedAppsInput) eachElement(ctx context.Context, firstURL string, fn func([]byte) error) error {
-	pager := in.client.Pages(firstURL, 1)
-	for {
-		page, err := pager.Next(ctx)
-		if errors.Is(err, io.EOF) {
-			return nil
-		}
-		var gerr *graph.Error
-		if errors.As(err, &gerr) && gerr.Source == graph.SourceGraph && gerr.StatusCode == http.StatusNotFound {
-			in.log.Debugf("%s is gone since it was listed: %v", firstURL, err)
-			return nil
-		}
-		if err != nil {
-			return err
-		}
+	err := eachPage(ctx, in.client, firstURL, func(page *graph.Page) error {
 		for _, body := range page.Devices {
 			if err := fn(body); err != nil {
-				return fmt.Errorf("page %d: %w", page.Number, err)
+				return err
 			}
 		}
+		return nil
+	})
+	var gerr *graph.Error
+	if errors.As(err, &gerr) && gerr.Source == graph.SourceGraph && gerr.StatusCode == http.StatusNotFound {
+		in.log.Debugf("%s is gone since it was listed: %v", firstURL, err)
+		return nil
 	}
+	return err
 }
 
 // pairBody is a device_app message: what joins a device to an app.
@@ -531,17 +527,11 @@ func unitName(strategy string) string {
 func (in *detectedAppsInput) delivered(run *appsRun) {
 	elapsed := time.Since(run.startedAt)
 	if run.changes != nil && run.resumeAfter == "" {
-		if err := in.state.save(context.Background(), run.changes.current); err != nil {
-			err = fmt.Errorf("sync %s delivered everything, but %w; the next sync repeats its changes and deletions", run.id, err)
-			in.log.Errorf("%v", err)
-			if in.conf.interval == 0 {
-				recordFailure(err)
-			}
+		if !in.state.saveDelivered(run.id, run.changes.current, in.log, in.conf.interval == 0) {
 			return
 		}
 	}
-	in.metrics.syncDuration.Timing(elapsed.Nanoseconds())
-	in.metrics.lastSuccess.Set(time.Now().Unix())
+	in.metrics.syncDelivered(elapsed)
 	completed.syncs.Add(1)
 	emitted, deleted := run.apps+run.pairs, 0
 	if run.changes != nil {

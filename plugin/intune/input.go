@@ -3,7 +3,6 @@ package intune
 import (
 	"context"
 	"fmt"
-	"sync"
 
 	"github.com/benthosdev/benthos/v4/public/service"
 
@@ -11,20 +10,30 @@ import (
 )
 
 func init() {
-	err := service.RegisterInput("intune_managed_devices", inputSpec(),
-		func(conf *service.ParsedConfig, mgr *service.Resources) (service.Input, error) {
-			in, err := newInput(conf, mgr)
-			if err != nil {
-				return nil, err
-			}
-			// Our own replay of refused messages, not Benthos'
-			// AutoRetryNacks: see replay.go for why.
-			replay, err := conf.FieldBool(service.AutoRetryNacksToggleFieldName)
-			if err != nil || !replay {
-				return in, err
-			}
-			return newReplayInput(in, mgr.Logger(), in.metrics), nil
-		})
+	registerInput("intune_managed_devices", inputSpec(), func(conf *service.ParsedConfig, mgr *service.Resources) (service.Input, *inputMetrics, error) {
+		in, err := newInput(conf, mgr)
+		if err != nil {
+			return nil, nil, err
+		}
+		return in, in.metrics, nil
+	})
+}
+
+// registerInput registers one of our inputs, wrapped in our own replay of
+// refused messages when auto_replay_nacks is on (not Benthos'
+// AutoRetryNacks: see replay.go for why).
+func registerInput(name string, spec *service.ConfigSpec, build func(*service.ParsedConfig, *service.Resources) (service.Input, *inputMetrics, error)) {
+	err := service.RegisterInput(name, spec, func(conf *service.ParsedConfig, mgr *service.Resources) (service.Input, error) {
+		in, metrics, err := build(conf, mgr)
+		if err != nil {
+			return nil, err
+		}
+		replay, err := conf.FieldBool(service.AutoRetryNacksToggleFieldName)
+		if err != nil || !replay {
+			return in, err
+		}
+		return newReplayInput(in, mgr.Logger(), metrics), nil
+	})
 	if err != nil {
 		panic(err)
 	}
@@ -53,15 +62,7 @@ type managedDevicesInput struct {
 	state       *stateStore      // nil without state_cache
 	metrics     *inputMetrics
 
-	connMu sync.Mutex
-	items  chan pageItem // closed when the input is done
-	cancel context.CancelFunc
-	done   chan struct{}
-
-	// Read's cursor into the current page.
-	readMu sync.Mutex
-	cur    pageItem
-	next   int
+	bg background[pageItem]
 }
 
 func newInput(conf *service.ParsedConfig, mgr *service.Resources) (*managedDevicesInput, error) {
@@ -122,75 +123,29 @@ func (c inputConfig) newCheckpointStore(mgr *service.Resources) (*checkpointStor
 	}, nil
 }
 
-// Connect starts the background sync. It does no network I/O itself: a
-// wrong secret or a missing permission is a sync failure with a clear
-// message, not a connection Benthos would retry forever.
-func (in *managedDevicesInput) Connect(ctx context.Context) error {
-	in.connMu.Lock()
-	defer in.connMu.Unlock()
-	if in.items != nil {
-		return nil
-	}
-	runCtx, cancel := context.WithCancel(context.Background())
-	in.items = make(chan pageItem) // unbuffered: at most one page fetched ahead
-	in.cancel = cancel
-	in.done = make(chan struct{})
-	go in.run(runCtx, in.items, in.done)
+// Connect starts the background sync (see background.start).
+func (in *managedDevicesInput) Connect(context.Context) error {
+	in.bg.start(in.run)
 	return nil
 }
 
 // Read hands out the devices of the current page one by one, waiting for the
 // next page when it is drained.
 func (in *managedDevicesInput) Read(ctx context.Context) (*service.Message, service.AckFunc, error) {
-	in.connMu.Lock()
-	items := in.items
-	in.connMu.Unlock()
-	if items == nil {
-		return nil, nil, service.ErrNotConnected
-	}
-
-	in.readMu.Lock()
-	defer in.readMu.Unlock()
-	for in.next >= len(in.cur.bodies) {
-		select {
-		case item, open := <-items:
-			if !open {
-				return nil, nil, service.ErrEndOfInput
-			}
-			in.cur, in.next = item, 0
-		case <-ctx.Done():
-			return nil, nil, ctx.Err()
+	return in.bg.read(ctx, func(cur pageItem, i int) (*service.Message, service.AckFunc) {
+		msg := service.NewMessage(cur.bodies[i])
+		// The values are boxed once per page, not once per device.
+		msg.MetaSetMut(metaSyncID, cur.run.idMeta)
+		msg.MetaSetMut(metaSyncStartedAt, cur.run.startedAtMeta)
+		msg.MetaSetMut(metaPage, cur.pageMeta)
+		msg.MetaSetMut(metaAPIVersion, cur.run.apiVersionMeta)
+		msg.MetaSetMut(metaOperation, cur.operation)
+		if cur.ids != nil && cur.ids[i] != nil {
+			msg.MetaSetMut(metaDeviceID, cur.ids[i])
 		}
-	}
-	body := in.cur.bodies[in.next]
-	in.next++
-
-	msg := service.NewMessage(body)
-	// The values are boxed once per page, not once per device.
-	msg.MetaSetMut(metaSyncID, in.cur.run.idMeta)
-	msg.MetaSetMut(metaSyncStartedAt, in.cur.run.startedAtMeta)
-	msg.MetaSetMut(metaPage, in.cur.pageMeta)
-	msg.MetaSetMut(metaAPIVersion, in.cur.run.apiVersionMeta)
-	msg.MetaSetMut(metaOperation, in.cur.operation)
-	if in.cur.ids != nil && in.cur.ids[in.next-1] != nil {
-		msg.MetaSetMut(metaDeviceID, in.cur.ids[in.next-1])
-	}
-	return msg, in.cur.acks.ack, nil
+		return msg, cur.acks.ack
+	})
 }
 
 // Close stops the background sync and waits for it, within ctx.
-func (in *managedDevicesInput) Close(ctx context.Context) error {
-	in.connMu.Lock()
-	cancel, done := in.cancel, in.done
-	in.connMu.Unlock()
-	if cancel == nil {
-		return nil
-	}
-	cancel()
-	select {
-	case <-done:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
+func (in *managedDevicesInput) Close(ctx context.Context) error { return in.bg.stop(ctx) }

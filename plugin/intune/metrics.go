@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/benthosdev/benthos/v4/public/service"
 
@@ -41,6 +42,12 @@ func newInputMetrics(m *service.Metrics) *inputMetrics {
 		lastSuccess:   m.NewGauge("intune_last_success_timestamp"),
 		replayed:      m.NewCounter("intune_messages_replayed"),
 	}
+}
+
+// syncDelivered records a sync whose every message was acknowledged.
+func (m *inputMetrics) syncDelivered(elapsed time.Duration) {
+	m.syncDuration.Timing(elapsed.Nanoseconds())
+	m.lastSuccess.Set(time.Now().Unix())
 }
 
 // retried counts a failed attempt that will be retried.

@@ -15,7 +15,8 @@ import (
 func BenchmarkReadPerDevice(b *testing.B) {
 	devices := benchDevices(1000)
 	items := make(chan pageItem, 1)
-	in := &managedDevicesInput{items: items}
+	in := &managedDevicesInput{}
+	in.bg.items = items
 	in.conf.query.APIVersion = "v1.0"
 	run := newSyncRun(time.Now(), "https://graph.microsoft.com/v1.0/deviceManagement/managedDevices")
 	run.acks = newAckTracker(nil, func(error) {}, nil)

@@ -26,7 +26,6 @@ var badValues = map[*rule]string{
 	maxPageBytesRule:     "client_secret: s\nmax_page_bytes: -1",
 	emitRule:             "client_secret: s\nemit: everything",
 
-	appsInputRule:         "client_secret: s\nfederated_token_file: /t",
 	strategyRule:          "client_secret: s\nstrategy: export_everything",
 	maxConcurrencyRule:    "client_secret: s\nmax_concurrency: 0",
 	requestsPerSecondRule: "client_secret: s\nmax_requests_per_second: -5",

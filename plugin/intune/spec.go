@@ -49,7 +49,8 @@ var (
 	// knows what changed.
 	emitNeedsState = `if this.emit.or("all") == "changes" && this.state_cache.or("") == "" { "emit: changes needs state_cache, the cache that remembers the last complete sync" }`
 
-	// inputRule checks what involves several fields. A spec has one lint
+	// inputRule checks what involves several fields, the same in both
+	// inputs. A spec has one lint
 	// rule (LintRule replaces the previous one), so it holds them all.
 	inputRule = newRule(credentialsLet + `
 root = [

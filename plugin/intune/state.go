@@ -68,3 +68,20 @@ func (s *stateStore) save(ctx context.Context, snap *snapshot) error {
 	s.mu.Unlock()
 	return nil
 }
+
+// saveDelivered saves the snapshot of a sync whose every message was
+// acknowledged. A snapshot that cannot be saved is logged, and is the
+// process' failure for a one-shot sync: the next sync would repeat this
+// one's changes and deletions.
+func (s *stateStore) saveDelivered(syncID string, snap *snapshot, log *service.Logger, oneShot bool) bool {
+	err := s.save(context.Background(), snap)
+	if err == nil {
+		return true
+	}
+	err = fmt.Errorf("sync %s delivered everything, but %w; the next sync repeats its changes and deletions", syncID, err)
+	log.Errorf("%v", err)
+	if oneShot {
+		recordFailure(err)
+	}
+	return false
+}

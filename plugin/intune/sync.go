@@ -374,17 +374,11 @@ func (in *managedDevicesInput) startChanges(ctx context.Context, run *syncRun) e
 func (in *managedDevicesInput) delivered(run *syncRun) {
 	elapsed := time.Since(run.startedAt)
 	if run.changes != nil && !run.changes.partial {
-		if err := in.state.save(context.Background(), run.changes.current); err != nil {
-			err = fmt.Errorf("sync %s delivered every device, but %w; the next sync repeats its changes and deletions", run.id, err)
-			in.log.Errorf("%v", err)
-			if in.conf.interval == 0 {
-				recordFailure(err)
-			}
+		if !in.state.saveDelivered(run.id, run.changes.current, in.log, in.conf.interval == 0) {
 			return
 		}
 	}
-	in.metrics.syncDuration.Timing(elapsed.Nanoseconds())
-	in.metrics.lastSuccess.Set(time.Now().Unix())
+	in.metrics.syncDelivered(elapsed)
 	upserts := run.devices
 	if run.changes != nil {
 		upserts = run.changes.upserts
