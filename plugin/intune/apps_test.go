@@ -102,14 +102,28 @@ func TestDetectedAppsEmitsEveryAppAndPairOnceWhateverTheStrategy(t *testing.T) {
 // is a tenth of the pace the input is allowed: Graph answers 429s, and
 // after each one no request may arrive before its Retry-After has passed.
 func TestDetectedAppsWaitOutEveryRetryAfter(t *testing.T) {
-	sim, url := startSim(t, graphsim.Config{
-		Devices: 120, DetectedApps: 600, AppsPerDevice: 30, Seed: 11,
-		Throttle: graphsim.Throttle{Requests: 40, Window: time.Second},
-	})
-	s := runAppsSync(t, appsYAML(sim, url, "  strategy: per_app", "  max_requests_per_second: 400", "  max_concurrency: 16",
-		"  backoff:", "    initial_interval: 10ms"))
-	checkExactlyGraphsimsInventory(t, sim, s)
+	// export sends a handful of requests: a budget of one per second
+	// throttles it.
+	budget := map[string]int{strategyPerApp: 40, strategyPerDevice: 40, strategyExport: 1}
+	for _, strategy := range []string{strategyPerApp, strategyPerDevice, strategyExport} {
+		t.Run(strategy, func(t *testing.T) {
+			sim, url := startSim(t, graphsim.Config{
+				Devices: 120, DetectedApps: 600, AppsPerDevice: 30, Seed: 11, ReadWrite: true,
+				Throttle: graphsim.Throttle{Requests: budget[strategy], Window: time.Second},
+			})
+			t.Cleanup(func() { sim.Close() })
+			s := runAppsSync(t, appsYAML(sim, url, "  strategy: "+strategy, "  max_requests_per_second: 400", "  max_concurrency: 16",
+				"  backoff:", "    initial_interval: 10ms"))
+			checkExactlyGraphsimsInventory(t, sim, s)
+			checkNoRequestDuringRetryAfter(t, sim)
+		})
+	}
+}
 
+// checkNoRequestDuringRetryAfter reads graphsim's request log: after each
+// 429, no request may arrive before its Retry-After has passed.
+func checkNoRequestDuringRetryAfter(t *testing.T, sim *graphsim.Server) {
+	t.Helper()
 	log := sim.Requests()
 	throttled := 0
 	for i, r := range log {
