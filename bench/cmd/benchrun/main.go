@@ -65,9 +65,16 @@ type options struct {
 	started, finished      time.Time
 	loadBefore, loadAfter  string
 	buildNote, commandLine string
+	apps                   appsOptions
 }
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == appsTruthCommand {
+		if err := appsTruthMain(os.Args[2:]); err != nil {
+			fatalf("%s: %v", appsTruthCommand, err)
+		}
+		return
+	}
 	var o options
 	var sizes string
 	flag.StringVar(&o.repo, "repo", "..", "repository root (holds bin/intune-benthos and bin/graphsim, built by make build)")
@@ -77,11 +84,19 @@ func main() {
 	flag.IntVar(&o.runs, "runs", 3, "runs of each program per size; the tables show the median")
 	flag.DurationVar(&o.latency, "latency", 250*time.Millisecond, "page latency of the latency scenario")
 	flag.IntVar(&o.latencySize, "latency-size", 100000, "tenant size of the latency scenario (0: skip it)")
-	flag.StringVar(&o.skip, "skip", "", "programs to leave out, comma-separated: intune-file, intune-drop, floor, msgraph, http_client, intune-flatten, sqlite.yaml, sqlite-floor, postgres.yaml, pg-copy-floor")
+	flag.StringVar(&o.skip, "skip", "", "programs to leave out, comma-separated: intune-file, intune-drop, floor, msgraph, http_client, intune-flatten, sqlite.yaml, sqlite-floor, postgres.yaml, pg-copy-floor; of the detected-apps scenario per_app, per_device, auto, naive-apps")
 	flag.IntVar(&o.destinations, "destinations", 100000, "tenant size of the destination scenario: shipped configs to rows beside their floors (0: skip it)")
 	flag.StringVar(&o.pgServer, "pg", "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable", "PostgreSQL server of the destination scenario (a DSN naming the database postgres; the scenario creates intune_bench)")
 	flag.BoolVar(&o.idle, "idle", true, "measure the idle footprint against an empty tenant")
 	flag.DurationVar(&o.timeout, "timeout", 30*time.Minute, "longest a single program run may take")
+	flag.IntVar(&o.apps.devices, "apps-devices", 10000, "devices of the detected-apps scenario: intune_detected_apps per strategy against a throttled graphsim, beside a naive per-app loop (0: skip it)")
+	flag.IntVar(&o.apps.apps, "apps", 20000, "detected apps of the detected-apps scenario")
+	flag.IntVar(&o.apps.perDevice, "apps-per-device", 150, "graphsim -apps-per-device of the detected-apps scenario")
+	flag.DurationVar(&o.apps.latency, "apps-latency", 50*time.Millisecond, "graphsim's latency before every page in the detected-apps scenario")
+	flag.StringVar(&o.apps.throttle, "apps-throttle", "2000/20s", "graphsim -throttle of the detected-apps scenario (Intune's 2,000 requests per 20 s per app)")
+	flag.IntVar(&o.apps.naive, "apps-naive", 2000, "apps the naive sequential loop walks, its loop extrapolated linearly to every app (0: every app)")
+	flag.IntVar(&o.apps.runs, "apps-runs", 1, "runs of each program of the detected-apps scenario (minutes each); the table shows the median")
+	flag.BoolVar(&o.apps.only, "apps-only", false, "run the detected-apps scenario alone and replace only its section of -results (and not -svg)")
 	flag.StringVar(&o.resultsPath, "results", "RESULTS.md", "where to write the Markdown results")
 	flag.StringVar(&o.svgPath, "svg", "results.svg", "where to write the chart")
 	flag.Parse()
@@ -142,7 +157,17 @@ func run(o *options) error {
 			return err
 		}
 	}
-	if len(progs) == 0 && len(destProgs) == 0 {
+	if o.apps.only {
+		progs, destProgs, o.idle = nil, nil, false
+		if o.apps.devices <= 0 {
+			return fmt.Errorf("-apps-only with -apps-devices %d: nothing to run", o.apps.devices)
+		}
+	}
+	apps, err := newAppsScenario(o.apps, o.skip)
+	if err != nil {
+		return err
+	}
+	if len(progs) == 0 && len(destProgs) == 0 && apps == nil {
 		return fmt.Errorf("every program is skipped")
 	}
 	ps := &paths{
@@ -161,7 +186,11 @@ func run(o *options) error {
 	if ps.binary, err = filepath.Abs(ps.binary); err != nil {
 		return err
 	}
-	if err := buildPeers(o, ps, append(append([]program(nil), progs...), destProgs...)); err != nil {
+	peers := append(append([]program(nil), progs...), destProgs...)
+	if apps != nil {
+		peers = append(peers, apps.programs...)
+	}
+	if err := buildPeers(o, ps, peers); err != nil {
 		return err
 	}
 	o.buildNote = buildNote(o.repo)
@@ -202,16 +231,52 @@ func run(o *options) error {
 
 	o.started = time.Now()
 	o.loadBefore = loadAverage()
-	fmt.Printf("bench: %d scenarios, %d run(s) each, programs: %s\n", len(scenarios), o.runs, programNames(progs))
+	if len(scenarios) > 0 {
+		fmt.Printf("bench: %d scenarios, %d run(s) each, programs: %s\n", len(scenarios), o.runs, programNames(append(append([]program(nil), progs...), destProgs...)))
+	}
+	if apps != nil {
+		fmt.Printf("bench: the detected-apps scenario, %d run(s), programs: %s\n", apps.o.runs, programNames(apps.programs))
+	}
 	for _, sc := range scenarios {
 		if err := runScenario(ctx, o, ps, simBin, sc); err != nil {
 			return err
 		}
 	}
+	var appsSection string
+	if apps != nil {
+		apps.commandLine, apps.buildNote = o.commandLine, "`bin/intune-benthos` and `bin/graphsim` from `make build`, "+o.buildNote
+		if o.repo != ".." {
+			apps.buildNote = "`bin/intune-benthos` and `bin/graphsim` built by `make build` in `" + ps.repo + "`, " + o.buildNote
+		}
+		if err := runAppsScenario(ctx, ps, simBin, apps, o.timeout); err != nil {
+			return err
+		}
+		appsSection = renderApps(apps)
+	}
 	o.finished = time.Now()
 	o.loadAfter = loadAverage()
 
+	if len(scenarios) == 0 {
+		// The detected-apps scenario alone: its section replaces the
+		// previous one, the other scenarios' results stay as they were.
+		existing, err := os.ReadFile(o.resultsPath)
+		if err != nil && !os.IsNotExist(err) {
+			return err
+		}
+		md := appsSection
+		if len(existing) > 0 {
+			md = spliceApps(string(existing), appsSection)
+		}
+		if err := os.WriteFile(o.resultsPath, []byte(md), 0o644); err != nil {
+			return err
+		}
+		fmt.Printf("\nbench: done in %s; wrote the detected-apps section of %s\n", o.finished.Sub(o.started).Round(time.Second), o.resultsPath)
+		return nil
+	}
 	md := renderMarkdown(o, scenarios)
+	if appsSection != "" {
+		md = spliceApps(md, appsSection)
+	}
 	if err := os.WriteFile(o.resultsPath, []byte(md), 0o644); err != nil {
 		return err
 	}
@@ -234,6 +299,7 @@ func buildPeers(o *options, ps *paths, progs []program) error {
 	ps.msgraph = filepath.Join(binDir, "msgraph")
 	ps.sqliteFloor = filepath.Join(binDir, "sqlitefloor")
 	ps.pgFloor = filepath.Join(binDir, "pgfloor")
+	ps.naiveApps = filepath.Join(binDir, "naiveapps")
 	pkgs := map[string]bool{}
 	for _, p := range progs {
 		switch p.name {
@@ -243,6 +309,8 @@ func buildPeers(o *options, ps *paths, progs []program) error {
 			pkgs["./cmd/sqlitefloor"] = true
 		case "pg-copy-floor":
 			pkgs["./cmd/pgfloor"] = true
+		case appsNaive:
+			pkgs["./cmd/naiveapps"] = true
 		}
 		if p.before != nil {
 			pkgs["./cmd/floor"] = true // dumps the devices the floors load

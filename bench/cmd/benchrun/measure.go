@@ -29,7 +29,13 @@ func startSim(bin string, devices int, latency time.Duration, dir string) (*sim,
 	if latency > 0 {
 		args = append(args, "-latency", latency.String())
 	}
-	logPath := filepath.Join(dir, "graphsim.log")
+	return startSimArgs(bin, args, dir, "graphsim.log")
+}
+
+// startSimArgs starts graphsim with args (which must listen on a free port),
+// its output into logName in dir.
+func startSimArgs(bin string, args []string, dir, logName string) (*sim, error) {
+	logPath := filepath.Join(dir, logName)
 	logf, err := os.Create(logPath)
 	if err != nil {
 		return nil, err

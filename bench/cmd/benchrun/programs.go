@@ -39,6 +39,8 @@ type paths struct {
 	msgraph string // bench/bin/msgraph
 	tmp     string
 
+	naiveApps string // bench/bin/naiveapps, the detected-apps scenario's
+
 	// The destination scenario's.
 	repo        string    // the repository, for config/
 	url         string    // graphsim
@@ -168,7 +170,8 @@ func writeConfig(dir, name, body string) (string, error) {
 // list has.
 func selectPrograms(all []program, skip string) ([]program, error) {
 	known := map[string]bool{}
-	for _, p := range append(programs(), destinationPrograms()...) {
+	every := append(append(programs(), destinationPrograms()...), appsPrograms()...)
+	for _, p := range every {
 		known[p.name] = true
 	}
 	skipped := map[string]bool{}
@@ -177,7 +180,7 @@ func selectPrograms(all []program, skip string) ([]program, error) {
 			continue
 		}
 		if !known[s] {
-			return nil, fmt.Errorf("-skip %q: no such program (have %s)", s, programNames(append(programs(), destinationPrograms()...)))
+			return nil, fmt.Errorf("-skip %q: no such program (have %s)", s, programNames(every))
 		}
 		skipped[s] = true
 	}

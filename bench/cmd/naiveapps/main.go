@@ -1,0 +1,173 @@
+// Command naiveapps joins Intune's detected apps to their devices the way a
+// user writes it first: x/oauth2 client credentials for the token, list
+// deviceManagement/detectedApps (following @odata.nextLink), then for each
+// app, one request at a time, GET its managedDevices?$select=id,deviceName
+// (every page), waiting Retry-After whenever Graph answers 429.
+//
+// It is the sequential peer of the detected-apps scenario of bench/: plain
+// and correct, neither slowed down nor tuned. Its wall time is requests ×
+// latency by construction, so -apps walks only the first N apps; benchrun
+// extrapolates the loop to every app.
+//
+// It writes nothing but one JSON summary line to stdout.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"log"
+	"net/http"
+	"net/url"
+	"os"
+	"strconv"
+	"time"
+
+	"golang.org/x/oauth2"
+	"golang.org/x/oauth2/clientcredentials"
+)
+
+// summary is what benchrun reads from stdout.
+type summary struct {
+	AppsListed     int     `json:"apps_listed"`
+	AppsWalked     int     `json:"apps_walked"`
+	DeviceCountSum int     `json:"device_count_sum"` // of the walked apps, from the listing
+	Pairs          int     `json:"pairs"`            // (device, app) pairs read
+	ListRequests   int     `json:"list_requests"`    // Graph requests of the listing, 429s included
+	LoopRequests   int     `json:"loop_requests"`    // Graph requests of the per-app loop, 429s included
+	Throttled      int     `json:"throttled"`        // 429s, both phases
+	ListSeconds    float64 `json:"list_seconds"`     // token and listing
+	LoopSeconds    float64 `json:"loop_seconds"`     // the per-app loop
+}
+
+func main() {
+	var (
+		loginURL = flag.String("login-url", "https://login.microsoftonline.com", "Entra ID login host")
+		graphURL = flag.String("graph-url", "https://graph.microsoft.com", "Microsoft Graph host")
+		tenant   = flag.String("tenant", "", "tenant id")
+		clientID = flag.String("client-id", "", "application (client) id")
+		secret   = flag.String("client-secret", "", "client secret")
+		apps     = flag.Int("apps", 0, "walk the devices of the first N apps listed (0: every app)")
+	)
+	flag.Parse()
+	log.SetFlags(0)
+
+	s, err := run(context.Background(), *loginURL, *graphURL, *tenant, *clientID, *secret, *apps)
+	if err != nil {
+		log.Fatalf("naiveapps: %v", err)
+	}
+	if err := json.NewEncoder(os.Stdout).Encode(s); err != nil {
+		log.Fatalf("naiveapps: %v", err)
+	}
+}
+
+type app struct {
+	ID          string `json:"id"`
+	DeviceCount int    `json:"deviceCount"`
+}
+
+type device struct {
+	ID         string `json:"id"`
+	DeviceName string `json:"deviceName"`
+}
+
+func run(ctx context.Context, loginURL, graphURL, tenant, clientID, secret string, limit int) (summary, error) {
+	var s summary
+	start := time.Now()
+	cc := clientcredentials.Config{
+		ClientID:     clientID,
+		ClientSecret: secret,
+		TokenURL:     loginURL + "/" + tenant + "/oauth2/v2.0/token",
+		Scopes:       []string{"https://graph.microsoft.com/.default"},
+		AuthStyle:    oauth2.AuthStyleInParams,
+	}
+	client := cc.Client(ctx)
+
+	var apps []app
+	next := graphURL + "/v1.0/deviceManagement/detectedApps"
+	for next != "" {
+		var p struct {
+			Value    []app  `json:"value"`
+			NextLink string `json:"@odata.nextLink"`
+		}
+		n, t, err := get(ctx, client, next, &p)
+		s.ListRequests += n
+		s.Throttled += t
+		if err != nil {
+			return s, err
+		}
+		apps = append(apps, p.Value...)
+		next = p.NextLink
+	}
+	s.AppsListed = len(apps)
+	s.ListSeconds = time.Since(start).Seconds()
+
+	if limit > 0 && limit < len(apps) {
+		apps = apps[:limit]
+	}
+	loop := time.Now()
+	for _, a := range apps {
+		next := graphURL + "/v1.0/deviceManagement/detectedApps/" + url.PathEscape(a.ID) + "/managedDevices?$select=id,deviceName"
+		for next != "" {
+			var p struct {
+				Value    []device `json:"value"`
+				NextLink string   `json:"@odata.nextLink"`
+			}
+			n, t, err := get(ctx, client, next, &p)
+			s.LoopRequests += n
+			s.Throttled += t
+			if err != nil {
+				return s, fmt.Errorf("app %s: %w", a.ID, err)
+			}
+			s.Pairs += len(p.Value)
+			next = p.NextLink
+		}
+		s.AppsWalked++
+		s.DeviceCountSum += a.DeviceCount
+	}
+	s.LoopSeconds = time.Since(loop).Seconds()
+	return s, nil
+}
+
+// get decodes one page into v, waiting Retry-After (1 s when absent) and
+// trying again as long as Graph answers 429. It returns the requests sent
+// and how many of them were answered 429.
+func get(ctx context.Context, client *http.Client, u string, v any) (requests, throttled int, err error) {
+	for {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+		if err != nil {
+			return requests, throttled, err
+		}
+		resp, err := client.Do(req)
+		requests++
+		if err != nil {
+			return requests, throttled, err
+		}
+		if resp.StatusCode == http.StatusTooManyRequests {
+			throttled++
+			wait := time.Second
+			if secs, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil && secs > 0 {
+				wait = time.Duration(secs) * time.Second
+			}
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			select {
+			case <-time.After(wait):
+			case <-ctx.Done():
+				return requests, throttled, ctx.Err()
+			}
+			continue
+		}
+		if resp.StatusCode != http.StatusOK {
+			body, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+			resp.Body.Close()
+			return requests, throttled, fmt.Errorf("GET %s: %s: %s", u, resp.Status, body)
+		}
+		err = json.NewDecoder(resp.Body).Decode(v)
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return requests, throttled, err
+	}
+}
