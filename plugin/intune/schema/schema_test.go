@@ -10,7 +10,18 @@ import (
 // copy of Graph's v1.0 metadata in testdata.
 func metadataProperties(t *testing.T) map[string]string {
 	t.Helper()
-	raw, err := os.ReadFile("testdata/managedDevice.v1.0.xml")
+	props := entityProperties(t, "testdata/managedDevice.v1.0.xml", "managedDevice")
+	if len(props) < 50 {
+		t.Fatalf("testdata holds %d properties of managedDevice, want all of them", len(props))
+	}
+	return props
+}
+
+// entityProperties reads the Property elements of an entity type copied
+// from Graph's metadata into file, with id from graph.entity, its base type.
+func entityProperties(t *testing.T, file, name string) map[string]string {
+	t.Helper()
+	raw, err := os.ReadFile(file)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -24,10 +35,10 @@ func metadataProperties(t *testing.T) map[string]string {
 	if err := xml.Unmarshal(raw, &entity); err != nil {
 		t.Fatal(err)
 	}
-	if entity.Name != "managedDevice" || len(entity.Properties) < 50 {
-		t.Fatalf("testdata holds %q with %d properties, want managedDevice", entity.Name, len(entity.Properties))
+	if entity.Name != name {
+		t.Fatalf("%s holds %q, want %s", file, entity.Name, name)
 	}
-	props := map[string]string{"id": "Edm.String"} // from graph.entity, its base type
+	props := map[string]string{"id": "Edm.String"}
 	for _, p := range entity.Properties {
 		props[p.Name] = p.Type
 	}
@@ -182,24 +193,7 @@ func TestFitsAndNever(t *testing.T) {
 // TestDetectedAppsTableIsGraphsDetectedApp checks detected_app.tsv against
 // the copy of detectedApp from Graph's v1.0 metadata in testdata.
 func TestDetectedAppsTableIsGraphsDetectedApp(t *testing.T) {
-	raw, err := os.ReadFile("testdata/detectedApp.v1.0.xml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var entity struct {
-		Name       string `xml:"Name,attr"`
-		Properties []struct {
-			Name string `xml:"Name,attr"`
-			Type string `xml:"Type,attr"`
-		} `xml:"Property"`
-	}
-	if err := xml.Unmarshal(raw, &entity); err != nil || entity.Name != "detectedApp" {
-		t.Fatalf("testdata does not hold detectedApp: %v", err)
-	}
-	want := map[string]string{"id": "Edm.String"}
-	for _, p := range entity.Properties {
-		want[p.Name] = p.Type
-	}
+	want := entityProperties(t, "testdata/detectedApp.v1.0.xml", "detectedApp")
 	got := map[string]string{}
 	for _, c := range DetectedAppColumns() {
 		got[c.Property] = c.EDMType
