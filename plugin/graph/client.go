@@ -143,18 +143,9 @@ func (c *Client) released(err error, wait time.Duration) {
 // attempt sends one request. It returns the token it used so that a refused
 // one can be invalidated.
 func (c *Client) attempt(ctx context.Context, rawURL string) (*response, string, error) {
-	token, err := c.Tokens.Token(ctx)
-	if err != nil {
-		return nil, "", err
-	}
-	req, clientRequestID, err := c.newRequest(ctx, http.MethodGet, rawURL, nil, token)
+	res, token, clientRequestID, err := c.roundTrip(ctx, http.MethodGet, rawURL, nil)
 	if err != nil {
 		return nil, token, err
-	}
-
-	res, err := c.HTTP.Do(req)
-	if err != nil {
-		return nil, token, &TransportError{Err: timedOut(err), ClientRequestID: clientRequestID}
 	}
 	defer res.Body.Close()
 
@@ -168,12 +159,7 @@ func (c *Client) attempt(ctx context.Context, rawURL string) (*response, string,
 		return nil, token, err
 	}
 	if res.StatusCode != http.StatusOK {
-		gerr := ParseGraphError(res.StatusCode, res.Header, body)
-		if gerr.ClientRequestID == "" {
-			gerr.ClientRequestID = clientRequestID
-		}
-		gerr.RetryAfter, gerr.HasRetryAfter = parseRetryAfter(res.Header.Get("Retry-After"), time.Now())
-		return nil, token, gerr
+		return nil, token, graphError(res, body, clientRequestID)
 	}
 	page, err := ParsePage(body, nil)
 	if err != nil {
@@ -188,6 +174,36 @@ func (c *Client) attempt(ctx context.Context, rawURL string) (*response, string,
 		requestID:       res.Header.Get("request-id"),
 		clientRequestID: clientRequestID,
 	}, token, nil
+}
+
+// roundTrip sends one request to Graph with a token: it returns the
+// response (to be closed), the token it used, so that a refused one can be
+// invalidated, and the client-request-id it sent.
+func (c *Client) roundTrip(ctx context.Context, method, rawURL string, body []byte) (*http.Response, string, string, error) {
+	token, err := c.Tokens.Token(ctx)
+	if err != nil {
+		return nil, "", "", err
+	}
+	req, clientRequestID, err := c.newRequest(ctx, method, rawURL, body, token)
+	if err != nil {
+		return nil, token, "", err
+	}
+	res, err := c.HTTP.Do(req)
+	if err != nil {
+		return nil, token, clientRequestID, &TransportError{Err: timedOut(err), ClientRequestID: clientRequestID}
+	}
+	return res, token, clientRequestID, nil
+}
+
+// graphError is Graph's error answer res, with our client-request-id when
+// Graph did not echo one, and its Retry-After.
+func graphError(res *http.Response, body []byte, clientRequestID string) *Error {
+	gerr := ParseGraphError(res.StatusCode, res.Header, body)
+	if gerr.ClientRequestID == "" {
+		gerr.ClientRequestID = clientRequestID
+	}
+	gerr.RetryAfter, gerr.HasRetryAfter = parseRetryAfter(res.Header.Get("Retry-After"), time.Now())
+	return gerr
 }
 
 // newRequest is a Graph request with the token and the headers Graph's

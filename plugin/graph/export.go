@@ -264,17 +264,9 @@ func (c *Client) send(ctx context.Context, method, rawURL string, body []byte, d
 // sendOnce is one attempt of send. It returns the token it used so that a
 // refused one can be invalidated.
 func (c *Client) sendOnce(ctx context.Context, method, rawURL string, body []byte) ([]byte, string, error) {
-	token, err := c.Tokens.Token(ctx)
-	if err != nil {
-		return nil, "", err
-	}
-	req, clientRequestID, err := c.newRequest(ctx, method, rawURL, body, token)
+	res, token, clientRequestID, err := c.roundTrip(ctx, method, rawURL, body)
 	if err != nil {
 		return nil, token, err
-	}
-	res, err := c.HTTP.Do(req)
-	if err != nil {
-		return nil, token, &TransportError{Err: timedOut(err), ClientRequestID: clientRequestID}
 	}
 	defer res.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(res.Body, maxJobBytes+1))
@@ -283,12 +275,7 @@ func (c *Client) sendOnce(ctx context.Context, method, rawURL string, body []byt
 			RequestID: res.Header.Get("request-id"), ClientRequestID: clientRequestID}
 	}
 	if res.StatusCode < 200 || res.StatusCode > 299 {
-		gerr := ParseGraphError(res.StatusCode, res.Header, data)
-		if gerr.ClientRequestID == "" {
-			gerr.ClientRequestID = clientRequestID
-		}
-		gerr.RetryAfter, gerr.HasRetryAfter = parseRetryAfter(res.Header.Get("Retry-After"), time.Now())
-		return nil, token, gerr
+		return nil, token, graphError(res, data, clientRequestID)
 	}
 	if len(data) > maxJobBytes {
 		return nil, token, fmt.Errorf("the answer to %s is larger than %d bytes", method, maxJobBytes)
