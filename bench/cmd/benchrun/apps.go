@@ -29,7 +29,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/intune-benthos/intune-benthos/internal/graphsim"
@@ -458,37 +457,20 @@ func runAppsOnce(ctx context.Context, sc *appsScenario, p program, ps *paths, s 
 		argv = []string{ps.binary, "-c", cfg}
 	}
 	logPath := filepath.Join(ps.tmp, "apps-"+p.name+".log")
-	logf, err := os.Create(logPath)
-	if err != nil {
-		return appsSample{}, err
-	}
-	defer logf.Close()
-	var stdout strings.Builder
 	from, err := fileSize(s.log)
 	if err != nil {
 		return appsSample{}, err
 	}
-
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
-	cmd.Stdout, cmd.Stderr = logf, logf
+	var naiveOut strings.Builder
+	var stdout io.Writer // nil: into the log
 	if p.name == appsNaive {
-		cmd.Stdout = &stdout
+		stdout = &naiveOut
 	}
-	start := time.Now()
-	runErr := cmd.Run()
-	wall := time.Since(start).Seconds()
-	if runErr != nil {
-		return appsSample{}, fmt.Errorf("%v after %.1fs\n%s\n--- last lines of %s:\n%s",
-			runErr, wall, strings.Join(argv, " "), logPath, tail(logPath, 20))
+	run, err := measure(ctx, argv, nil, stdout, logPath, timeout)
+	if err != nil {
+		return appsSample{}, err
 	}
-	ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage)
-	if !ok {
-		return appsSample{}, errors.New("no rusage on this platform")
-	}
-	smp := appsSample{sample: sample{cpu: tvSeconds(ru.Utime) + tvSeconds(ru.Stime), wall: wall, rssKB: ru.Maxrss},
-		clientRequests: -1, clientThrottled: -1}
+	smp := appsSample{sample: run, clientRequests: -1, clientThrottled: -1}
 
 	// graphsim logs a request once it has answered it: let the last lines land.
 	time.Sleep(500 * time.Millisecond)
@@ -498,8 +480,8 @@ func runAppsOnce(ctx context.Context, sc *appsScenario, p program, ps *paths, s 
 	t := sc.truth
 	if p.name == appsNaive {
 		var n naiveSummary
-		if err := json.Unmarshal([]byte(stdout.String()), &n); err != nil {
-			return smp, fmt.Errorf("reading its summary %q: %v", stdout.String(), err)
+		if err := json.Unmarshal([]byte(naiveOut.String()), &n); err != nil {
+			return smp, fmt.Errorf("reading its summary %q: %v", naiveOut.String(), err)
 		}
 		smp.naive = &n
 		smp.apps, smp.pairs = n.AppsListed, n.Pairs

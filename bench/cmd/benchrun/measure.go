@@ -116,32 +116,9 @@ func runOnce(ctx context.Context, p program, ps *paths, url string, want int, ti
 		return sample{}, err
 	}
 	logPath := filepath.Join(ps.tmp, p.name+".log")
-	logf, err := os.Create(logPath)
+	s, err := measure(ctx, argv, env, nil, logPath, timeout)
 	if err != nil {
-		return sample{}, err
-	}
-	defer logf.Close()
-
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
-	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.Env = append(os.Environ(), env...)
-	start := time.Now()
-	runErr := cmd.Run()
-	wall := time.Since(start).Seconds()
-	if runErr != nil {
-		return sample{}, fmt.Errorf("%s: %v after %.1fs\n%s\n--- last lines of %s:\n%s",
-			p.name, runErr, wall, strings.Join(argv, " "), logPath, tail(logPath, 20))
-	}
-	ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage)
-	if !ok {
-		return sample{}, errors.New("no rusage on this platform")
-	}
-	s := sample{
-		cpu:   tvSeconds(ru.Utime) + tvSeconds(ru.Stime),
-		wall:  wall,
-		rssKB: ru.Maxrss,
+		return sample{}, fmt.Errorf("%s: %v", p.name, err)
 	}
 	if p.writes {
 		lines, size, err := countDevices(out)
@@ -160,6 +137,39 @@ func runOnce(ctx context.Context, p program, ps *paths, url string, want int, ti
 		}
 	}
 	return s, nil
+}
+
+// measure runs argv to completion, its output into logPath (its stdout
+// into stdout instead when not nil), with env added to this process'
+// environment, and measures it from its rusage: the child alone. A non-zero
+// exit is an error that quotes the last lines of the log.
+func measure(ctx context.Context, argv, env []string, stdout io.Writer, logPath string, timeout time.Duration) (sample, error) {
+	logf, err := os.Create(logPath)
+	if err != nil {
+		return sample{}, err
+	}
+	defer logf.Close()
+
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if stdout != nil {
+		cmd.Stdout = stdout
+	}
+	cmd.Env = append(os.Environ(), env...)
+	start := time.Now()
+	runErr := cmd.Run()
+	wall := time.Since(start).Seconds()
+	if runErr != nil {
+		return sample{}, fmt.Errorf("%v after %.1fs\n%s\n--- last lines of %s:\n%s",
+			runErr, wall, strings.Join(argv, " "), logPath, tail(logPath, 20))
+	}
+	ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage)
+	if !ok {
+		return sample{}, errors.New("no rusage on this platform")
+	}
+	return sample{cpu: tvSeconds(ru.Utime) + tvSeconds(ru.Stime), wall: wall, rssKB: ru.Maxrss}, nil
 }
 
 func tvSeconds(tv syscall.Timeval) float64 {
