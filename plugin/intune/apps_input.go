@@ -2,7 +2,6 @@ package intune
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/benthosdev/benthos/v4/public/service"
 
@@ -75,25 +74,12 @@ func newAppsInput(conf *service.ParsedConfig, mgr *service.Resources) (*detected
 		return nil, err
 	}
 	in.client.Throttle = in.throttle
-	if c.stateCache != "" {
-		if !mgr.HasCache(c.stateCache) {
-			return nil, fmt.Errorf("%s: cache resource %q is not defined", fieldStateCache, c.stateCache)
-		}
-		in.state = &stateStore{
-			res:   mgr,
-			cache: c.stateCache,
-			key:   storeKey(appsStateKeyPrefix, c.keyScope(), graph.DetectedAppsURL(c.graphURL)),
-		}
+	query := graph.DetectedAppsURL(c.graphURL)
+	if in.state, err = newStateStore(mgr, c.stateCache, storeKey(appsStateKeyPrefix, c.keyScope(), query), fingerprinter{}); err != nil {
+		return nil, err
 	}
-	if c.checkpointCache != "" {
-		if !mgr.HasCache(c.checkpointCache) {
-			return nil, fmt.Errorf("%s: cache resource %q is not defined", fieldCheckpointCache, c.checkpointCache)
-		}
-		in.checkpoints = &checkpointStore{
-			res:   mgr,
-			cache: c.checkpointCache,
-			key:   storeKey(appsCheckpointKeyPrefix, c.keyScope(), graph.DetectedAppsURL(c.graphURL)),
-		}
+	if in.checkpoints, err = newCheckpointStore(mgr, c.checkpointCache, storeKey(appsCheckpointKeyPrefix, c.keyScope(), query)); err != nil {
+		return nil, err
 	}
 	return in, nil
 }

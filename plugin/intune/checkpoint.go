@@ -43,6 +43,18 @@ type checkpointStore struct {
 	key   string
 }
 
+// newCheckpointStore is the store of the checkpoint_cache named cache,
+// keeping one query's cursor under key; nil when cache is empty.
+func newCheckpointStore(mgr *service.Resources, cache, key string) (*checkpointStore, error) {
+	if cache == "" {
+		return nil, nil
+	}
+	if !mgr.HasCache(cache) {
+		return nil, fmt.Errorf("%s: cache resource %q is not defined", fieldCheckpointCache, cache)
+	}
+	return &checkpointStore{res: mgr, cache: cache, key: key}, nil
+}
+
 // load returns the stored cursor, or nil when there is none.
 func (s *checkpointStore) load(ctx context.Context) (*syncCursor, error) {
 	var raw []byte

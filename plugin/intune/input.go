@@ -2,7 +2,6 @@ package intune
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/benthosdev/benthos/v4/public/service"
 
@@ -79,48 +78,18 @@ func newInput(conf *service.ParsedConfig, mgr *service.Resources) (*managedDevic
 	if in.client, err = c.newClient(in.metrics, retryLogger(in.log, in.redact, in.metrics)); err != nil {
 		return nil, err
 	}
-	if in.state, err = c.newStateStore(mgr); err != nil {
-		return nil, err
-	}
-	if in.checkpoints, err = c.newCheckpointStore(mgr); err != nil {
-		return nil, err
-	}
-	return in, nil
-}
-
-// newStateStore is the store of state_cache, nil without one.
-func (c inputConfig) newStateStore(mgr *service.Resources) (*stateStore, error) {
-	if c.stateCache == "" {
-		return nil, nil
-	}
-	if !mgr.HasCache(c.stateCache) {
-		return nil, fmt.Errorf("%s: cache resource %q is not defined", fieldStateCache, c.stateCache)
-	}
 	ignore := map[string]bool{}
 	for _, p := range c.ignoreProperties {
 		ignore[p] = true
 	}
-	return &stateStore{
-		res:   mgr,
-		cache: c.stateCache,
-		key:   storeKey(stateKeyPrefix, c.keyScope(), graph.ManagedDevicesURL(c.graphURL, c.query)),
-		fp:    fingerprinter{ignore: ignore},
-	}, nil
-}
-
-// newCheckpointStore is the store of checkpoint_cache, nil without one.
-func (c inputConfig) newCheckpointStore(mgr *service.Resources) (*checkpointStore, error) {
-	if c.checkpointCache == "" {
-		return nil, nil
+	query := graph.ManagedDevicesURL(c.graphURL, c.query)
+	if in.state, err = newStateStore(mgr, c.stateCache, storeKey(stateKeyPrefix, c.keyScope(), query), fingerprinter{ignore: ignore}); err != nil {
+		return nil, err
 	}
-	if !mgr.HasCache(c.checkpointCache) {
-		return nil, fmt.Errorf("%s: cache resource %q is not defined", fieldCheckpointCache, c.checkpointCache)
+	if in.checkpoints, err = newCheckpointStore(mgr, c.checkpointCache, storeKey(checkpointKeyPrefix, c.keyScope(), query)); err != nil {
+		return nil, err
 	}
-	return &checkpointStore{
-		res:   mgr,
-		cache: c.checkpointCache,
-		key:   storeKey(checkpointKeyPrefix, c.keyScope(), graph.ManagedDevicesURL(c.graphURL, c.query)),
-	}, nil
+	return in, nil
 }
 
 // Connect starts the background sync (see background.start).

@@ -22,6 +22,18 @@ type stateStore struct {
 	last   *snapshot // nil: no complete sync yet
 }
 
+// newStateStore is the store of the state_cache named cache, keeping one
+// query's snapshot under key; nil when cache is empty.
+func newStateStore(mgr *service.Resources, cache, key string, fp fingerprinter) (*stateStore, error) {
+	if cache == "" {
+		return nil, nil
+	}
+	if !mgr.HasCache(cache) {
+		return nil, fmt.Errorf("%s: cache resource %q is not defined", fieldStateCache, cache)
+	}
+	return &stateStore{res: mgr, cache: cache, key: key, fp: fp}, nil
+}
+
 // previous returns the last complete sync's snapshot, reading the cache the
 // first time. No snapshot (a first run) is not an error.
 func (s *stateStore) previous(ctx context.Context) (*snapshot, error) {
