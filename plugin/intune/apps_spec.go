@@ -34,8 +34,7 @@ var (
 
 // appsInputRules lists every rule of the input in the order they are checked.
 func appsInputRules() []*rule {
-	return append(append([]*rule{inputRule}, graphAccessRules()...),
-		strategyRule, intervalRule, maxConcurrencyRule, requestsPerSecondRule, emitRule)
+	return withSharedRules(strategyRule, intervalRule, maxConcurrencyRule, requestsPerSecondRule, emitRule)
 }
 
 func appsInputSpec() *service.ConfigSpec {

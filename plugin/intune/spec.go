@@ -61,8 +61,13 @@ root = [
 
 // inputRules lists every rule of the input in the order they are checked.
 func inputRules() []*rule {
-	return append(append([]*rule{inputRule}, graphAccessRules()...),
-		apiVersionRule, selectRule, pageSizeRule, intervalRule, emitRule)
+	return withSharedRules(apiVersionRule, selectRule, pageSizeRule, intervalRule, emitRule)
+}
+
+// withSharedRules is an input's rules: the multi-field rule and the Graph
+// access group's first, then its own.
+func withSharedRules(own ...*rule) []*rule {
+	return append(append([]*rule{inputRule}, graphAccessRules()...), own...)
 }
 
 func inputSpec() *service.ConfigSpec {
