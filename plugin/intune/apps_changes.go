@@ -42,8 +42,10 @@ func splitPairKey(key string) (string, string) {
 	return d, a
 }
 
-// keep records item's messages and returns those to emit.
+// keep records item's messages and returns those to emit: all of them
+// unless emit: changes drops the unchanged.
 func (c *appsChanges) keep(item appsItem) appsItem {
+	filter := c.onlyNew && c.previous != nil
 	kept := appsItem{entity: item.entity, operation: item.operation, run: item.run}
 	for i, body := range item.bodies {
 		appID, _ := item.appIDs[i].(string)
@@ -54,16 +56,20 @@ func (c *appsChanges) keep(item appsItem) appsItem {
 		}
 		hash := xxhash.Sum64(body)
 		c.current.put(key, hash)
-		if c.onlyNew && c.previous != nil {
-			if old, ok := c.previous.get(key); ok && old == hash {
-				continue
-			}
+		if !filter {
+			continue
+		}
+		if old, ok := c.previous.get(key); ok && old == hash {
+			continue
 		}
 		kept.bodies = append(kept.bodies, body)
 		kept.appIDs = append(kept.appIDs, item.appIDs[i])
 		if item.deviceIDs != nil {
 			kept.deviceIDs = append(kept.deviceIDs, item.deviceIDs[i])
 		}
+	}
+	if !filter {
+		kept = item
 	}
 	c.upserts += len(kept.bodies)
 	return kept
