@@ -10,8 +10,8 @@ package main
 // Graph requests and 429s are counted by graphsim itself: it runs with -v,
 // one log line per request, and each run's lines are those written between
 // its start and its end. What the binary emitted is counted from its file
-// output and checked against graphsim's ground truth, computed in this
-// process from the same configuration (internal/graphsim is deterministic).
+// output and checked against graphsim's ground truth, computed by benchrun
+// from the same configuration (internal/graphsim is deterministic).
 
 import (
 	"bufio"
@@ -76,19 +76,18 @@ type appsScenario struct {
 	loadBefore, loadAfter  string
 }
 
-// appsTruth is what graphsim serves, computed in process from the same
-// configuration as the graphsim the runs talk to.
+// appsTruth is what graphsim serves, computed from the same configuration
+// as the graphsim the runs talk to (in a child process: computeTruth).
 type appsTruth struct {
-	apps, pairs          int
-	appsHash, pairsHash  uint64 // order-independent: sums of FNV-64a
-	appsOver1000         int    // apps on more than a page of devices
-	pages                graphsim.PageCounts
-	perApp, perDevice    int // Graph requests of each strategy: listings and joins
-	autoChoice           string
-	naiveApps            int // apps the naive loop walks
-	naiveDeviceCount     int // their pairs
-	naiveRequests        int // the naive loop's requests: listing and joins
-	naiveRequestsAllApps int
+	Apps, Pairs         int
+	AppsHash, PairsHash uint64 // order-independent: sums of FNV-64a
+	AppsOver1000        int    // apps on more than a page of devices
+	Pages               graphsim.PageCounts
+	PerApp, PerDevice   int // Graph requests of each strategy: listings and joins
+	AutoChoice          string
+	NaiveApps           int // apps the naive loop walks
+	NaiveDeviceCount    int // their pairs
+	NaiveRequests       int // the naive loop's requests: listing and joins
 }
 
 // appsSample is one run.
@@ -179,18 +178,6 @@ func newAppsScenario(o appsOptions, skip string) (*appsScenario, error) {
 // ru_maxrss.
 const appsTruthCommand = "apps-truth"
 
-// appsTruthWire is appsTruth on the wire.
-type appsTruthWire struct {
-	Apps, Pairs                                int
-	AppsHash, PairsHash                        uint64
-	AppsOver1000                               int
-	Pages                                      graphsim.PageCounts
-	PerApp, PerDevice                          int
-	AutoChoice                                 string
-	NaiveApps, NaiveDeviceCount, NaiveRequests int
-	NaiveRequestsAllApps                       int
-}
-
 // appsTruthMain is the child: it reads an appsTruthRequest from its
 // argument and writes the truth to stdout.
 func appsTruthMain(args []string) error {
@@ -201,13 +188,7 @@ func appsTruthMain(args []string) error {
 	if err := json.Unmarshal([]byte(args[0]), &req); err != nil {
 		return err
 	}
-	t := computeTruth(req.Config, req.Naive)
-	return json.NewEncoder(os.Stdout).Encode(appsTruthWire{
-		Apps: t.apps, Pairs: t.pairs, AppsHash: t.appsHash, PairsHash: t.pairsHash, AppsOver1000: t.appsOver1000,
-		Pages: t.pages, PerApp: t.perApp, PerDevice: t.perDevice, AutoChoice: t.autoChoice,
-		NaiveApps: t.naiveApps, NaiveDeviceCount: t.naiveDeviceCount, NaiveRequests: t.naiveRequests,
-		NaiveRequestsAllApps: t.naiveRequestsAllApps,
-	})
+	return json.NewEncoder(os.Stdout).Encode(computeTruth(req.Config, req.Naive))
 }
 
 type appsTruthRequest struct {
@@ -231,15 +212,8 @@ func (sc *appsScenario) computeTruth() error {
 	if err != nil {
 		return fmt.Errorf("computing graphsim's ground truth: %v", err)
 	}
-	var w appsTruthWire
-	if err := json.Unmarshal(out, &w); err != nil {
+	if err := json.Unmarshal(out, &sc.truth); err != nil {
 		return fmt.Errorf("computing graphsim's ground truth: %v", err)
-	}
-	sc.truth = appsTruth{
-		apps: w.Apps, pairs: w.Pairs, appsHash: w.AppsHash, pairsHash: w.PairsHash, appsOver1000: w.AppsOver1000,
-		pages: w.Pages, perApp: w.PerApp, perDevice: w.PerDevice, autoChoice: w.AutoChoice,
-		naiveApps: w.NaiveApps, naiveDeviceCount: w.NaiveDeviceCount, naiveRequests: w.NaiveRequests,
-		naiveRequestsAllApps: w.NaiveRequestsAllApps,
 	}
 	return nil
 }
@@ -251,63 +225,59 @@ func computeTruth(cfg graphsim.Config, naive int) appsTruth {
 	var truth appsTruth
 	t := &truth
 	apps := s.DetectedApps()
-	t.apps = len(apps)
+	t.Apps = len(apps)
 	for _, a := range apps {
-		t.appsHash += hash64(a.ID)
+		t.AppsHash += hash64(a.ID)
 		if a.DeviceCount > graphsim.DefaultAppPageSize {
-			t.appsOver1000++
+			t.AppsOver1000++
 		}
 	}
 	pairs := s.DeviceAppPairs()
-	t.pairs = len(pairs)
+	t.Pairs = len(pairs)
 	for _, p := range pairs {
-		t.pairsHash += hash64(p.DeviceID + "\x00" + p.AppID)
+		t.PairsHash += hash64(p.DeviceID + "\x00" + p.AppID)
 	}
 	// The input asks $top=1000 of the relationships and lists the apps
 	// and the devices at graphsim's defaults, also 1,000.
-	t.pages = s.PageCounts(0)
-	t.perApp = t.pages.DetectedApps + t.pages.AppDevices
-	t.perDevice = t.pages.DetectedApps + t.pages.ManagedDevices + t.pages.DeviceApps
+	t.Pages = s.PageCounts(0)
+	t.PerApp = t.Pages.DetectedApps + t.Pages.AppDevices
+	t.PerDevice = t.Pages.DetectedApps + t.Pages.ManagedDevices + t.Pages.DeviceApps
 	// auto lists the devices whichever it takes.
-	t.autoChoice = appsPerDevice
-	if t.perApp-t.pages.DetectedApps <= t.pages.DeviceApps {
-		t.autoChoice = appsPerApp
+	t.AutoChoice = appsPerDevice
+	if t.PerApp-t.Pages.DetectedApps <= t.Pages.DeviceApps {
+		t.AutoChoice = appsPerApp
 	}
-	t.naiveApps = len(apps)
+	t.NaiveApps = len(apps)
 	if naive > 0 && naive < len(apps) {
-		t.naiveApps = naive
+		t.NaiveApps = naive
 	}
-	t.naiveRequests = t.pages.DetectedApps
-	for k, a := range apps {
-		pages := max(1, (a.DeviceCount+graphsim.DefaultAppPageSize-1)/graphsim.DefaultAppPageSize)
-		if k < t.naiveApps {
-			t.naiveDeviceCount += a.DeviceCount
-			t.naiveRequests += pages
-		}
+	t.NaiveRequests = t.Pages.DetectedApps
+	for _, a := range apps[:t.NaiveApps] {
+		t.NaiveDeviceCount += a.DeviceCount
+		t.NaiveRequests += max(1, (a.DeviceCount+graphsim.DefaultAppPageSize-1)/graphsim.DefaultAppPageSize)
 	}
-	t.naiveRequestsAllApps = t.perApp
 	return truth
 }
 
 // autoRequests is what auto sends: both listings, then its choice's joins.
 func (t appsTruth) autoRequests() int {
-	if t.autoChoice == appsPerApp {
-		return t.perApp + t.pages.ManagedDevices
+	if t.AutoChoice == appsPerApp {
+		return t.PerApp + t.Pages.ManagedDevices
 	}
-	return t.perDevice
+	return t.PerDevice
 }
 
 // expected is the Graph requests a program needs, 429s aside.
 func (t appsTruth) expected(name string) int {
 	switch name {
 	case appsPerApp:
-		return t.perApp
+		return t.PerApp
 	case appsPerDevice:
-		return t.perDevice
+		return t.PerDevice
 	case appsAuto:
 		return t.autoRequests()
 	case appsNaive:
-		return t.naiveRequests
+		return t.NaiveRequests
 	}
 	return 0
 }
@@ -326,8 +296,8 @@ func runAppsScenario(ctx context.Context, ps *paths, simBin string, sc *appsScen
 	}
 	t := sc.truth
 	fmt.Printf("  ground truth (%s): %s apps, %s pairs; requests per_app %s, per_device %s, auto %s (%s)\n",
-		time.Since(t0).Round(time.Millisecond), thousands(t.apps), thousands(t.pairs),
-		thousands(t.perApp), thousands(t.perDevice), thousands(t.autoRequests()), t.autoChoice)
+		time.Since(t0).Round(time.Millisecond), thousands(t.Apps), thousands(t.Pairs),
+		thousands(t.PerApp), thousands(t.PerDevice), thousands(t.autoRequests()), t.AutoChoice)
 
 	s, err := startSimArgs(simBin, sc.simArgs(), ps.tmp, "graphsim-apps.log")
 	if err != nil {
@@ -448,7 +418,7 @@ func runAppsOnce(ctx context.Context, sc *appsScenario, p program, ps *paths, s 
 	var argv []string
 	if p.name == appsNaive {
 		argv = []string{ps.naiveApps, "-login-url", s.url, "-graph-url", s.url, "-tenant", tenantID,
-			"-client-id", clientID, "-client-secret", clientSecret, "-apps", strconv.Itoa(sc.truth.naiveApps)}
+			"-client-id", clientID, "-client-secret", clientSecret, "-apps", strconv.Itoa(sc.truth.NaiveApps)}
 	} else {
 		cfg, err := writeConfig(ps.tmp, "apps-"+p.name+".yaml", appsConfig(s.url, p.name, out))
 		if err != nil {
@@ -485,9 +455,9 @@ func runAppsOnce(ctx context.Context, sc *appsScenario, p program, ps *paths, s 
 		}
 		smp.naive = &n
 		smp.apps, smp.pairs = n.AppsListed, n.Pairs
-		if n.AppsListed != t.apps || n.AppsWalked != t.naiveApps || n.Pairs != t.naiveDeviceCount || n.DeviceCountSum != t.naiveDeviceCount {
+		if n.AppsListed != t.Apps || n.AppsWalked != t.NaiveApps || n.Pairs != t.NaiveDeviceCount || n.DeviceCountSum != t.NaiveDeviceCount {
 			return smp, fmt.Errorf("listed %d apps and read %d pairs of %d apps (deviceCounts %d); graphsim has %d apps and %d pairs on the first %d",
-				n.AppsListed, n.Pairs, n.AppsWalked, n.DeviceCountSum, t.apps, t.naiveDeviceCount, t.naiveApps)
+				n.AppsListed, n.Pairs, n.AppsWalked, n.DeviceCountSum, t.Apps, t.NaiveDeviceCount, t.NaiveApps)
 		}
 		return smp, nil
 	}
@@ -497,9 +467,9 @@ func runAppsOnce(ctx context.Context, sc *appsScenario, p program, ps *paths, s 
 		return smp, err
 	}
 	smp.apps, smp.pairs = apps, pairs
-	if apps != t.apps || pairs != t.pairs || appsHash != t.appsHash || pairsHash != t.pairsHash {
+	if apps != t.Apps || pairs != t.Pairs || appsHash != t.AppsHash || pairsHash != t.PairsHash {
 		return smp, fmt.Errorf("emitted %d apps and %d pairs (same sets as graphsim's: apps %v, pairs %v); graphsim has %d apps and %d pairs (output %s, log %s)",
-			apps, pairs, appsHash == t.appsHash, pairsHash == t.pairsHash, t.apps, t.pairs, out, logPath)
+			apps, pairs, appsHash == t.AppsHash, pairsHash == t.PairsHash, t.Apps, t.Pairs, out, logPath)
 	}
 	return smp, nil
 }
@@ -636,10 +606,10 @@ func summarizeApps(ss []appsSample) appsSummary {
 // naiveAllApps extrapolates the naive loop to every app: the measured
 // wall plus the per-app loop's time per app for the apps it did not walk.
 func (sc *appsScenario) naiveAllApps(s appsSummary) (wall float64, extrapolated bool) {
-	if s.naiveWalked <= 0 || s.naiveWalked >= sc.truth.apps {
+	if s.naiveWalked <= 0 || s.naiveWalked >= sc.truth.Apps {
 		return s.wall, false
 	}
-	return s.wall + s.naiveLoop/float64(s.naiveWalked)*float64(sc.truth.apps-s.naiveWalked), true
+	return s.wall + s.naiveLoop/float64(s.naiveWalked)*float64(sc.truth.Apps-s.naiveWalked), true
 }
 
 const (
@@ -675,8 +645,8 @@ func renderApps(sc *appsScenario) string {
 	w("`intune_detected_apps` reads the tenant's software inventory: every detected app, and every (device, app) pair, ")
 	w("which Graph gives one app (`detectedApps/{id}/managedDevices`) or one device (beta `managedDevices/{id}/detectedApps`) at a time. ")
 	w("The tenant: graphsim `%s`: %s devices, %s detected apps ((name, version) pairs), **%s (device, app) pairs** ",
-		strings.Join(sc.simArgs(), " "), thousands(sc.o.devices), thousands(t.apps), thousands(t.pairs))
-	w("(%.0f per device on average, %d apps on more than one page of 1,000 devices). ", float64(t.pairs)/float64(max(1, sc.o.devices)), t.appsOver1000)
+		strings.Join(sc.simArgs(), " "), thousands(sc.o.devices), thousands(t.Apps), thousands(t.Pairs))
+	w("(%.0f per device on average, %d apps on more than one page of 1,000 devices). ", float64(t.Pairs)/float64(max(1, sc.o.devices)), t.AppsOver1000)
 	w("graphsim waits **%s before every Graph page** (a round trip to Graph and its own time), and throttles each app ", sc.o.latency)
 	w("like Intune: a token bucket of %s requests refilled at %s per %s (**%.0f requests/s**), starting full; past it, 429 with `Retry-After`.\n\n",
 		thousands(sc.throttle.Requests), thousands(sc.throttle.Requests), sc.throttle.Window, rate)
@@ -686,7 +656,7 @@ func renderApps(sc *appsScenario) string {
 	w("(requests − %s) ÷ %.0f/s, is shown as *bucket floor*. ", thousands(sc.throttle.Requests), rate)
 	w("Wall is start to exit of the process (token, listings, joins, every message written, exit). ")
 	w("Every run's output was checked against graphsim's ground truth: exactly %s apps and %s pairs, the same ids ",
-		thousands(t.apps), thousands(t.pairs))
+		thousands(t.Apps), thousands(t.Pairs))
 	w("(order-independent hashes of every app id and every (device id, app id)).\n\n")
 
 	w("| program | what it is |\n|---|---|\n")
@@ -721,7 +691,7 @@ func renderApps(sc *appsScenario) string {
 		}
 		w("| %s | %s | %s | %.1f | %.1f | **%.2f** | %.1f | %s + %s | %.1f | %.1f |\n", name,
 			thousands(int(s.requests)), thousands(int(s.throttled)), s.wall, floor, s.wall/floor, bucket,
-			thousands(t.apps), thousands(t.pairs), s.cpu, s.rssMB)
+			thousands(t.Apps), thousands(t.Pairs), s.cpu, s.rssMB)
 	}
 	var naiveAll float64
 	naive, hasNaive := sc.samples[appsNaive]
@@ -731,23 +701,23 @@ func renderApps(sc *appsScenario) string {
 		naiveAll = all
 		// The floor of the whole loop, every app: its requests are the
 		// per_app strategy's.
-		allFloor := float64(t.naiveRequestsAllApps) / rate
-		reqs, how, msgs := thousands(int(s.requests)), fmt.Sprintf("%.1f", all), thousands(t.apps)+" + "+thousands(t.naiveDeviceCount)
+		allFloor := float64(t.PerApp) / rate
+		reqs, how, msgs := thousands(int(s.requests)), fmt.Sprintf("%.1f", all), thousands(t.Apps)+" + "+thousands(t.NaiveDeviceCount)
 		if extrapolated {
-			reqs = fmt.Sprintf("%s (%s for every app)", reqs, thousands(t.naiveRequestsAllApps))
+			reqs = fmt.Sprintf("%s (%s for every app)", reqs, thousands(t.PerApp))
 			how = fmt.Sprintf("**%.1f**, extrapolated from %s of %s apps (measured %.1f s)", all,
-				thousands(s.naiveWalked), thousands(t.apps), s.wall)
-			msgs = fmt.Sprintf("%s listed + %s pairs of the first %s apps", thousands(t.apps), thousands(t.naiveDeviceCount), thousands(s.naiveWalked))
+				thousands(s.naiveWalked), thousands(t.Apps), s.wall)
+			msgs = fmt.Sprintf("%s listed + %s pairs of the first %s apps", thousands(t.Apps), thousands(t.NaiveDeviceCount), thousands(s.naiveWalked))
 		}
 		w("| naive sequential per-app loop (`bench/cmd/naiveapps`) | %s | %s | %s | %.1f | %.2f | %.1f | %s | %.1f | %.1f |\n",
-			reqs, thousands(int(s.throttled)), how, allFloor, all/allFloor, sc.throttle.Floor(t.naiveRequestsAllApps).Seconds(),
+			reqs, thousands(int(s.throttled)), how, allFloor, all/allFloor, sc.throttle.Floor(t.PerApp).Seconds(),
 			msgs, s.cpu, s.rssMB)
 	}
 	w("\n")
 	w("Requests each strategy needs, from graphsim's page counts: per_app %s (%d page(s) of apps + %s of their devices), ",
-		thousands(t.perApp), t.pages.DetectedApps, thousands(t.pages.AppDevices))
+		thousands(t.PerApp), t.Pages.DetectedApps, thousands(t.Pages.AppDevices))
 	w("per_device %s (%d + %d page(s) of devices + %s of their apps), auto %s (both listings, then `%s`).",
-		thousands(t.perDevice), t.pages.DetectedApps, t.pages.ManagedDevices, thousands(t.pages.DeviceApps), thousands(t.autoRequests()), t.autoChoice)
+		thousands(t.PerDevice), t.Pages.DetectedApps, t.Pages.ManagedDevices, thousands(t.Pages.DeviceApps), thousands(t.autoRequests()), t.AutoChoice)
 	for _, p := range sc.programs {
 		for k, s := range sc.samples[p.name] {
 			if got := s.requests - s.throttled; got != t.expected(p.name) {
@@ -763,12 +733,12 @@ func renderApps(sc *appsScenario) string {
 				"(%s requests, listing included, %s pairs) and its per-app loop (%.1f s, %.1f ms per app) is extrapolated linearly to every app: "+
 				"measured wall + %.1f ms × %s apps not walked. Those first apps take %.1f%% more requests per app than all of them "+
 				"(%s for all apps: a per-request extrapolation would give %.1f s).\n\n",
-				thousands(s.naiveWalked), thousands(t.apps), thousands(t.naiveRequests), thousands(t.naiveDeviceCount),
+				thousands(s.naiveWalked), thousands(t.Apps), thousands(t.NaiveRequests), thousands(t.NaiveDeviceCount),
 				s.naiveLoop, 1000*s.naiveLoop/float64(s.naiveWalked), 1000*s.naiveLoop/float64(s.naiveWalked),
-				thousands(t.apps-s.naiveWalked),
-				100*(float64(t.naiveRequests-t.pages.DetectedApps)/float64(s.naiveWalked)/(float64(t.pages.AppDevices)/float64(t.apps))-1),
-				thousands(t.naiveRequestsAllApps),
-				s.wall+s.naiveLoop/float64(t.naiveRequests-t.pages.DetectedApps)*float64(t.naiveRequestsAllApps-t.naiveRequests))
+				thousands(t.Apps-s.naiveWalked),
+				100*(float64(t.NaiveRequests-t.Pages.DetectedApps)/float64(s.naiveWalked)/(float64(t.Pages.AppDevices)/float64(t.Apps))-1),
+				thousands(t.PerApp),
+				s.wall+s.naiveLoop/float64(t.NaiveRequests-t.Pages.DetectedApps)*float64(t.PerApp-t.NaiveRequests))
 		}
 	}
 	if auto != nil {
