@@ -204,28 +204,6 @@ func selectList(v string, sp *listSpec) ([]int, string) {
 	return sel, ""
 }
 
-// parseKeyset finds the index a keyset skip token names after marker,
-// tolerating a token decoded once more or once less than it should be, as
-// parseSkipToken does.
-func parseKeyset(v, marker string, index func(string) (int, bool)) (int, bool) {
-	for attempt := 0; attempt < 3; attempt++ {
-		if k := lastIndexFold(v, marker); k >= 0 {
-			id := strings.TrimSpace(v[k+len(marker):])
-			id = strings.TrimPrefix(id, "'")
-			id = strings.TrimSuffix(id, "'")
-			if i, ok := index(id); ok {
-				return i, true
-			}
-		}
-		u, err := url.QueryUnescape(v)
-		if err != nil || u == v {
-			break
-		}
-		v = u
-	}
-	return 0, false
-}
-
 // appendAppSkipToken is the keyset of the app lists, in Intune's style:
 // LastDetectedAppId%3d'<id>'.
 func (s *Server) appendAppSkipToken(b []byte, a int) []byte {

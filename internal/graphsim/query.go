@@ -195,13 +195,25 @@ func appendEscaped(b []byte, s, keep string) []byte {
 	return b
 }
 
-// parseSkipToken finds the index a skip token points at. It tolerates
-// clients that decoded the token once more or once less than they should:
-// it looks for LastDeviceId case-insensitively and unescapes up to twice.
+// parseSkipToken finds the device index a managedDevices skip token points
+// at (its LastDeviceId).
 func (s *Server) parseSkipToken(v string) (int, bool) {
+	return parseKeyset(v, "lastdeviceid=", s.indexFromID)
+}
+
+// parseKeyset finds the index a keyset skip token names after marker
+// (lower case, ending in '='). It tolerates clients that decoded the token
+// once more or once less than they should: it looks for the marker
+// case-insensitively and unescapes up to twice.
+func parseKeyset(v, marker string, index func(string) (int, bool)) (int, bool) {
 	for attempt := 0; attempt < 3; attempt++ {
-		if i, ok := s.skipTokenIndex(v); ok {
-			return i, true
+		if k := lastIndexFold(v, marker); k >= 0 {
+			id := strings.TrimSpace(v[k+len(marker):])
+			id = strings.TrimPrefix(id, "'")
+			id = strings.TrimSuffix(id, "'")
+			if i, ok := index(id); ok {
+				return i, true
+			}
 		}
 		u, err := url.QueryUnescape(v)
 		if err != nil || u == v {
@@ -210,18 +222,6 @@ func (s *Server) parseSkipToken(v string) (int, bool) {
 		v = u
 	}
 	return 0, false
-}
-
-func (s *Server) skipTokenIndex(v string) (int, bool) {
-	const marker = "lastdeviceid="
-	k := lastIndexFold(v, marker)
-	if k < 0 {
-		return 0, false
-	}
-	id := strings.TrimSpace(v[k+len(marker):])
-	id = strings.TrimPrefix(id, "'")
-	id = strings.TrimSuffix(id, "'")
-	return s.indexFromID(id)
 }
 
 // lastIndexFold is strings.LastIndex with ASCII case folding; the marker is
