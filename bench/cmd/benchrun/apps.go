@@ -693,17 +693,21 @@ func renderApps(sc *appsScenario) string {
 			thousands(int(s.requests)), thousands(int(s.throttled)), s.wall, floor, s.wall/floor, bucket,
 			thousands(t.Apps), thousands(t.Pairs), s.cpu, s.rssMB)
 	}
-	var naiveAll float64
 	naive, hasNaive := sc.samples[appsNaive]
+	var (
+		ns                appsSummary // the naive loop's
+		naiveAll          float64     // its wall for every app
+		naiveExtrapolated bool
+	)
 	if hasNaive {
-		s := summarizeApps(naive)
-		all, extrapolated := sc.naiveAllApps(s)
-		naiveAll = all
+		ns = summarizeApps(naive)
+		naiveAll, naiveExtrapolated = sc.naiveAllApps(ns)
+		s, all := ns, naiveAll
 		// The floor of the whole loop, every app: its requests are the
 		// per_app strategy's.
 		allFloor := float64(t.PerApp) / rate
 		reqs, how, msgs := thousands(int(s.requests)), fmt.Sprintf("%.1f", all), thousands(t.Apps)+" + "+thousands(t.NaiveDeviceCount)
-		if extrapolated {
+		if naiveExtrapolated {
 			reqs = fmt.Sprintf("%s (%s for every app)", reqs, thousands(t.PerApp))
 			how = fmt.Sprintf("**%.1f**, extrapolated from %s of %s apps (measured %.1f s)", all,
 				thousands(s.naiveWalked), thousands(t.Apps), s.wall)
@@ -726,20 +730,18 @@ func renderApps(sc *appsScenario) string {
 		}
 	}
 	w("\n\n")
-	if hasNaive {
-		s := summarizeApps(naive)
-		if _, extrapolated := sc.naiveAllApps(s); extrapolated {
-			w("The naive loop is requests × latency by construction, so it walked only the first %s of the %s apps "+
-				"(%s requests, listing included, %s pairs) and its per-app loop (%.1f s, %.1f ms per app) is extrapolated linearly to every app: "+
-				"measured wall + %.1f ms × %s apps not walked. Those first apps take %.1f%% more requests per app than all of them "+
-				"(%s for all apps: a per-request extrapolation would give %.1f s).\n\n",
-				thousands(s.naiveWalked), thousands(t.Apps), thousands(t.NaiveRequests), thousands(t.NaiveDeviceCount),
-				s.naiveLoop, 1000*s.naiveLoop/float64(s.naiveWalked), 1000*s.naiveLoop/float64(s.naiveWalked),
-				thousands(t.Apps-s.naiveWalked),
-				100*(float64(t.NaiveRequests-t.Pages.DetectedApps)/float64(s.naiveWalked)/(float64(t.Pages.AppDevices)/float64(t.Apps))-1),
-				thousands(t.PerApp),
-				s.wall+s.naiveLoop/float64(t.NaiveRequests-t.Pages.DetectedApps)*float64(t.PerApp-t.NaiveRequests))
-		}
+	if naiveExtrapolated {
+		s := ns
+		w("The naive loop is requests × latency by construction, so it walked only the first %s of the %s apps "+
+			"(%s requests, listing included, %s pairs) and its per-app loop (%.1f s, %.1f ms per app) is extrapolated linearly to every app: "+
+			"measured wall + %.1f ms × %s apps not walked. Those first apps take %.1f%% more requests per app than all of them "+
+			"(%s for all apps: a per-request extrapolation would give %.1f s).\n\n",
+			thousands(s.naiveWalked), thousands(t.Apps), thousands(t.NaiveRequests), thousands(t.NaiveDeviceCount),
+			s.naiveLoop, 1000*s.naiveLoop/float64(s.naiveWalked), 1000*s.naiveLoop/float64(s.naiveWalked),
+			thousands(t.Apps-s.naiveWalked),
+			100*(float64(t.NaiveRequests-t.Pages.DetectedApps)/float64(s.naiveWalked)/(float64(t.Pages.AppDevices)/float64(t.Apps))-1),
+			thousands(t.PerApp),
+			s.wall+s.naiveLoop/float64(t.NaiveRequests-t.Pages.DetectedApps)*float64(t.PerApp-t.NaiveRequests))
 	}
 	if auto != nil {
 		floor := (auto.requests - auto.throttled) / rate
