@@ -36,6 +36,10 @@ type syncCursor struct {
 	Final bool `json:"-"`
 }
 
+// resumable tells a cursor a restart can continue from: a nextLink to read
+// (devices) or a last unit delivered (apps).
+func (c syncCursor) resumable() bool { return c.NextURL != "" || c.LastUnit != "" }
+
 // checkpointStore keeps the cursor of one query in a Benthos cache.
 type checkpointStore struct {
 	res   *service.Resources
@@ -72,7 +76,7 @@ func (s *checkpointStore) load(ctx context.Context) (*syncCursor, error) {
 		return nil, fmt.Errorf("reading checkpoint %q from cache %q: %w", s.key, s.cache, err)
 	}
 	var cur syncCursor
-	if err := json.Unmarshal(raw, &cur); err != nil || cur.SyncID == "" || cur.NextURL == "" && cur.LastUnit == "" {
+	if err := json.Unmarshal(raw, &cur); err != nil || cur.SyncID == "" || !cur.resumable() {
 		return nil, fmt.Errorf("checkpoint %q in cache %q is not one this input wrote", s.key, s.cache)
 	}
 	return &cur, nil
@@ -183,7 +187,7 @@ func (t *ackTracker) delivered(p *pageAcks) {
 		switch {
 		case highest.Final:
 			err = t.store.clear(context.Background())
-		case highest.NextURL != "" || highest.LastUnit != "":
+		case highest.resumable():
 			err = t.store.save(context.Background(), *highest)
 		}
 		// Otherwise every page is delivered but the sync's deletions or
