@@ -474,12 +474,9 @@ func (o *appsOutbox) sendAt(item appsItem, cur syncCursor) error {
 		return nil
 	}
 	item.run = o.run
-	select {
-	case o.items <- item:
-		return nil
-	case <-o.ctx.Done():
+	return handOver(o.ctx, o.items, item, func() error {
 		return fmt.Errorf("sync %s interrupted by shutdown after %d apps and %d pairs", o.run.id, o.run.apps, o.run.pairs)
-	}
+	})
 }
 
 // finish tracks the empty, final cursor: once everything before it is

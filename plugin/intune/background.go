@@ -91,3 +91,13 @@ func (b *background[T]) stop(ctx context.Context) error {
 		return ctx.Err()
 	}
 }
+
+// handOver gives item to Read, or returns interrupted() once ctx ends.
+func handOver[T any](ctx context.Context, items chan<- T, item T, interrupted func() error) error {
+	select {
+	case items <- item:
+		return nil
+	case <-ctx.Done():
+		return interrupted()
+	}
+}

@@ -317,12 +317,7 @@ type syncOutbox struct {
 // send hands item, whose acks are already tracked, to Read.
 func (o *syncOutbox) send(item pageItem) error {
 	item.run = o.run
-	select {
-	case o.items <- item:
-		return nil
-	case <-o.ctx.Done():
-		return o.run.interrupted()
-	}
+	return handOver(o.ctx, o.items, item, o.run.interrupted)
 }
 
 // sendBeforePages sends a marker ahead of the first page read.
