@@ -40,11 +40,11 @@ func (in *detectedAppsInput) chooseStrategy(ctx context.Context, run *appsRun, a
 		in.log.Infof("Sync %s: %d apps on %d devices; per_app needs about %d requests, per_device about %d: joining %s",
 			run.id, len(apps), len(devices), perApp, perDevice, run.strategy)
 	}
-	run.planned = perDevice
 	if run.strategy == strategyPerApp {
 		run.planned = perApp
 		return nil, nil
 	}
+	run.planned = perDevice
 	return devices, nil
 }
 
