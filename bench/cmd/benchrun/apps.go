@@ -31,6 +31,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/intune-benthos/intune-benthos/bench/internal/naiveapps"
 	"github.com/intune-benthos/intune-benthos/internal/graphsim"
 )
 
@@ -99,20 +100,7 @@ type appsSample struct {
 	clientRequests, clientThrottled int
 	chosen                          string
 	apps, pairs                     int // emitted, counted in the output
-	naive                           *naiveSummary
-}
-
-// naiveSummary is bench/cmd/naiveapps' stdout.
-type naiveSummary struct {
-	AppsListed     int     `json:"apps_listed"`
-	AppsWalked     int     `json:"apps_walked"`
-	DeviceCountSum int     `json:"device_count_sum"`
-	Pairs          int     `json:"pairs"`
-	ListRequests   int     `json:"list_requests"`
-	LoopRequests   int     `json:"loop_requests"`
-	Throttled      int     `json:"throttled"`
-	ListSeconds    float64 `json:"list_seconds"`
-	LoopSeconds    float64 `json:"loop_seconds"`
+	naive                           *naiveapps.Summary
 }
 
 func (sc *appsScenario) title() string {
@@ -449,7 +437,7 @@ func runAppsOnce(ctx context.Context, sc *appsScenario, p program, ps *paths, s 
 	}
 	t := sc.truth
 	if p.name == appsNaive {
-		var n naiveSummary
+		var n naiveapps.Summary
 		if err := json.Unmarshal([]byte(naiveOut.String()), &n); err != nil {
 			return smp, fmt.Errorf("reading its summary %q: %v", naiveOut.String(), err)
 		}

@@ -9,7 +9,7 @@
 // latency by construction, so -apps walks only the first N apps; benchrun
 // extrapolates the loop to every app.
 //
-// It writes nothing but one JSON summary line to stdout.
+// It writes nothing but one JSON summary line (naiveapps.Summary) to stdout.
 package main
 
 import (
@@ -27,20 +27,9 @@ import (
 
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
-)
 
-// summary is what benchrun reads from stdout.
-type summary struct {
-	AppsListed     int     `json:"apps_listed"`
-	AppsWalked     int     `json:"apps_walked"`
-	DeviceCountSum int     `json:"device_count_sum"` // of the walked apps, from the listing
-	Pairs          int     `json:"pairs"`            // (device, app) pairs read
-	ListRequests   int     `json:"list_requests"`    // Graph requests of the listing, 429s included
-	LoopRequests   int     `json:"loop_requests"`    // Graph requests of the per-app loop, 429s included
-	Throttled      int     `json:"throttled"`        // 429s, both phases
-	ListSeconds    float64 `json:"list_seconds"`     // token and listing
-	LoopSeconds    float64 `json:"loop_seconds"`     // the per-app loop
-}
+	"github.com/intune-benthos/intune-benthos/bench/internal/naiveapps"
+)
 
 func main() {
 	var (
@@ -73,8 +62,8 @@ type device struct {
 	DeviceName string `json:"deviceName"`
 }
 
-func run(ctx context.Context, loginURL, graphURL, tenant, clientID, secret string, limit int) (summary, error) {
-	var s summary
+func run(ctx context.Context, loginURL, graphURL, tenant, clientID, secret string, limit int) (naiveapps.Summary, error) {
+	var s naiveapps.Summary
 	start := time.Now()
 	cc := clientcredentials.Config{
 		ClientID:     clientID,
