@@ -144,7 +144,7 @@ func parseListQuery(raw string, sp *listSpec) (listQuery, string) {
 			q.top = n
 		case "$select":
 			var msg string
-			if q.selected, msg = selectList(value, sp); msg != "" {
+			if q.selected, msg = parseSelect(value, sp.typeName, sp.find); msg != "" {
 				return q, msg
 			}
 		case "$skiptoken":
@@ -178,30 +178,6 @@ func parseListQuery(raw string, sp *listSpec) (listQuery, string) {
 		q.carry = append(q.carry, queryOption{key, value})
 	}
 	return q, ""
-}
-
-// selectList returns the selected properties in resource order, or nil for
-// all of them.
-func selectList(v string, sp *listSpec) ([]int, string) {
-	var sel []int
-	for _, name := range strings.Split(v, ",") {
-		name = strings.TrimSpace(name)
-		if name == "" {
-			continue
-		}
-		if name == "*" {
-			return nil, ""
-		}
-		k := sp.find(name)
-		if k < 0 {
-			return nil, "Could not find a property named '" + name + "' on type '" + sp.typeName + "'."
-		}
-		if !slices.Contains(sel, k) {
-			sel = append(sel, k)
-		}
-	}
-	slices.Sort(sel)
-	return sel, ""
 }
 
 // appendAppSkipToken is the keyset of the app lists, in Intune's style:

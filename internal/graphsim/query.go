@@ -2,6 +2,7 @@ package graphsim
 
 import (
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -90,7 +91,7 @@ func (s *Server) parseQuery(raw string, props []property) (query, string) {
 	}
 	if sel != nil {
 		var msg string
-		if q.selected, msg = parseSelect(*sel, props); msg != "" {
+		if q.selected, msg = parseSelect(*sel, "microsoft.graph.managedDevice", func(name string) int { return findProperty(props, name) }); msg != "" {
 			return q, msg
 		}
 	}
@@ -104,11 +105,11 @@ func (s *Server) parseQuery(raw string, props []property) (query, string) {
 	return q, ""
 }
 
-// parseSelect returns the selected properties in resource order, or nil for
-// all of them.
-func parseSelect(v string, props []property) ([]int, string) {
-	chosen := make([]bool, len(props))
-	picked := false
+// parseSelect returns the properties of typeName that $select=v names, by
+// their index in resource order (find gives a name's, -1 if none), or nil
+// for all of them.
+func parseSelect(v, typeName string, find func(name string) int) ([]int, string) {
+	var sel []int
 	for _, name := range strings.Split(v, ",") {
 		name = strings.TrimSpace(name)
 		if name == "" {
@@ -117,21 +118,15 @@ func parseSelect(v string, props []property) ([]int, string) {
 		if name == "*" {
 			return nil, ""
 		}
-		k := findProperty(props, name)
+		k := find(name)
 		if k < 0 {
-			return nil, "Could not find a property named '" + name + "' on type 'microsoft.graph.managedDevice'."
+			return nil, "Could not find a property named '" + name + "' on type '" + typeName + "'."
 		}
-		chosen[k], picked = true, true
-	}
-	if !picked {
-		return nil, ""
-	}
-	var sel []int
-	for k, c := range chosen {
-		if c {
+		if !slices.Contains(sel, k) {
 			sel = append(sel, k)
 		}
 	}
+	slices.Sort(sel)
 	return sel, ""
 }
 
