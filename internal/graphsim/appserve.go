@@ -2,7 +2,6 @@ package graphsim
 
 import (
 	"net/http"
-	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -111,73 +110,43 @@ type listQuery struct {
 // means 400 BadRequest.
 func parseListQuery(raw string, sp *listSpec) (listQuery, string) {
 	q := listQuery{skip: -1}
-	seen := map[string]bool{}
-	for _, part := range strings.Split(raw, "&") {
-		if part == "" {
-			continue
-		}
-		k, v, _ := strings.Cut(part, "=")
-		key, err1 := url.QueryUnescape(k)
-		value, err2 := url.QueryUnescape(v)
-		if err1 != nil || err2 != nil {
-			return q, "The query specified in the URI is not valid. Malformed percent-encoding in '" + part + "'."
-		}
-		if !strings.HasPrefix(key, "$") {
-			continue
-		}
-		name := strings.ToLower(key)
-		if seen[name] {
-			return q, "Query option '" + name + "' was specified more than once, it must be specified at most once."
-		}
-		seen[name] = true
+	var msg string
+	q.carry, msg = eachOption(raw, func(key, name, value string) (bool, string) {
+		var msg string
 		switch name {
 		case "$top":
-			n, err := strconv.Atoi(strings.TrimSpace(value))
-			switch {
-			case err != nil || n < 0:
-				return q, "Invalid value '" + value + "' for $top query option found. The $top query option requires a non-negative integer value."
-			case n == 0:
-				return q, "Invalid value '0' for $top query option found. The $top query option requires a positive integer value."
-			case n > maxTop:
-				return q, "The limit of '" + strconv.Itoa(maxTop) + "' for Top query has been exceeded. The value from the incoming request is '" + value + "'."
-			}
-			q.top = n
+			q.top, msg = parseTop(value)
 		case "$select":
-			var msg string
-			if q.selected, msg = parseSelect(value, sp.typeName, sp.find); msg != "" {
-				return q, msg
-			}
+			q.selected, msg = parseSelect(value, sp.typeName, sp.find)
 		case "$skiptoken":
 			i, ok := parseKeyset(value, sp.marker, sp.index)
 			if !ok {
-				return q, "The skip token '" + value + "' is not valid."
+				return false, "The skip token '" + value + "' is not valid."
 			}
 			q.skip = i
-			continue
+			return false, ""
 		case "$count":
-			if !strings.EqualFold(value, "true") && !strings.EqualFold(value, "false") {
-				return q, "Invalid value '" + value + "' for $count query option found. Valid values are 'true', 'false'."
-			}
+			msg = checkCount(value)
 		case "$orderby":
 		case "$filter":
 			if strings.TrimSpace(value) != "" {
-				return q, "Invalid filter clause"
+				msg = "Invalid filter clause"
 			}
 		case "$expand":
 			if sp.expand == "" {
-				return q, "Unrecognized query argument specified: '" + key + "'."
+				return false, "Unrecognized query argument specified: '" + key + "'."
 			}
 			for _, nav := range strings.Split(value, ",") {
 				if nav = strings.TrimSpace(nav); nav != "" && !strings.EqualFold(nav, sp.expand) {
-					return q, "Could not find a property named '" + nav + "' on type '" + sp.typeName + "'."
+					return false, "Could not find a property named '" + nav + "' on type '" + sp.typeName + "'."
 				}
 			}
 		default:
-			return q, "Unrecognized query argument specified: '" + key + "'."
+			msg = "Unrecognized query argument specified: '" + key + "'."
 		}
-		q.carry = append(q.carry, queryOption{key, value})
-	}
-	return q, ""
+		return true, msg
+	})
+	return q, msg
 }
 
 // appendAppSkipToken is the keyset of the app lists, in Intune's style:

@@ -28,25 +28,8 @@ const maxTop = 999999
 func (s *Server) parseQuery(raw string, props []property) (query, string) {
 	q := query{skip: -1}
 	var top, sel, filter, skiptoken, count *string
-	seen := map[string]bool{}
-	for _, part := range strings.Split(raw, "&") {
-		if part == "" {
-			continue
-		}
-		k, v, _ := strings.Cut(part, "=")
-		key, err1 := url.QueryUnescape(k)
-		value, err2 := url.QueryUnescape(v)
-		if err1 != nil || err2 != nil {
-			return q, "The query specified in the URI is not valid. Malformed percent-encoding in '" + part + "'."
-		}
-		if !strings.HasPrefix(key, "$") {
-			continue // Graph ignores parameters that are not OData options
-		}
-		name := strings.ToLower(key)
-		if seen[name] {
-			return q, "Query option '" + name + "' was specified more than once, it must be specified at most once."
-		}
-		seen[name] = true
+	var msg string
+	q.carry, msg = eachOption(raw, func(key, name, value string) (bool, string) {
 		switch name {
 		case "$top":
 			top = &value
@@ -56,31 +39,29 @@ func (s *Server) parseQuery(raw string, props []property) (query, string) {
 			filter = &value
 		case "$skiptoken":
 			skiptoken = &value
-			continue
+			return false, ""
 		case "$count":
 			count = &value
 		case "$orderby":
 			// Accepted and ignored: devices always come in index order.
 		default:
-			return q, "Unrecognized query argument specified: '" + key + "'."
+			return false, "Unrecognized query argument specified: '" + key + "'."
 		}
-		q.carry = append(q.carry, queryOption{key, value})
+		return true, ""
+	})
+	if msg != "" {
+		return q, msg
 	}
 
 	if top != nil {
-		n, err := strconv.Atoi(strings.TrimSpace(*top))
-		switch {
-		case err != nil || n < 0:
-			return q, "Invalid value '" + *top + "' for $top query option found. The $top query option requires a non-negative integer value."
-		case n == 0:
-			return q, "Invalid value '0' for $top query option found. The $top query option requires a positive integer value."
-		case n > maxTop:
-			return q, "The limit of '" + strconv.Itoa(maxTop) + "' for Top query has been exceeded. The value from the incoming request is '" + *top + "'."
+		if q.top, msg = parseTop(*top); msg != "" {
+			return q, msg
 		}
-		q.top = n
 	}
-	if count != nil && !strings.EqualFold(*count, "true") && !strings.EqualFold(*count, "false") {
-		return q, "Invalid value '" + *count + "' for $count query option found. Valid values are 'true', 'false'."
+	if count != nil {
+		if msg = checkCount(*count); msg != "" {
+			return q, msg
+		}
 	}
 	if filter != nil && strings.TrimSpace(*filter) != "" {
 		os, ok := parseFilter(*filter)
@@ -90,7 +71,6 @@ func (s *Server) parseQuery(raw string, props []property) (query, string) {
 		q.filtered, q.os = true, os
 	}
 	if sel != nil {
-		var msg string
 		if q.selected, msg = parseSelect(*sel, "microsoft.graph.managedDevice", func(name string) int { return findProperty(props, name) }); msg != "" {
 			return q, msg
 		}
@@ -103,6 +83,66 @@ func (s *Server) parseQuery(raw string, props []property) (query, string) {
 		q.skip = i
 	}
 	return q, ""
+}
+
+// eachOption walks the OData options of a raw query the way Graph reads
+// them: it refuses malformed percent-encoding and an option given twice,
+// ignores parameters that are not OData options and hands opt each option
+// as written, its lower-case name and its value. opt refuses one with a
+// message, else says whether a nextLink carries it; eachOption returns
+// those to carry, in request order.
+func eachOption(raw string, opt func(key, name, value string) (carry bool, msg string)) ([]queryOption, string) {
+	var carry []queryOption
+	seen := map[string]bool{}
+	for _, part := range strings.Split(raw, "&") {
+		if part == "" {
+			continue
+		}
+		k, v, _ := strings.Cut(part, "=")
+		key, err1 := url.QueryUnescape(k)
+		value, err2 := url.QueryUnescape(v)
+		if err1 != nil || err2 != nil {
+			return carry, "The query specified in the URI is not valid. Malformed percent-encoding in '" + part + "'."
+		}
+		if !strings.HasPrefix(key, "$") {
+			continue // Graph ignores parameters that are not OData options
+		}
+		name := strings.ToLower(key)
+		if seen[name] {
+			return carry, "Query option '" + name + "' was specified more than once, it must be specified at most once."
+		}
+		seen[name] = true
+		keep, msg := opt(key, name, value)
+		if msg != "" {
+			return carry, msg
+		}
+		if keep {
+			carry = append(carry, queryOption{key, value})
+		}
+	}
+	return carry, ""
+}
+
+// parseTop reads $top; a non-empty message means 400 BadRequest.
+func parseTop(v string) (int, string) {
+	n, err := strconv.Atoi(strings.TrimSpace(v))
+	switch {
+	case err != nil || n < 0:
+		return 0, "Invalid value '" + v + "' for $top query option found. The $top query option requires a non-negative integer value."
+	case n == 0:
+		return 0, "Invalid value '0' for $top query option found. The $top query option requires a positive integer value."
+	case n > maxTop:
+		return 0, "The limit of '" + strconv.Itoa(maxTop) + "' for Top query has been exceeded. The value from the incoming request is '" + v + "'."
+	}
+	return n, ""
+}
+
+// checkCount validates $count; a non-empty message means 400 BadRequest.
+func checkCount(v string) string {
+	if !strings.EqualFold(v, "true") && !strings.EqualFold(v, "false") {
+		return "Invalid value '" + v + "' for $count query option found. Valid values are 'true', 'false'."
+	}
+	return ""
 }
 
 // parseSelect returns the properties of typeName that $select=v names, by
