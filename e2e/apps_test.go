@@ -3,7 +3,6 @@ package e2e
 import (
 	"context"
 	"database/sql"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -13,44 +12,26 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
-// eachAppsTable runs test against config/apps-sqlite.yaml and
-// config/apps-postgres.yaml, each with a database of its own.
-func eachAppsTable(t *testing.T, test func(t *testing.T, config string, env []string, db *sql.DB)) {
-	t.Run("sqlite", func(t *testing.T) {
-		dsn := "file:" + filepath.Join(t.TempDir(), "intune.db") + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)"
-		db, err := sql.Open("sqlite", dsn)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { db.Close() })
-		test(t, "apps-sqlite.yaml", []string{"INTUNE_SQLITE_DSN=" + dsn}, db)
-	})
-	t.Run("postgres", func(t *testing.T) {
-		dsn, db := freshDatabase(t)
-		test(t, "apps-postgres.yaml", []string{"INTUNE_PG_DSN=" + dsn}, db)
-	})
-}
-
 // TestAppsConfigsKeepExactlyTheTenantsPairs runs each apps config twice,
 // with apps upgraded and uninstalled and a device retired between the
 // runs: after each run the tables hold exactly graphsim's apps and pairs.
 func TestAppsConfigsKeepExactlyTheTenantsPairs(t *testing.T) {
-	eachAppsTable(t, func(t *testing.T, conf string, dbEnv []string, db *sql.DB) {
+	eachDatabase(t, "apps-sqlite.yaml", "apps-postgres.yaml", func(t *testing.T, tb shippedTable) {
 		sim, env := simEnv(t, graphsim.Config{Devices: 120, DetectedApps: 900, AppsPerDevice: 40, Seed: 23})
-		env = append(env, dbEnv...)
+		env = append(env, tb.env...)
 		for run := 1; run <= 2; run++ {
 			if run == 2 {
 				sim.ChangeApps(0, 1, 2, 50)
 				sim.Remove(7)
 			}
-			res := runBinary(t, env, "-c", config(conf))
+			res := runBinary(t, env, "-c", config(tb.config))
 			if res.exitCode != 0 {
 				t.Fatalf("run %d: exit %d\n%s", run, res.exitCode, res.logs())
 			}
 			if want := "apps and pairs reached their destination, 0 its dead letter"; !strings.Contains(lastLine(res.stderr), want) {
 				t.Errorf("run %d: the last line %q does not say %q", run, lastLine(res.stderr), want)
 			}
-			checkAppTables(t, run, db, sim)
+			checkAppTables(t, run, tb.db, sim)
 		}
 	})
 }
@@ -129,12 +110,7 @@ func TestAppsKafkaConfigKeysPairsByDeviceAndApp(t *testing.T) {
 	for _, p := range sim.DeviceAppPairs() {
 		want[p.DeviceID+"/"+p.AppID] = pairsTopic
 	}
-	consumer, err := kgo.NewClient(kgo.SeedBrokers(cluster.ListenAddrs()...), kgo.ConsumeTopics(appsTopic, pairsTopic),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer consumer.Close()
+	consumer := consumerFromStart(t, cluster, appsTopic, pairsTopic)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	seen := map[string]bool{}

@@ -100,12 +100,7 @@ func TestKafkaConfigSendsNullTombstonesForRemovedDevices(t *testing.T) {
 			t.Fatalf("run %d: exit %d\n%s", run, res.exitCode, res.stderr+res.stdout)
 		}
 	}
-	consumer, err := kgo.NewClient(kgo.SeedBrokers(cluster.ListenAddrs()...), kgo.ConsumeTopics(topic),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer consumer.Close()
+	consumer := consumerFromStart(t, cluster, topic)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	var records, nulls int

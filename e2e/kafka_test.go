@@ -29,12 +29,7 @@ func TestKafkaConfigPublishesOneRecordPerDeviceKeyedByID(t *testing.T) {
 		t.Fatalf("exit %d\n%s", res.exitCode, res.stderr)
 	}
 
-	consumer, err := kgo.NewClient(kgo.SeedBrokers(cluster.ListenAddrs()...), kgo.ConsumeTopics(topic),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer consumer.Close()
+	consumer := consumerFromStart(t, cluster, topic)
 	want := map[string]string{}
 	for i := 0; i < n; i++ {
 		want[sim.DeviceID(i)] = string(sim.Device(i))

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
 	_ "modernc.org/sqlite" // the test reads the SQLite table with its own connection
 
 	"github.com/intune-benthos/intune-benthos/internal/graphsim"
@@ -28,6 +29,12 @@ type shippedTable struct {
 }
 
 func eachShippedTable(t *testing.T, test func(t *testing.T, tb shippedTable)) {
+	eachDatabase(t, "sqlite.yaml", "postgres.yaml", test)
+}
+
+// eachDatabase runs test against a SQLite config and a PostgreSQL config,
+// each with a database of its own.
+func eachDatabase(t *testing.T, sqliteConfig, postgresConfig string, test func(t *testing.T, tb shippedTable)) {
 	t.Run("sqlite", func(t *testing.T) {
 		dsn := "file:" + filepath.Join(t.TempDir(), "intune.db") + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)"
 		db, err := sql.Open("sqlite", dsn)
@@ -35,11 +42,11 @@ func eachShippedTable(t *testing.T, test func(t *testing.T, tb shippedTable)) {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { db.Close() })
-		test(t, shippedTable{"sqlite", "sqlite.yaml", []string{"INTUNE_SQLITE_DSN=" + dsn}, db})
+		test(t, shippedTable{"sqlite", sqliteConfig, []string{"INTUNE_SQLITE_DSN=" + dsn}, db})
 	})
 	t.Run("postgres", func(t *testing.T) {
 		dsn, db := freshDatabase(t)
-		test(t, shippedTable{"postgres", "postgres.yaml", []string{"INTUNE_PG_DSN=" + dsn}, db})
+		test(t, shippedTable{"postgres", postgresConfig, []string{"INTUNE_PG_DSN=" + dsn}, db})
 	})
 }
 
@@ -388,6 +395,19 @@ func TestShippedTablesMarkDeletionsWithTheirStateInTheDatabase(t *testing.T) {
 			t.Fatalf("%d rows, %d marked deleted; want %d and 2", len(rows), deleted, n)
 		}
 	})
+}
+
+// consumerFromStart reads topics of cluster from their first record, as a
+// consumer that just subscribed would; it is closed with the test.
+func consumerFromStart(t *testing.T, cluster *kfake.Cluster, topics ...string) *kgo.Client {
+	t.Helper()
+	client, err := kgo.NewClient(kgo.SeedBrokers(cluster.ListenAddrs()...), kgo.ConsumeTopics(topics...),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(client.Close)
+	return client
 }
 
 // kafkaBroker starts an in-process Kafka-protocol broker (franz-go's kfake)
