@@ -379,6 +379,8 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 	}
 }
 
+// appsConfig is binaryCommon's but for the log level: readAppsLog reads the
+// input's INFO lines.
 func appsConfig(url, strategy, out string) string {
 	return fmt.Sprintf(`http: { address: 127.0.0.1:0 }
 logger: { level: INFO }
@@ -390,11 +392,7 @@ input:
     login_url: %s
     graph_url: %s
     strategy: %s
-output:
-  file:
-    path: %q
-    codec: lines
-`, tenantID, clientID, clientSecret, url, url, strategy, out)
+`, tenantID, clientID, clientSecret, url, url, strategy) + fileOutput(out)
 }
 
 // runAppsOnce runs one program, counts graphsim's log lines of the run and
@@ -405,8 +403,7 @@ func runAppsOnce(ctx context.Context, sc *appsScenario, p program, ps *paths, s 
 	defer os.Remove(out)
 	var argv []string
 	if p.name == appsNaive {
-		argv = []string{ps.naiveApps, "-login-url", s.url, "-graph-url", s.url, "-tenant", tenantID,
-			"-client-id", clientID, "-client-secret", clientSecret, "-apps", strconv.Itoa(sc.truth.NaiveApps)}
+		argv = append(append([]string{ps.naiveApps}, graphFlags(s.url)...), "-apps", strconv.Itoa(sc.truth.NaiveApps))
 	} else {
 		cfg, err := writeConfig(ps.tmp, "apps-"+p.name+".yaml", appsConfig(s.url, p.name, out))
 		if err != nil {

@@ -99,10 +99,14 @@ func programs() []program {
 }
 
 func peerFlags(url, out string) []string {
+	return append(graphFlags(url), "-out", out)
+}
+
+// graphFlags point a bench program (floor, msgraph, naiveapps) at graphsim.
+func graphFlags(url string) []string {
 	return []string{
 		"-login-url", url, "-graph-url", url,
 		"-tenant", tenantID, "-client-id", clientID, "-client-secret", clientSecret,
-		"-out", out,
 	}
 }
 
