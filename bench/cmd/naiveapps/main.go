@@ -75,20 +75,13 @@ func run(ctx context.Context, loginURL, graphURL, tenant, clientID, secret strin
 	client := cc.Client(ctx)
 
 	var apps []app
-	next := graphURL + "/v1.0/deviceManagement/detectedApps"
-	for next != "" {
-		var p struct {
-			Value    []app  `json:"value"`
-			NextLink string `json:"@odata.nextLink"`
-		}
-		n, t, err := get(ctx, client, next, &p)
-		s.ListRequests += n
-		s.Throttled += t
-		if err != nil {
-			return s, err
-		}
-		apps = append(apps, p.Value...)
-		next = p.NextLink
+	n, t, err := getAll(ctx, client, graphURL+"/v1.0/deviceManagement/detectedApps", func(page []app) {
+		apps = append(apps, page...)
+	})
+	s.ListRequests += n
+	s.Throttled += t
+	if err != nil {
+		return s, err
 	}
 	s.AppsListed = len(apps)
 	s.ListSeconds = time.Since(start).Seconds()
@@ -98,26 +91,40 @@ func run(ctx context.Context, loginURL, graphURL, tenant, clientID, secret strin
 	}
 	loop := time.Now()
 	for _, a := range apps {
-		next := graphURL + "/v1.0/deviceManagement/detectedApps/" + url.PathEscape(a.ID) + "/managedDevices?$select=id,deviceName"
-		for next != "" {
-			var p struct {
-				Value    []device `json:"value"`
-				NextLink string   `json:"@odata.nextLink"`
-			}
-			n, t, err := get(ctx, client, next, &p)
-			s.LoopRequests += n
-			s.Throttled += t
-			if err != nil {
-				return s, fmt.Errorf("app %s: %w", a.ID, err)
-			}
-			s.Pairs += len(p.Value)
-			next = p.NextLink
+		u := graphURL + "/v1.0/deviceManagement/detectedApps/" + url.PathEscape(a.ID) + "/managedDevices?$select=id,deviceName"
+		n, t, err := getAll(ctx, client, u, func(page []device) {
+			s.Pairs += len(page)
+		})
+		s.LoopRequests += n
+		s.Throttled += t
+		if err != nil {
+			return s, fmt.Errorf("app %s: %w", a.ID, err)
 		}
 		s.AppsWalked++
 		s.DeviceCountSum += a.DeviceCount
 	}
 	s.LoopSeconds = time.Since(loop).Seconds()
 	return s, nil
+}
+
+// getAll reads every page from first on, following @odata.nextLink, and
+// hands each page's values to fn. It returns what get does, summed.
+func getAll[T any](ctx context.Context, client *http.Client, first string, fn func([]T)) (requests, throttled int, err error) {
+	for next := first; next != ""; {
+		var p struct {
+			Value    []T    `json:"value"`
+			NextLink string `json:"@odata.nextLink"`
+		}
+		n, t, err := get(ctx, client, next, &p)
+		requests += n
+		throttled += t
+		if err != nil {
+			return requests, throttled, err
+		}
+		fn(p.Value)
+		next = p.NextLink
+	}
+	return requests, throttled, nil
 }
 
 // get decodes one page into v, waiting Retry-After (1 s when absent) and
