@@ -32,6 +32,8 @@ import (
 // documented order, which is the order Graph writes them.
 var detectedAppProps = []string{"id", "displayName", "version", "sizeInByte", "deviceCount", "publisher", "platform"}
 
+func appPropName(k int) string { return detectedAppProps[k] }
+
 func findAppProperty(name string) int {
 	for k, p := range detectedAppProps {
 		if strings.EqualFold(p, name) {
@@ -204,7 +206,7 @@ func versionName(beta bool) string {
 }
 
 // metadata is an @odata.context: the $metadata URL, the path and the
-// selected properties.
+// selected properties, which Graph names in it.
 func (s *Server) metadata(version, path string, sel []int, name func(int) string) string {
 	u := s.cfg.ScopeHost + "/" + version + "/$metadata#" + path
 	if sel == nil {
@@ -245,7 +247,7 @@ func (s *Server) serveDetectedApps(w *exchange, r *http.Request, ids requestIDs,
 	if end < len(v.listed) {
 		next = sp.keyset(linkPrefix(r, q.carry, ""), int(page[len(page)-1]))
 	}
-	ctx := s.metadata(versionName(beta), "deviceManagement/detectedApps", q.selected, func(k int) string { return detectedAppProps[k] })
+	ctx := s.metadata(versionName(beta), "deviceManagement/detectedApps", q.selected, appPropName)
 	s.writeList(w, ctx, len(v.listed), next, start/size+1, len(page), func(b []byte, k int) []byte {
 		return s.appendApp(b, v, int(page[k]), q.selected)
 	})
@@ -267,7 +269,7 @@ func (s *Server) serveDetectedApp(w *exchange, r *http.Request, ids requestIDs, 
 		return
 	}
 	b := []byte(`{"@odata.context":`)
-	b = appendString(b, s.metadata(versionName(beta), "deviceManagement/detectedApps", q.selected, func(k int) string { return detectedAppProps[k] })+"/$entity")
+	b = appendString(b, s.metadata(versionName(beta), "deviceManagement/detectedApps", q.selected, appPropName)+"/$entity")
 	b = append(b, ',')
 	b = append(b, s.appendApp(nil, v, a, q.selected)[1:]...)
 	h := w.Header()
@@ -355,7 +357,7 @@ func (s *Server) serveDeviceApps(w *exchange, r *http.Request, ids requestIDs, k
 		next = sp.keyset(linkPrefix(r, q.carry, ""), int(page[len(page)-1]))
 	}
 	path := "deviceManagement/managedDevices('" + s.DeviceID(i) + "')/detectedApps"
-	ctx := s.metadata("beta", path, q.selected, func(k int) string { return detectedAppProps[k] })
+	ctx := s.metadata("beta", path, q.selected, appPropName)
 	s.writeList(w, ctx, len(apps), next, start/size+1, len(page), func(b []byte, k int) []byte {
 		return s.appendApp(b, v, int(page[k]), q.selected)
 	})

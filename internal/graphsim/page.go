@@ -187,7 +187,7 @@ func (p *pageWriter) write(out io.Writer) (int, error) {
 	defer bufPool.Put(bp)
 	b := (*bp)[:0]
 	b = append(b, `{"@odata.context":`...)
-	b = appendString(b, s.contextURL(p.version, p.props, q.selected))
+	b = appendString(b, s.metadata(p.version, "deviceManagement/managedDevices", q.selected, func(k int) string { return p.props[k].name }))
 	b = append(b, `,"@odata.count":`...)
 	b = strconv.AppendInt(b, int64(pl.total), 10)
 	if p.next != nil && oddPage {
@@ -361,20 +361,4 @@ func linkPrefix(r *http.Request, carry []queryOption, host string) []byte {
 		b = append(b, '&')
 	}
 	return append(b, "$skiptoken="...)
-}
-
-// contextURL is @odata.context; Graph names the selected properties in it.
-func (s *Server) contextURL(version string, props []property, sel []int) string {
-	u := s.cfg.ScopeHost + "/" + version + "/$metadata#deviceManagement/managedDevices"
-	if sel == nil {
-		return u
-	}
-	u += "("
-	for n, k := range sel {
-		if n > 0 {
-			u += ","
-		}
-		u += props[k].name
-	}
-	return u + ")"
 }
