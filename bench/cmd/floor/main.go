@@ -18,8 +18,7 @@ import (
 	"net/http"
 	"os"
 
-	"golang.org/x/oauth2"
-	"golang.org/x/oauth2/clientcredentials"
+	"github.com/intune-benthos/intune-benthos/bench/internal/graphauth"
 )
 
 func main() {
@@ -47,13 +46,7 @@ type page struct {
 }
 
 func run(ctx context.Context, loginURL, graphURL, tenant, clientID, secret, out string) (int, error) {
-	cc := clientcredentials.Config{
-		ClientID:     clientID,
-		ClientSecret: secret,
-		TokenURL:     loginURL + "/" + tenant + "/oauth2/v2.0/token",
-		Scopes:       []string{"https://graph.microsoft.com/.default"},
-		AuthStyle:    oauth2.AuthStyleInParams,
-	}
+	cc := graphauth.Config(loginURL, tenant, clientID, secret)
 	client := cc.Client(ctx)
 
 	f, err := os.Create(out)

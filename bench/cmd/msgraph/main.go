@@ -24,7 +24,8 @@ import (
 	msgraphcore "github.com/microsoftgraph/msgraph-sdk-go-core"
 	"github.com/microsoftgraph/msgraph-sdk-go/models"
 	"golang.org/x/oauth2"
-	"golang.org/x/oauth2/clientcredentials"
+
+	"github.com/intune-benthos/intune-benthos/bench/internal/graphauth"
 )
 
 func main() {
@@ -66,13 +67,7 @@ func (p *tokenProvider) GetAllowedHostsValidator() *authentication.AllowedHostsV
 }
 
 func run(ctx context.Context, loginURL, graphURL, tenant, clientID, secret, out string) (int, error) {
-	cc := clientcredentials.Config{
-		ClientID:     clientID,
-		ClientSecret: secret,
-		TokenURL:     loginURL + "/" + tenant + "/oauth2/v2.0/token",
-		Scopes:       []string{"https://graph.microsoft.com/.default"},
-		AuthStyle:    oauth2.AuthStyleInParams,
-	}
+	cc := graphauth.Config(loginURL, tenant, clientID, secret)
 	gu, err := url.Parse(graphURL)
 	if err != nil {
 		return 0, err

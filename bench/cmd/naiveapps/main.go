@@ -25,9 +25,7 @@ import (
 	"strconv"
 	"time"
 
-	"golang.org/x/oauth2"
-	"golang.org/x/oauth2/clientcredentials"
-
+	"github.com/intune-benthos/intune-benthos/bench/internal/graphauth"
 	"github.com/intune-benthos/intune-benthos/bench/internal/naiveapps"
 )
 
@@ -65,13 +63,7 @@ type device struct {
 func run(ctx context.Context, loginURL, graphURL, tenant, clientID, secret string, limit int) (naiveapps.Summary, error) {
 	var s naiveapps.Summary
 	start := time.Now()
-	cc := clientcredentials.Config{
-		ClientID:     clientID,
-		ClientSecret: secret,
-		TokenURL:     loginURL + "/" + tenant + "/oauth2/v2.0/token",
-		Scopes:       []string{"https://graph.microsoft.com/.default"},
-		AuthStyle:    oauth2.AuthStyleInParams,
-	}
+	cc := graphauth.Config(loginURL, tenant, clientID, secret)
 	client := cc.Client(ctx)
 
 	var apps []app
