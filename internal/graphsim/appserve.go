@@ -91,12 +91,11 @@ func (s *Server) AppID(a int) string { return string(appendAppID(nil, s.cfg.Seed
 
 // listSpec describes one app collection for its query parser.
 type listSpec struct {
-	typeName string                          // the items' type, for error messages
-	find     func(name string) int           // a $select name's property index, -1 if none
-	expand   string                          // the navigation property $expand takes (and ignores); "" for none
-	marker   string                          // the skip token's key, lower case, followed by '='
-	index    func(id string) (int, bool)     // the index the skip token's id names
-	keyset   func(b []byte, last int) []byte // appends the skip token of a page ending with item last
+	typeName string                      // the items' type, for error messages
+	find     func(name string) int       // a $select name's property index, -1 if none
+	expand   string                      // the navigation property $expand takes (and ignores); "" for none
+	marker   string                      // the skip token's key, lower case, followed by '='
+	index    func(id string) (int, bool) // the index the skip token's id names
 }
 
 // listQuery is a parsed request of an app collection.
@@ -165,7 +164,6 @@ func (s *Server) appSpec(v *appView) *listSpec {
 		find:     findAppProperty,
 		marker:   "lastdetectedappid=",
 		index:    func(id string) (int, bool) { return appIndexFromID(s.cfg.Seed, id, v.total) },
-		keyset:   s.appendAppSkipToken,
 	}
 }
 
@@ -239,18 +237,8 @@ func (s *Server) serveDetectedApps(w *exchange, r *http.Request, ids requestIDs,
 	if !ok || s.cfg.Latency > 0 && !sleep(r, s.cfg.Latency) {
 		return
 	}
-	size := s.pageSize(&q)
-	start, _ := slices.BinarySearch(v.listed, int32(q.skip+1))
-	end := min(start+size, len(v.listed))
-	page := v.listed[start:end]
-	var next []byte
-	if end < len(v.listed) {
-		next = sp.keyset(linkPrefix(r, q.carry, ""), int(page[len(page)-1]))
-	}
 	ctx := s.metadata(versionName(beta), "deviceManagement/detectedApps", q.selected, appPropName)
-	s.writeList(w, ctx, len(v.listed), next, start/size+1, len(page), func(b []byte, k int) []byte {
-		return s.appendApp(b, v, int(page[k]), q.selected)
-	})
+	s.writeAppPage(w, r, v, &q, v.listed, ctx)
 }
 
 // serveDetectedApp answers one app.
@@ -347,17 +335,22 @@ func (s *Server) serveDeviceApps(w *exchange, r *http.Request, ids requestIDs, k
 	if s.cfg.Latency > 0 && !sleep(r, s.cfg.Latency) {
 		return
 	}
-	apps := v.deviceApps(st, i)
-	size := s.pageSize(&q)
+	path := "deviceManagement/managedDevices('" + s.DeviceID(i) + "')/detectedApps"
+	ctx := s.metadata("beta", path, q.selected, appPropName)
+	s.writeAppPage(w, r, v, &q, v.deviceApps(st, i), ctx)
+}
+
+// writeAppPage answers the page q asks for of a list of apps, given by
+// their indexes in listing order.
+func (s *Server) writeAppPage(w *exchange, r *http.Request, v *appView, q *listQuery, apps []int32, ctx string) {
+	size := s.pageSize(q)
 	start, _ := slices.BinarySearch(apps, int32(q.skip+1))
 	end := min(start+size, len(apps))
 	page := apps[start:end]
 	var next []byte
 	if end < len(apps) {
-		next = sp.keyset(linkPrefix(r, q.carry, ""), int(page[len(page)-1]))
+		next = s.appendAppSkipToken(linkPrefix(r, q.carry, ""), int(page[len(page)-1]))
 	}
-	path := "deviceManagement/managedDevices('" + s.DeviceID(i) + "')/detectedApps"
-	ctx := s.metadata("beta", path, q.selected, appPropName)
 	s.writeList(w, ctx, len(apps), next, start/size+1, len(page), func(b []byte, k int) []byte {
 		return s.appendApp(b, v, int(page[k]), q.selected)
 	})
