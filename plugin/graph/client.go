@@ -118,12 +118,8 @@ func retrying[T any](ctx context.Context, c *Client, page int, describe func(err
 		if c.OnRetry != nil {
 			c.OnRetry(RetryEvent{Page: page, Attempt: attempt, Wait: wait, Err: describe(err)})
 		}
-		timer := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			timer.Stop()
-			return zero, ctx.Err()
-		case <-timer.C:
+		if err := waitFor(ctx, wait); err != nil {
+			return zero, err
 		}
 	}
 }

@@ -233,12 +233,8 @@ func (c *Client) WaitExportJob(ctx context.Context, job ExportJob, poll ExportPo
 		if time.Since(started)+wait > timeout {
 			return job, fmt.Errorf("export job %s is still %s after %s and %d polls; giving up", job.ID, job.Status, time.Since(started).Round(time.Second), polls)
 		}
-		timer := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			timer.Stop()
-			return job, ctx.Err()
-		case <-timer.C:
+		if err := waitFor(ctx, wait); err != nil {
+			return job, err
 		}
 		var err error
 		if job, err = c.ExportJobStatus(ctx, job); err != nil {
@@ -306,15 +302,6 @@ func (e *StorageError) Error() string {
 		b.WriteString(" (x-ms-request-id " + e.RequestID + ")")
 	}
 	return oneLine(b.String())
-}
-
-func (e *StorageError) retryable() bool {
-	switch e.StatusCode {
-	case http.StatusTooManyRequests, http.StatusInternalServerError, http.StatusBadGateway,
-		http.StatusServiceUnavailable, http.StatusGatewayTimeout:
-		return true
-	}
-	return false
 }
 
 func parseStorageError(res *http.Response, body []byte, host string) *StorageError {
@@ -405,24 +392,19 @@ func (c *Client) DownloadExport(ctx context.Context, job ExportJob, limits Downl
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
-		var serr *StorageError
-		if !isTransport(err) && !(errors.As(err, &serr) && serr.retryable()) {
+		wait, ok := c.Retry.next(attempt, err, time.Since(started))
+		if !ok {
+			if isRetryable(err) {
+				return nil, fmt.Errorf("downloading export job %s: giving up after %d attempts in %s: %w",
+					job.ID, attempt, time.Since(started).Round(time.Millisecond), err)
+			}
 			return nil, fmt.Errorf("downloading export job %s: %w", job.ID, err)
-		}
-		wait := c.Retry.backoff(attempt)
-		if p := c.Retry.MaxElapsedTime; p > 0 && time.Since(started)+wait > p {
-			return nil, fmt.Errorf("downloading export job %s: giving up after %d attempts in %s: %w",
-				job.ID, attempt, time.Since(started).Round(time.Millisecond), err)
 		}
 		if c.OnRetry != nil {
 			c.OnRetry(RetryEvent{Attempt: attempt, Wait: wait, Err: fmt.Errorf("downloading export job %s: %w", job.ID, err)})
 		}
-		timer := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			timer.Stop()
-			return nil, ctx.Err()
-		case <-timer.C:
+		if err := waitFor(ctx, wait); err != nil {
+			return nil, err
 		}
 	}
 }

@@ -76,12 +76,11 @@ func isRetryable(err error) bool {
 	}
 	var gerr *Error
 	if errors.As(err, &gerr) {
-		switch gerr.StatusCode {
-		case http.StatusTooManyRequests, http.StatusInternalServerError, http.StatusBadGateway,
-			http.StatusServiceUnavailable, http.StatusGatewayTimeout:
-			return true
-		}
-		return false
+		return transientStatus(gerr.StatusCode)
+	}
+	var serr *StorageError
+	if errors.As(err, &serr) {
+		return transientStatus(serr.StatusCode)
 	}
 	// A certificate that does not verify will not verify on the next try:
 	// it is a configuration problem (tls.root_cas) or an attack.
@@ -91,6 +90,18 @@ func isRetryable(err error) bool {
 	}
 	var berr *BodyError
 	return isTransport(err) || errors.As(err, &berr)
+}
+
+// transientStatus tells the statuses Graph (and the storage serving its
+// exports) document as worth retrying: throttling and the 5xx of an
+// overloaded or restarting service.
+func transientStatus(code int) bool {
+	switch code {
+	case http.StatusTooManyRequests, http.StatusInternalServerError, http.StatusBadGateway,
+		http.StatusServiceUnavailable, http.StatusGatewayTimeout:
+		return true
+	}
+	return false
 }
 
 func isTransport(err error) bool {

@@ -176,3 +176,12 @@ func maxTime(a, b time.Time) time.Time {
 	}
 	return b
 }
+
+// waitFor waits d (not at all when d <= 0), or until ctx ends, whose error
+// it then returns.
+func waitFor(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
+	return sleep(ctx, d, nil)
+}
