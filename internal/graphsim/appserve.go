@@ -172,9 +172,7 @@ func (s *Server) appSpec(v *appView) *listSpec {
 // refuse a bad query and, under Config.Forbidden, the request.
 func (s *Server) listPreamble(w *exchange, r *http.Request, ids requestIDs, sp *listSpec) (listQuery, bool) {
 	s.appPageRequests.Add(1)
-	if r.Method != http.MethodGet {
-		w.Header().Set("Allow", http.MethodGet)
-		s.graphError(w, ids, http.StatusMethodNotAllowed, "Request_BadRequest", "Specified HTTP method is not allowed for the request target.")
+	if !s.allowOnly(w, r, ids, http.MethodGet) {
 		return listQuery{}, false
 	}
 	q, msg := parseListQuery(r.URL.RawQuery, sp)

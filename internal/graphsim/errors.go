@@ -79,6 +79,17 @@ func (s *Server) graphError(w http.ResponseWriter, ids requestIDs, status int, c
 	}})
 }
 
+// allowOnly answers Graph's 405 unless r uses method, and reports whether
+// it does.
+func (s *Server) allowOnly(w http.ResponseWriter, r *http.Request, ids requestIDs, method string) bool {
+	if r.Method == method {
+		return true
+	}
+	w.Header().Set("Allow", method)
+	s.graphError(w, ids, http.StatusMethodNotAllowed, "Request_BadRequest", "Specified HTTP method is not allowed for the request target.")
+	return false
+}
+
 func (s *Server) badRequest(w http.ResponseWriter, ids requestIDs, message string) {
 	s.graphError(w, ids, http.StatusBadRequest, "BadRequest", message)
 }

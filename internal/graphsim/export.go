@@ -214,9 +214,7 @@ const exportPath = "ReportingService/reports/exportJobs"
 
 // serveExportJobs answers POST .../reports/exportJobs: a new job.
 func (s *Server) serveExportJobs(w *exchange, r *http.Request, ids requestIDs, beta bool) {
-	if r.Method != http.MethodPost {
-		w.Header().Set("Allow", http.MethodPost)
-		s.graphError(w, ids, http.StatusMethodNotAllowed, "Request_BadRequest", "Specified HTTP method is not allowed for the request target.")
+	if !s.allowOnly(w, r, ids, http.MethodPost) {
 		return
 	}
 	if !s.authorize(w, r, ids) {
@@ -329,9 +327,7 @@ func (s *Server) newExportJob(r *http.Request, at time.Time) (*exportJob, string
 
 // serveExportJob answers GET .../reports/exportJobs('{id}'): a poll.
 func (s *Server) serveExportJob(w *exchange, r *http.Request, ids requestIDs, beta bool, id string) {
-	if r.Method != http.MethodGet {
-		w.Header().Set("Allow", http.MethodGet)
-		s.graphError(w, ids, http.StatusMethodNotAllowed, "Request_BadRequest", "Specified HTTP method is not allowed for the request target.")
+	if !s.allowOnly(w, r, ids, http.MethodGet) {
 		return
 	}
 	if !s.authorize(w, r, ids) {

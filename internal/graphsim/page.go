@@ -18,9 +18,7 @@ var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, flushAt+8<<10); r
 // serveCollection answers GET {version}/deviceManagement/managedDevices.
 func (s *Server) serveCollection(w *exchange, r *http.Request, ids requestIDs, beta bool) {
 	s.pageRequests.Add(1)
-	if r.Method != http.MethodGet {
-		w.Header().Set("Allow", http.MethodGet)
-		s.graphError(w, ids, http.StatusMethodNotAllowed, "Request_BadRequest", "Specified HTTP method is not allowed for the request target.")
+	if !s.allowOnly(w, r, ids, http.MethodGet) {
 		return
 	}
 	props, version := s.v1Props, "v1.0"
