@@ -190,6 +190,8 @@ func (s *Server) listPreamble(w *exchange, r *http.Request, ids requestIDs, sp *
 	return q, true
 }
 
+// notFoundKey answers Graph's 404 for a path segment (or key) that names
+// nothing.
 func (s *Server) notFoundKey(w *exchange, ids requestIDs, key string) {
 	s.graphError(w, ids, http.StatusNotFound, "ResourceNotFound", "Resource not found for the segment '"+key+"'.")
 }

@@ -308,9 +308,7 @@ func (s *Server) serveGraph(w *exchange, r *http.Request, segs []string) {
 // managedDevices/{id} and managedDevices('{id}') are the same.
 func (s *Server) route(w *exchange, r *http.Request, ids requestIDs, segs []string) (string, func()) {
 	notFound := func(seg string) func() {
-		return func() {
-			s.graphError(w, ids, http.StatusNotFound, "ResourceNotFound", "Resource not found for the segment '"+seg+"'.")
-		}
+		return func() { s.notFoundKey(w, ids, seg) }
 	}
 	beta := strings.EqualFold(segs[0], "beta")
 	switch {
