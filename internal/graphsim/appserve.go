@@ -367,15 +367,7 @@ func (s *Server) writeList(w *exchange, context string, count int, next []byte, 
 	bp := bufPool.Get().(*[]byte)
 	defer bufPool.Put(bp)
 	b := (*bp)[:0]
-	b = append(b, `{"@odata.context":`...)
-	b = appendString(b, context)
-	b = append(b, `,"@odata.count":`...)
-	b = strconv.AppendInt(b, int64(count), 10)
-	if next != nil && odd {
-		b = append(b, `,"@odata.nextLink":`...)
-		b = appendString(b, string(next))
-	}
-	b = append(b, `,"value":[`...)
+	b = appendPageHead(b, context, count, next, odd)
 	for k := 0; k < n; k++ {
 		if k > 0 {
 			b = append(b, ',')
@@ -389,12 +381,7 @@ func (s *Server) writeList(w *exchange, context string, count int, next []byte, 
 			b = b[:0]
 		}
 	}
-	b = append(b, ']')
-	if next != nil && !odd {
-		b = append(b, `,"@odata.nextLink":`...)
-		b = appendString(b, string(next))
-	}
-	b = append(b, '}')
+	b = appendPageTail(b, next, odd)
 	_, err := w.Write(b)
 	*bp = b
 	if err == nil {

@@ -184,15 +184,8 @@ func (p *pageWriter) write(out io.Writer) (int, error) {
 	bp := bufPool.Get().(*[]byte)
 	defer bufPool.Put(bp)
 	b := (*bp)[:0]
-	b = append(b, `{"@odata.context":`...)
-	b = appendString(b, s.metadata(p.version, "deviceManagement/managedDevices", q.selected, func(k int) string { return p.props[k].name }))
-	b = append(b, `,"@odata.count":`...)
-	b = strconv.AppendInt(b, int64(pl.total), 10)
-	if p.next != nil && oddPage {
-		b = append(b, `,"@odata.nextLink":`...)
-		b = appendString(b, string(p.next))
-	}
-	b = append(b, `,"value":[`...)
+	ctx := s.metadata(p.version, "deviceManagement/managedDevices", q.selected, func(k int) string { return p.props[k].name })
+	b = appendPageHead(b, ctx, pl.total, p.next, oddPage)
 	valueAt := len(b) - 1
 
 	// Unfiltered listings of an unmutated tenant skip the per-device test.
@@ -229,15 +222,35 @@ func (p *pageWriter) write(out io.Writer) (int, error) {
 	if n == 0 && p.corrupt >= 0 {
 		b[valueAt] = '#'
 	}
-	b = append(b, ']')
-	if p.next != nil && !oddPage {
-		b = append(b, `,"@odata.nextLink":`...)
-		b = appendString(b, string(p.next))
-	}
-	b = append(b, '}')
+	b = appendPageTail(b, p.next, oddPage)
 	_, err := out.Write(b)
 	*bp = b
 	return n, err
+}
+
+// appendPageHead opens a collection page up to its "value" array's '[':
+// the context, the count and, on odd pages, the nextLink (if any).
+func appendPageHead(b []byte, context string, count int, next []byte, odd bool) []byte {
+	b = append(b, `{"@odata.context":`...)
+	b = appendString(b, context)
+	b = append(b, `,"@odata.count":`...)
+	b = strconv.AppendInt(b, int64(count), 10)
+	if next != nil && odd {
+		b = append(b, `,"@odata.nextLink":`...)
+		b = appendString(b, string(next))
+	}
+	return append(b, `,"value":[`...)
+}
+
+// appendPageTail closes what appendPageHead opened, with the nextLink (if
+// any) after "value" on even pages.
+func appendPageTail(b []byte, next []byte, odd bool) []byte {
+	b = append(b, ']')
+	if next != nil && !odd {
+		b = append(b, `,"@odata.nextLink":`...)
+		b = appendString(b, string(next))
+	}
+	return append(b, '}')
 }
 
 // countWriter counts what a page would write.
