@@ -168,6 +168,27 @@ func (v *appView) deviceApps(st *tenantState, i int) []int32 {
 	return v.ix.appsOf(i)
 }
 
+// eachHolder calls fn, in the listing order of managedDevices, for every
+// listed device that holds apps, with the device as it is now and its apps
+// (deviceApps); it stops at fn's first error.
+func (s *Server) eachHolder(st *tenantState, v *appView, fn func(i int, d *device, apps []int32) error) error {
+	var d device
+	for i := 0; i < st.devices; i++ {
+		if !st.listed(i) {
+			continue
+		}
+		apps := v.deviceApps(st, i)
+		if len(apps) == 0 {
+			continue
+		}
+		s.current(st, i, &d)
+		if err := fn(i, &d, apps); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // ChangeApps changes the inventory of each listed device: one of its apps
 // is upgraded to a newer version (the newest version of a core title that
 // the tenant has, else a new version, which becomes a new detectedApp with

@@ -45,21 +45,13 @@ func (s *Server) DeviceAppPairs() []AppPair {
 	st := s.state()
 	v := s.appView(st)
 	var out []AppPair
-	var d device
-	for i := 0; i < st.devices; i++ {
-		if !st.listed(i) {
-			continue
-		}
-		apps := v.deviceApps(st, i)
-		if len(apps) == 0 {
-			continue
-		}
-		s.current(st, i, &d)
+	_ = s.eachHolder(st, v, func(i int, d *device, apps []int32) error {
 		id := s.DeviceID(i)
 		for _, a := range apps {
 			out = append(out, AppPair{DeviceID: id, DeviceName: d.name, AppID: s.AppID(int(a))})
 		}
-	}
+		return nil
+	})
 	return out
 }
 

@@ -501,21 +501,12 @@ func (s *Server) writeAppInvRawData(out io.Writer, st *tenantState, columns []in
 		b = appendCSV(b, AppInvRawDataColumns[c])
 	}
 	b = append(b, '\r', '\n')
-	var d device
 	var row [13]string
-	for i := 0; i < st.devices; i++ {
-		if !st.listed(i) {
-			continue
-		}
-		apps := v.deviceApps(st, i)
-		if len(apps) == 0 {
-			continue
-		}
-		s.current(st, i, &d)
+	err := s.eachHolder(st, v, func(i int, d *device, apps []int32) error {
 		row[5] = s.DeviceID(i)
 		row[6] = d.name
 		row[7] = d.email
-		row[8] = osDescription(&d)
+		row[8] = osDescription(d)
 		row[9] = d.osVersion
 		row[10] = osNames[d.os]
 		row[11] = ""
@@ -526,7 +517,7 @@ func (s *Server) writeAppInvRawData(out io.Writer, st *tenantState, columns []in
 		row[12] = d.displayName
 		for _, a := range apps {
 			e := v.entry(int(a))
-			row[0] = string(appendAppID(nil, s.cfg.Seed, int(a)))
+			row[0] = s.AppID(int(a))
 			row[1], row[2], row[3], row[4] = e.name, e.publisher, shortVersion(e.version), e.version
 			for n, c := range columns {
 				if n > 0 {
@@ -542,8 +533,12 @@ func (s *Server) writeAppInvRawData(out io.Writer, st *tenantState, columns []in
 				b = b[:0]
 			}
 		}
+		return nil
+	})
+	if err != nil {
+		return err
 	}
-	_, err := out.Write(b)
+	_, err = out.Write(b)
 	return err
 }
 
