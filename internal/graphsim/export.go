@@ -493,14 +493,7 @@ func (s *Server) writeAppInvRawData(out io.Writer, st *tenantState, columns []in
 		}
 	}
 	v := s.appView(st)
-	var b []byte
-	for n, c := range columns {
-		if n > 0 {
-			b = append(b, ',')
-		}
-		b = appendCSV(b, AppInvRawDataColumns[c])
-	}
-	b = append(b, '\r', '\n')
+	b := appendCSVRow(nil, AppInvRawDataColumns, columns)
 	var row [13]string
 	err := s.eachHolder(st, v, func(i int, d *device, apps []int32) error {
 		row[5] = s.DeviceID(i)
@@ -519,13 +512,7 @@ func (s *Server) writeAppInvRawData(out io.Writer, st *tenantState, columns []in
 			e := v.entry(int(a))
 			row[0] = s.AppID(int(a))
 			row[1], row[2], row[3], row[4] = e.name, e.publisher, shortVersion(e.version), e.version
-			for n, c := range columns {
-				if n > 0 {
-					b = append(b, ',')
-				}
-				b = appendCSV(b, row[c])
-			}
-			b = append(b, '\r', '\n')
+			b = appendCSVRow(b, row[:], columns)
 			if len(b) >= flushAt {
 				if _, err := out.Write(b); err != nil {
 					return err
@@ -540,6 +527,17 @@ func (s *Server) writeAppInvRawData(out io.Writer, st *tenantState, columns []in
 	}
 	_, err = out.Write(b)
 	return err
+}
+
+// appendCSVRow appends the fields of the columns, a CSV line.
+func appendCSVRow(b []byte, fields []string, columns []int) []byte {
+	for n, c := range columns {
+		if n > 0 {
+			b = append(b, ',')
+		}
+		b = appendCSV(b, fields[c])
+	}
+	return append(b, '\r', '\n')
 }
 
 // appendCSV appends v as a quoted CSV field.
