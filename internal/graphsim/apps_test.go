@@ -59,9 +59,7 @@ type appJSON struct {
 func decodeApp(t *testing.T, raw json.RawMessage) DetectedApp {
 	t.Helper()
 	var a appJSON
-	dec := json.NewDecoder(strings.NewReader(string(raw)))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&a); err != nil {
+	if err := decodeStrict(raw, &a); err != nil {
 		t.Fatalf("app %s: %v", raw, err)
 	}
 	return DetectedApp{ID: a.ID, DisplayName: a.DisplayName, Version: a.Version, Publisher: a.Publisher,
@@ -240,9 +238,7 @@ func walkByApp(t *testing.T, e *env, version string, top int) ([]AppPair, int) {
 		}
 		for _, raw := range devs {
 			var d deviceRef
-			dec := json.NewDecoder(strings.NewReader(string(raw)))
-			dec.DisallowUnknownFields()
-			if err := dec.Decode(&d); err != nil {
+			if err := decodeStrict(raw, &d); err != nil {
 				t.Fatalf("device %s: %v", raw, err)
 			}
 			pairs = append(pairs, AppPair{DeviceID: d.ID, DeviceName: d.DeviceName, AppID: a.ID})

@@ -4,7 +4,6 @@ import (
 	"archive/zip"
 	"bytes"
 	"encoding/csv"
-	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -51,9 +50,7 @@ func decodeJob(t *testing.T, resp *http.Response, body []byte, status int) jobJS
 		t.Fatalf("status %d, want %d: %s", resp.StatusCode, status, body)
 	}
 	var j jobJSON
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&j); err != nil {
+	if err := decodeStrict(body, &j); err != nil {
 		t.Fatalf("job %s: %v", body, err)
 	}
 	return j

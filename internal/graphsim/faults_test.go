@@ -371,9 +371,7 @@ func TestTokenOutage(t *testing.T) {
 					t.Fatalf("request %d: status %d, want %d", k+1, resp.StatusCode, want)
 				}
 				var ee entraErrorBody
-				dec := json.NewDecoder(bytes.NewReader(body))
-				dec.DisallowUnknownFields()
-				if err := dec.Decode(&ee); err != nil {
+				if err := decodeStrict(body, &ee); err != nil {
 					t.Fatalf("not an Entra error: %v: %s", err, body)
 				}
 				if ee.Error != "temporarily_unavailable" || len(ee.Codes) != 1 || !strings.HasPrefix(ee.Description, "AADSTS"+strconv.Itoa(ee.Codes[0])+": ") ||

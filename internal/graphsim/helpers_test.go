@@ -1,6 +1,7 @@
 package graphsim
 
 import (
+	"bytes"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -124,14 +125,20 @@ type graphErr struct {
 	} `json:"error"`
 }
 
+// decodeStrict decodes the JSON value that data begins with into v,
+// refusing fields v does not have.
+func decodeStrict(data []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	return dec.Decode(v)
+}
+
 // decodeGraphError checks the Graph error shape and its ids against the
 // response headers.
 func decodeGraphError(t *testing.T, resp *http.Response, body []byte) graphErr {
 	t.Helper()
 	var ge graphErr
-	dec := json.NewDecoder(strings.NewReader(string(body)))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&ge); err != nil {
+	if err := decodeStrict(body, &ge); err != nil {
 		t.Fatalf("not a Graph error: %v: %s", err, body)
 	}
 	ie := ge.Error.InnerError
@@ -155,9 +162,7 @@ func decodeGraphError(t *testing.T, resp *http.Response, body []byte) graphErr {
 func decodeEntraError(t *testing.T, body []byte) entraErrorBody {
 	t.Helper()
 	var ee entraErrorBody
-	dec := json.NewDecoder(strings.NewReader(string(body)))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&ee); err != nil {
+	if err := decodeStrict(body, &ee); err != nil {
 		t.Fatalf("not an Entra error: %v: %s", err, body)
 	}
 	return ee

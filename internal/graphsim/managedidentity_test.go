@@ -96,9 +96,7 @@ func TestManagedIdentityRefused(t *testing.T) {
 			e := newEnv(t, Config{ManagedIdentityClientID: "55555555-0000-0000-0000-000000000001"})
 			resp, body := imdsGet(t, e, tc.method, tc.query, tc.metadata, tc.header...)
 			var got imdsErrorBody
-			dec := json.NewDecoder(bytes.NewReader(body))
-			dec.DisallowUnknownFields()
-			if err := dec.Decode(&got); err != nil {
+			if err := decodeStrict(body, &got); err != nil {
 				t.Fatalf("not an IMDS error: %v: %s", err, body)
 			}
 			if resp.StatusCode != tc.status || got.Error != tc.code || !bytes.HasPrefix([]byte(got.Description), []byte(tc.description)) {
