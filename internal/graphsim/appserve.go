@@ -260,11 +260,7 @@ func (s *Server) serveDetectedApp(w *exchange, r *http.Request, ids requestIDs, 
 	b = appendString(b, s.metadata(versionName(beta), "deviceManagement/detectedApps", q.selected, appPropName)+"/$entity")
 	b = append(b, ',')
 	b = append(b, s.appendApp(nil, v, a, q.selected)[1:]...)
-	h := w.Header()
-	h.Set("Content-Type", graphContentType)
-	h.Set("Content-Length", strconv.Itoa(len(b)))
-	w.WriteHeader(http.StatusOK)
-	if _, err := w.Write(b); err == nil {
+	if writeBody(w, http.StatusOK, graphContentType, b) == nil {
 		s.appPagesServed.Add(1)
 	}
 }

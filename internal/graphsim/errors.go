@@ -124,11 +124,17 @@ func writeJSON(w http.ResponseWriter, status int, contentType string, v any) {
 		// Only our own structs of strings get here.
 		panic("graphsim: " + err.Error())
 	}
+	_ = writeBody(w, status, contentType, body)
+}
+
+// writeBody answers status with body, of contentType, and its length.
+func writeBody(w http.ResponseWriter, status int, contentType string, body []byte) error {
 	h := w.Header()
 	h.Set("Content-Type", contentType)
 	h.Set("Content-Length", strconv.Itoa(len(body)))
 	w.WriteHeader(status)
-	_, _ = w.Write(body)
+	_, err := w.Write(body)
+	return err
 }
 
 // httpDate is the Date header value. net/http adds one too, but handlers

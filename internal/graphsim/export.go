@@ -11,7 +11,6 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -177,12 +176,7 @@ func writeGraphJSON(w http.ResponseWriter, status int, v any) {
 	if err := enc.Encode(v); err != nil {
 		panic("graphsim: " + err.Error())
 	}
-	body := bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
-	h := w.Header()
-	h.Set("Content-Type", graphContentType)
-	h.Set("Content-Length", strconv.Itoa(len(body)))
-	w.WriteHeader(status)
-	_, _ = w.Write(body)
+	_ = writeBody(w, status, graphContentType, bytes.TrimSuffix(buf.Bytes(), []byte("\n")))
 }
 
 func (s *Server) jobBody(beta bool, j *exportJob) exportJobBody {
@@ -454,12 +448,8 @@ func (s *Server) storageError(w http.ResponseWriter, requestID string, status in
 		body += `<AuthenticationErrorDetail>` + xmlEscape(detail) + `</AuthenticationErrorDetail>`
 	}
 	body += `</Error>`
-	h := w.Header()
-	h.Set("x-ms-error-code", code)
-	h.Set("Content-Type", "application/xml")
-	h.Set("Content-Length", strconv.Itoa(len(body)))
-	w.WriteHeader(status)
-	_, _ = w.Write([]byte(body))
+	w.Header().Set("x-ms-error-code", code)
+	_ = writeBody(w, status, "application/xml", []byte(body))
 }
 
 var xmlEscaper = strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;", `"`, "&quot;", "'", "&apos;")
