@@ -257,10 +257,7 @@ func (b *appBuilder) platform(os osKind, devs []int32, want, target int) {
 		}
 		chosen := b.pick(&r, n, c, nil)
 		// The pick's order is random: consecutive runs make the versions.
-		for k := len(chosen) - 1; k > 0; k-- {
-			j := r.intn(k + 1)
-			chosen[k], chosen[j] = chosen[j], chosen[k]
-		}
+		shuffle(&r, chosen)
 		weight := 0
 		for _, v := range vs {
 			weight += v.weight
@@ -326,10 +323,7 @@ func tailCounts(r *rng, n, budget, capacity int) []int {
 	}
 	// Interleave the rare with the others so that the order of generation
 	// says nothing about popularity.
-	for k := len(out) - 1; k > 0; k-- {
-		j := r.intn(k + 1)
-		out[k], out[j] = out[j], out[k]
-	}
+	shuffle(r, out)
 	return out
 }
 
@@ -530,10 +524,7 @@ func (b *appBuilder) finish(devices int) *appIndex {
 		order[k] = int32(k)
 	}
 	r := newRNG(b.seed, 0, saltAppOrder)
-	for k := m - 1; k > 0; k-- {
-		j := r.intn(k + 1)
-		order[k], order[j] = order[j], order[k]
-	}
+	shuffle(&r, order)
 	x := &appIndex{
 		apps:   make([]appEntry, m),
 		appOff: make([]int32, m+1),

@@ -53,6 +53,14 @@ func (r *rng) next() uint64 {
 // intn returns a value in [0, n). The modulo bias is irrelevant here.
 func (r *rng) intn(n int) int { return int(r.next() % uint64(n)) }
 
+// shuffle permutes s in place (Fisher-Yates).
+func shuffle[T any](r *rng, s []T) {
+	for k := len(s) - 1; k > 0; k-- {
+		j := r.intn(k + 1)
+		s[k], s[j] = s[j], s[k]
+	}
+}
+
 // chance reports true with probability pct/100.
 func (r *rng) chance(pct int) bool { return r.intn(100) < pct }
 
