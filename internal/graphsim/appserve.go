@@ -241,6 +241,12 @@ func (s *Server) serveDetectedApps(w *exchange, r *http.Request, ids requestIDs,
 	s.writeAppPage(w, r, v, &q, v.listed, ctx)
 }
 
+// listedApp is the index of the app id key names, if it is listed.
+func (s *Server) listedApp(v *appView, key string) (int, bool) {
+	a, ok := appIndexFromID(s.cfg.Seed, key, v.total)
+	return a, ok && v.lists(a)
+}
+
 // serveDetectedApp answers one app.
 func (s *Server) serveDetectedApp(w *exchange, r *http.Request, ids requestIDs, beta bool, key string) {
 	st := s.state()
@@ -251,8 +257,8 @@ func (s *Server) serveDetectedApp(w *exchange, r *http.Request, ids requestIDs, 
 	if !ok {
 		return
 	}
-	a, ok := appIndexFromID(s.cfg.Seed, key, v.total)
-	if !ok || !v.lists(a) {
+	a, ok := s.listedApp(v, key)
+	if !ok {
 		s.notFoundKey(w, ids, key)
 		return
 	}
@@ -283,8 +289,8 @@ func (s *Server) serveAppDevices(w *exchange, r *http.Request, ids requestIDs, b
 	if !ok {
 		return
 	}
-	a, ok := appIndexFromID(s.cfg.Seed, key, v.total)
-	if !ok || !v.lists(a) {
+	a, ok := s.listedApp(v, key)
+	if !ok {
 		s.notFoundKey(w, ids, key)
 		return
 	}
