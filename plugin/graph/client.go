@@ -65,7 +65,7 @@ type response struct {
 // fetch GETs one page, retrying what Graph documents as transient and
 // renewing a token Graph refused, once.
 func (c *Client) fetch(ctx context.Context, page int, rawURL string) (*response, error) {
-	return retrying(ctx, c, page, nil, func() (*response, string, error) { return c.attempt(ctx, rawURL) })
+	return retrying(ctx, c, page, 0, nil, func() (*response, string, error) { return c.attempt(ctx, rawURL) })
 }
 
 // retrying runs one request until it succeeds: through the throttle, if
@@ -73,7 +73,10 @@ func (c *Client) fetch(ctx context.Context, page int, rawURL string) (*response,
 // the backoff; and again once with a new token when Graph refuses the one
 // it had. try returns the token it used. describe, when set, says in a
 // retry's error what was being done (page is 0 for what is not a page).
-func retrying[T any](ctx context.Context, c *Client, page int, describe func(error) error, try func() (T, string, error)) (T, error) {
+// items is 0 for one request, which the throttle lets through first, and
+// the number of items of a JSON batch, which takes a share of the budget
+// (Throttle.AcquireShare).
+func retrying[T any](ctx context.Context, c *Client, page, items int, describe func(error) error, try func() (T, string, error)) (T, error) {
 	var zero T
 	if describe == nil {
 		describe = func(err error) error { return err }
@@ -81,10 +84,8 @@ func retrying[T any](ctx context.Context, c *Client, page int, describe func(err
 	started := time.Now()
 	renewed := false
 	for attempt := 1; ; attempt++ {
-		if c.Throttle != nil {
-			if err := c.Throttle.Acquire(ctx); err != nil {
-				return zero, err
-			}
+		if err := c.acquire(ctx, items); err != nil {
+			return zero, err
 		}
 		resp, token, err := try()
 		if err == nil {
@@ -122,6 +123,18 @@ func retrying[T any](ctx context.Context, c *Client, page int, describe func(err
 			return zero, err
 		}
 	}
+}
+
+// acquire waits for the throttle, if any, to let a request through: one
+// (items 0) or a batch of items.
+func (c *Client) acquire(ctx context.Context, items int) error {
+	switch {
+	case c.Throttle == nil:
+		return nil
+	case items > 0:
+		return c.Throttle.AcquireShare(ctx, items)
+	}
+	return c.Throttle.Acquire(ctx)
 }
 
 // released tells the throttle, if any, how a request ended: a 429 or 503

@@ -253,7 +253,7 @@ func (c *Client) WaitExportJob(ctx context.Context, job ExportJob, poll ExportPo
 // the token. It returns the body of a 2xx answer. Retries are reported to
 // OnRetry as page 0, their error saying what was being done.
 func (c *Client) send(ctx context.Context, method, rawURL string, body []byte, doing string) ([]byte, error) {
-	return retrying(ctx, c, 0, func(err error) error { return fmt.Errorf("%s: %w", doing, err) },
+	return retrying(ctx, c, 0, 0, func(err error) error { return fmt.Errorf("%s: %w", doing, err) },
 		func() ([]byte, string, error) { return c.sendOnce(ctx, method, rawURL, body) })
 }
 

@@ -39,7 +39,7 @@ type Throttle struct {
 
 // ThrottleStats counts what a Throttle did.
 type ThrottleStats struct {
-	Requests  int64         // requests let through
+	Requests  int64         // requests let through (each item of a batch counts)
 	Throttled int64         // answers that paused every request (429, 503)
 	Paused    time.Duration // time every request was held by pauses, in total
 }
@@ -75,22 +75,48 @@ func NewThrottle(ratePerSecond float64, maxConcurrent int) *Throttle {
 // Acquire waits until a request may be sent: no pause in force, a free
 // slot and a token of the pacer. Every Acquire that returns nil must be
 // followed by one Release.
-func (t *Throttle) Acquire(ctx context.Context) error {
+func (t *Throttle) Acquire(ctx context.Context) error { return t.acquire(ctx, 1, false) }
+
+// AcquireShare waits until n requests sent together (a JSON batch's items,
+// which Graph counts one by one) may go, without eating into what Acquire
+// keeps for itself: a slot, when there is more than one, and shareReserve
+// of the pacer's tokens. So a client that sends its bulk through
+// AcquireShare and its few urgent requests (the pages of a listing)
+// through Acquire never starves the latter. The n tokens are taken at
+// once, the pacer going into debt if n is more than it holds, which later
+// requests repay. Every AcquireShare that returns nil must be followed by
+// one Release.
+func (t *Throttle) AcquireShare(ctx context.Context, n int) error { return t.acquire(ctx, n, true) }
+
+// shareReserve is the share of a second's budget that AcquireShare leaves
+// to Acquire.
+const shareReserve = 0.05
+
+func (t *Throttle) acquire(ctx context.Context, n int, share bool) error {
 	for {
 		t.mu.Lock()
 		now := t.now()
 		t.refill(now)
+		need, slots := 1.0, t.limit
+		if share {
+			// More than the bucket can hold would never come: a batch
+			// larger than the burst goes when the bucket is full.
+			need = min(float64(n)+shareReserve*t.maxRate, t.burst)
+			if slots > 1 {
+				slots--
+			}
+		}
 		var wait time.Duration // 0: until something changes
 		switch {
 		case now.Before(t.pausedUntil):
 			wait = t.pausedUntil.Sub(now)
-		case t.inFlight >= t.limit:
-		case t.tokens < 1:
-			wait = time.Duration((1 - t.tokens) / t.rate * float64(time.Second))
+		case t.inFlight >= slots:
+		case t.tokens < need:
+			wait = time.Duration((need - t.tokens) / t.rate * float64(time.Second))
 		default:
-			t.tokens--
+			t.tokens -= float64(n)
 			t.inFlight++
-			t.stats.Requests++
+			t.stats.Requests += int64(n)
 			t.mu.Unlock()
 			return nil
 		}
@@ -110,18 +136,7 @@ func (t *Throttle) Release(throttled bool, pause time.Duration) {
 	defer t.mu.Unlock()
 	t.inFlight--
 	if throttled {
-		now := t.now()
-		t.stats.Throttled++
-		if until := now.Add(pause); until.After(t.pausedUntil) {
-			t.stats.Paused += until.Sub(maxTime(now, t.pausedUntil))
-			t.pausedUntil = until
-		}
-		t.rate = max(minRate, t.rate*0.75)
-		t.limit = max(1, t.limit/2)
-		t.successes = 0
-		// The budget is spent: what the pacer saved would be spent at
-		// once when the pause ends.
-		t.tokens = 0
+		t.throttledLocked(pause)
 	} else {
 		t.rate = min(t.maxRate, t.rate+t.maxRate/200)
 		if t.successes++; t.successes >= t.limit {
@@ -130,6 +145,43 @@ func (t *Throttle) Release(throttled bool, pause time.Duration) {
 		}
 	}
 	t.broadcast()
+}
+
+// Throttled records a 429 (or 503) that came inside an answer that was
+// itself a success, such as one item of a JSON batch: every request waits
+// for pause, and the pace and the concurrency back off as Release's do.
+func (t *Throttle) Throttled(pause time.Duration) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.throttledLocked(pause)
+	t.broadcast()
+}
+
+func (t *Throttle) throttledLocked(pause time.Duration) {
+	now := t.now()
+	t.stats.Throttled++
+	if until := now.Add(pause); until.After(t.pausedUntil) {
+		t.stats.Paused += until.Sub(maxTime(now, t.pausedUntil))
+		t.pausedUntil = until
+	}
+	t.rate = max(minRate, t.rate*0.75)
+	t.limit = max(1, t.limit/2)
+	t.successes = 0
+	// The budget is spent: what the pacer saved would be spent at once
+	// when the pause ends.
+	t.tokens = min(t.tokens, 0)
+}
+
+// WithBurst lets the throttle send up to n requests at once before pacing
+// sets in (a second's worth by default), and fills its bucket: Graph
+// counts its budget over a window (Intune: 2,000 requests per 20 s), so a
+// client alone in its tenant may spend a window's worth at once.
+func (t *Throttle) WithBurst(n float64) *Throttle {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.burst = max(n, 1)
+	t.tokens = t.burst
+	return t
 }
 
 // Stats returns what the throttle has done so far.

@@ -1,0 +1,184 @@
+package graph
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"sync"
+	"time"
+)
+
+// BatchGets sends many independent GETs as JSON batches of up to
+// BatchLimit, on a few workers whose pace the client's Throttle sets: a
+// queue that callers fill (Get) and workers drain (Run), so that a batch
+// fills up with whatever is waiting, whoever asked for it.
+//
+// Each GET ends with one call of its done function, from a worker:
+//   - a 2xx answer;
+//   - an answer Graph will not change by being asked again (404, 403,
+//     400, ...), for the caller to judge;
+//   - or an error: the item was answered 429 or 5xx (or its batch failed)
+//     until the client's RetryPolicy gave up, or the batch met an error
+//     no retry mends.
+//
+// An item answered 429 or 503 waits for the throttle's pause (which the
+// answer set, see Client.Batch) and goes again; one answered 500, 502 or
+// 504 goes again after the policy's backoff. Items to retry go ahead of
+// those not yet sent, so that what was asked first is answered first.
+type BatchGets struct {
+	client  *Client
+	version string
+	workers int
+
+	mu     sync.Mutex
+	queue  []*batchGet // in order of sending; retries at the front
+	signal chan struct{}
+}
+
+// BatchResult is how one GET of BatchGets ended.
+type BatchResult struct {
+	Answer BatchAnswer // when Err is nil
+	Err    error
+	// Attempts is how many batches carried the request.
+	Attempts int
+}
+
+type batchGet struct {
+	path     string
+	done     func(BatchResult)
+	attempts int
+	first    time.Time // of the first attempt
+}
+
+// NewBatchGets sends GETs of version's paths through c, on workers
+// concurrent batches at most (the throttle may allow fewer).
+func (c *Client) NewBatchGets(version string, workers int) *BatchGets {
+	return &BatchGets{client: c, version: version, workers: max(1, workers), signal: make(chan struct{}, 1)}
+}
+
+// Get queues a GET of path (relative to the version, "/deviceManagement/...").
+// done is called once, from a worker, when the request has ended.
+func (g *BatchGets) Get(path string, done func(BatchResult)) {
+	g.push(&batchGet{path: path, done: done}, false)
+}
+
+func (g *BatchGets) push(item *batchGet, front bool) {
+	g.mu.Lock()
+	if front {
+		g.queue = append([]*batchGet{item}, g.queue...)
+	} else {
+		g.queue = append(g.queue, item)
+	}
+	g.mu.Unlock()
+	select {
+	case g.signal <- struct{}{}:
+	default:
+	}
+}
+
+// take removes up to n waiting items, waiting for at least one.
+func (g *BatchGets) take(ctx context.Context, n int) ([]*batchGet, error) {
+	for {
+		g.mu.Lock()
+		k := min(n, len(g.queue))
+		if k > 0 {
+			items := append([]*batchGet(nil), g.queue[:k]...)
+			g.queue = g.queue[k:]
+			more := len(g.queue) > 0
+			g.mu.Unlock()
+			if more {
+				// Another worker may take the rest.
+				select {
+				case g.signal <- struct{}{}:
+				default:
+				}
+			}
+			return items, nil
+		}
+		g.mu.Unlock()
+		select {
+		case <-g.signal:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+}
+
+// Run sends batches until ctx ends. Requests still queued then are never
+// answered: whoever waits for them must also watch ctx.
+func (g *BatchGets) Run(ctx context.Context) {
+	var wg sync.WaitGroup
+	for w := 0; w < g.workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				items, err := g.take(ctx, BatchLimit)
+				if err != nil {
+					return
+				}
+				g.send(ctx, items)
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// send sends one batch and settles each of its items.
+func (g *BatchGets) send(ctx context.Context, items []*batchGet) {
+	paths := make([]string, len(items))
+	now := time.Now()
+	for i, it := range items {
+		paths[i] = it.path
+		it.attempts++
+		if it.first.IsZero() {
+			it.first = now
+		}
+	}
+	answers, err := g.client.Batch(ctx, g.version, paths)
+	if ctx.Err() != nil {
+		return
+	}
+	if err != nil {
+		// Batch retried what could be retried.
+		for _, it := range items {
+			it.done(BatchResult{Err: err, Attempts: it.attempts})
+		}
+		return
+	}
+	for i, it := range items {
+		g.settle(ctx, it, answers[i])
+	}
+}
+
+// settle ends an item, or sends it again when Graph's answer is transient
+// and the retry policy still allows it.
+func (g *BatchGets) settle(ctx context.Context, it *batchGet, a BatchAnswer) {
+	if a.OK() || !transientStatus(a.Status) {
+		it.done(BatchResult{Answer: a, Attempts: it.attempts})
+		return
+	}
+	policy := g.client.Retry
+	wait, ok := policy.next(it.attempts, a.Err, time.Since(it.first))
+	if !ok {
+		it.done(BatchResult{Err: fmt.Errorf("%s: %w after %d attempts in %s: %w", it.path, ErrBatchItemGaveUp,
+			it.attempts, time.Since(it.first).Round(time.Millisecond), a.Err), Attempts: it.attempts})
+		return
+	}
+	if g.client.OnRetry != nil {
+		g.client.OnRetry(RetryEvent{Attempt: it.attempts, Wait: wait, Err: fmt.Errorf("%s (in a batch): %w", it.path, a.Err)})
+	}
+	if ThrottledStatus(a.Status) || wait <= 0 {
+		// The throttle holds every request for the pause the answer set.
+		g.push(it, true)
+		return
+	}
+	time.AfterFunc(wait, func() {
+		if ctx.Err() == nil {
+			g.push(it, true)
+		}
+	})
+}
+
+// IsNotFound tells an answer saying the resource does not exist (any more).
+func (a BatchAnswer) IsNotFound() bool { return a.Status == http.StatusNotFound }
