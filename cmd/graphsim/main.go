@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -54,7 +55,7 @@ func parseFlags(args []string, out io.Writer) (options, error) {
 	fs.IntVar(&cfg.Devices, "devices", 2500, "number of devices in the tenant")
 	fs.Int64Var(&cfg.Seed, "seed", 1, "seed of the deterministic device data")
 	fs.IntVar(&cfg.PageSize, "page-size", graphsim.DefaultPageSize, "page size when a request has no $top")
-	fs.DurationVar(&cfg.Latency, "latency", 0, "delay before each managedDevices page")
+	fs.DurationVar(&cfg.Latency, "latency", 0, "delay before each page of a collection, each single-device GET and, once, each $batch")
 	fs.StringVar(&cfg.TenantID, "tenant", graphsim.DefaultTenantID, "tenant id")
 	fs.StringVar(&cfg.ClientID, "client-id", graphsim.DefaultClientID, "client (application) id")
 	// The secret's default is not shown in -help output on purpose: it
@@ -73,6 +74,18 @@ func parseFlags(args []string, out io.Writer) (options, error) {
 		cfg.Faults = append(cfg.Faults, f)
 		return nil
 	})
+	fs.Func("gone-on-get", "devices (comma-separated indexes, repeatable) that listings show but a single-device GET answers 404, as if deleted between the list and the GET", func(v string) error {
+		for _, f := range strings.Split(v, ",") {
+			i, err := strconv.Atoi(strings.TrimSpace(f))
+			if err != nil || i < 0 {
+				return fmt.Errorf("%q is not a device index", f)
+			}
+			cfg.GoneOnGet = append(cfg.GoneOnGet, i)
+		}
+		return nil
+	})
+	fs.IntVar(&cfg.GoneOnGetEvery, "gone-on-get-every", 0, "every Nth device (indexes N-1, 2N-1, ...) is listed but answers a single-device GET 404 (0: none)")
+	fs.IntVar(&cfg.StallDetailsAfter, "stall-details-after", 0, "answer N single-device GETs (direct or in a $batch), then make every later one hang until the client gives up or POST /_graphsim/details clears it (0: off)")
 	fs.IntVar(&cfg.TokenOutage, "token-outage", 0, "fail the first N token requests")
 	fs.IntVar(&cfg.TokenOutageStatus, "token-outage-status", 503, "status of a token outage: 503, or 429 (with Retry-After: 1)")
 	fs.DurationVar(&cfg.TokenEnforcedLifetime, "token-enforced-lifetime", 0, "refuse tokens older than this while expires_in still announces -token-lifetime (0: off)")

@@ -71,6 +71,22 @@ func TestParseFlagsApps(t *testing.T) {
 	}
 }
 
+func TestParseFlagsDetails(t *testing.T) {
+	var out bytes.Buffer
+	o, err := parseFlags([]string{"-gone-on-get", "3, 17", "-gone-on-get", "42", "-gone-on-get-every", "50", "-stall-details-after", "500"}, &out)
+	if err != nil {
+		t.Fatalf("%v: %s", err, out.String())
+	}
+	c := o.cfg
+	if !reflect.DeepEqual(c.GoneOnGet, []int{3, 17, 42}) || c.GoneOnGetEvery != 50 || c.StallDetailsAfter != 500 {
+		t.Errorf("config %+v", c)
+	}
+	o, err = parseFlags(nil, &out)
+	if err != nil || o.cfg.GoneOnGet != nil || o.cfg.GoneOnGetEvery != 0 || o.cfg.StallDetailsAfter != 0 {
+		t.Errorf("defaults %+v, %v", o.cfg, err)
+	}
+}
+
 func TestParseFlagsErrors(t *testing.T) {
 	for args, msg := range map[string]string{
 		"-fault kind=418":                `unknown fault kind "418"`,
@@ -82,6 +98,8 @@ func TestParseFlagsErrors(t *testing.T) {
 		"-throttle 2000":                 "want requests/window",
 		"-throttle 0/20s":                `"0" is not a positive number of requests`,
 		"-export-delay soon":             "invalid value",
+		"-gone-on-get 3,x":               `"x" is not a device index`,
+		"-gone-on-get -1":                `"-1" is not a device index`,
 	} {
 		var out bytes.Buffer
 		if _, err := parseFlags(strings.Fields(args), &out); err == nil || !strings.Contains(out.String(), msg) {

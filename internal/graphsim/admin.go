@@ -10,14 +10,18 @@ import (
 // The admin endpoints let a test drive a simulator running in another
 // process (cmd/graphsim). They need no token: the simulator guards nothing.
 //
-//	POST /_graphsim/mutate  {"change":[1,2],"touch":[3],"change_apps":[5],"remove":[4],"add":5}
+//	POST /_graphsim/mutate  {"change":[1,2],"touch":[3],"change_apps":[5],"change_details":[6],"remove":[4],"add":5}
 //	                        -> {"count":N,"first_added":K}
 //	POST /_graphsim/faults  [{"page":2,"attempt":1,"kind":"429","retry_after":"1.5"}, ...]
 //	                        -> {"faults":N}
+//	POST /_graphsim/details {"stall_after":N}
+//	                        -> {"stall_after":N}
 //
-// A mutation applies change, touch, change_apps (ChangeApps), remove and
-// then add; first_added is what Add returned. Posting faults replaces the script and restarts the
-// attempt counts, like SetFaults.
+// A mutation applies change, touch, change_apps (ChangeApps),
+// change_details (ChangeDetails), remove and then add; first_added is what
+// Add returned. Posting faults replaces the script and restarts the
+// attempt counts, like SetFaults. Posting details sets the stall of
+// single-device GETs, like SetStallDetailsAfter: 0 clears it.
 const adminPrefix = "/_graphsim/"
 
 // maxAdminBody bounds an admin request: room for a few hundred thousand
@@ -28,8 +32,14 @@ type mutateRequest struct {
 	Change     []int `json:"change"`
 	Touch      []int `json:"touch"`
 	ChangeApps []int `json:"change_apps"`
-	Remove     []int `json:"remove"`
-	Add        int   `json:"add"`
+	// ChangeDetails: see ChangeDetails.
+	ChangeDetails []int `json:"change_details"`
+	Remove        []int `json:"remove"`
+	Add           int   `json:"add"`
+}
+
+type detailsRequest struct {
+	StallAfter *int `json:"stall_after"`
 }
 
 type mutateResponse struct {
@@ -39,8 +49,8 @@ type mutateResponse struct {
 
 func (s *Server) serveAdmin(w http.ResponseWriter, r *http.Request) {
 	path := r.URL.Path[len(adminPrefix):]
-	if path != "mutate" && path != "faults" {
-		adminError(w, http.StatusNotFound, "unknown admin endpoint "+strconv.Quote(r.URL.Path)+" (want /_graphsim/mutate or /_graphsim/faults)")
+	if path != "mutate" && path != "faults" && path != "details" {
+		adminError(w, http.StatusNotFound, "unknown admin endpoint "+strconv.Quote(r.URL.Path)+" (want /_graphsim/mutate, /_graphsim/faults or /_graphsim/details)")
 		return
 	}
 	if r.Method != http.MethodPost {
@@ -64,6 +74,7 @@ func (s *Server) serveAdmin(w http.ResponseWriter, r *http.Request) {
 		s.Change(m.Change...)
 		s.Touch(m.Touch...)
 		s.ChangeApps(m.ChangeApps...)
+		s.ChangeDetails(m.ChangeDetails...)
 		s.Remove(m.Remove...)
 		first := s.Add(m.Add)
 		writeJSON(w, http.StatusOK, "application/json", mutateResponse{Count: s.Count(), FirstAdded: first})
@@ -75,6 +86,18 @@ func (s *Server) serveAdmin(w http.ResponseWriter, r *http.Request) {
 		}
 		s.SetFaults(faults) // each was validated as it was decoded
 		writeJSON(w, http.StatusOK, "application/json", map[string]int{"faults": len(faults)})
+	case "details":
+		var d detailsRequest
+		if err := dec.Decode(&d); err != nil {
+			adminError(w, http.StatusBadRequest, "details: "+err.Error())
+			return
+		}
+		if d.StallAfter == nil || *d.StallAfter < 0 {
+			adminError(w, http.StatusBadRequest, `details: want {"stall_after":N}, N >= 0 (0 clears the stall)`)
+			return
+		}
+		s.SetStallDetailsAfter(*d.StallAfter)
+		writeJSON(w, http.StatusOK, "application/json", map[string]int{"stall_after": *d.StallAfter})
 	}
 }
 
@@ -85,7 +108,7 @@ func (s *Server) checkMutation(m *mutateRequest) error {
 	for _, list := range []struct {
 		name    string
 		indexes []int
-	}{{"change", m.Change}, {"touch", m.Touch}, {"change_apps", m.ChangeApps}, {"remove", m.Remove}} {
+	}{{"change", m.Change}, {"touch", m.Touch}, {"change_apps", m.ChangeApps}, {"change_details", m.ChangeDetails}, {"remove", m.Remove}} {
 		for _, i := range list.indexes {
 			if i < 0 || i >= n {
 				return fmt.Errorf("%s: no device %d (the tenant has indexes 0..%d)", list.name, i, n-1)

@@ -210,14 +210,15 @@ func (s *Server) metadata(version, path string, sel []int, name func(int) string
 	if sel == nil {
 		return u
 	}
-	u += "("
+	b := make([]byte, 0, len(u)+len(sel)*24)
+	b = append(append(b, u...), '(')
 	for n, k := range sel {
 		if n > 0 {
-			u += ","
+			b = append(b, ',')
 		}
-		u += name(k)
+		b = append(b, name(k)...)
 	}
-	return u + ")"
+	return string(append(b, ')'))
 }
 
 func (s *Server) pageSize(q *listQuery) int {
@@ -234,7 +235,7 @@ func (s *Server) serveDetectedApps(w *exchange, r *http.Request, ids requestIDs,
 	sp := s.appSpec(v)
 	sp.expand = "managedDevices"
 	q, ok := s.listPreamble(w, r, ids, sp)
-	if !ok || s.cfg.Latency > 0 && !sleep(r, s.cfg.Latency) {
+	if !ok || !s.latency(w, r) {
 		return
 	}
 	ctx := s.metadata(versionName(beta), "deviceManagement/detectedApps", q.selected, appPropName)
@@ -294,7 +295,7 @@ func (s *Server) serveAppDevices(w *exchange, r *http.Request, ids requestIDs, b
 		s.notFoundKey(w, ids, key)
 		return
 	}
-	if s.cfg.Latency > 0 && !sleep(r, s.cfg.Latency) {
+	if !s.latency(w, r) {
 		return
 	}
 	size := s.pageSize(&q)
@@ -334,7 +335,7 @@ func (s *Server) serveDeviceApps(w *exchange, r *http.Request, ids requestIDs, k
 		s.notFoundKey(w, ids, key)
 		return
 	}
-	if s.cfg.Latency > 0 && !sleep(r, s.cfg.Latency) {
+	if !s.latency(w, r) {
 		return
 	}
 	path := "deviceManagement/managedDevices('" + s.DeviceID(i) + "')/detectedApps"

@@ -56,6 +56,8 @@ type device struct {
 	loggedOn     [3]logon
 	nLoggedOn    int
 	battery      int64 // beta: battery health percentage, 0 for desktops
+
+	det details // the real values of the list-default properties, filled only by fillDetails (details.go)
 }
 
 type guid [2]uint64

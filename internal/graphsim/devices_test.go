@@ -275,6 +275,13 @@ func TestDevicesCarryTheRecentlyAddedProperties(t *testing.T) {
 			t.Fatal(err)
 		}
 		if d.Profile != nil {
+			t.Fatalf("device %d lists enrollmentProfileName %q, which lists leave null", i, *d.Profile)
+		}
+		// Its value comes with the details.
+		if err := json.Unmarshal(s.DeviceDetails(i, false), &d); err != nil {
+			t.Fatal(err)
+		}
+		if d.Profile != nil {
 			profiles++
 			if len(enrollmentProfiles[d.Type]) == 0 {
 				t.Fatalf("device %d (%s) has profile %q", i, d.Type, *d.Profile)

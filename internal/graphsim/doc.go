@@ -23,14 +23,26 @@
 // Intune's JSON-in-a-string 403, keyset skip tokens) the simulator
 // reproduces it on purpose.
 //
+// Like Graph, lists write a documented set of properties (the list-default
+// ones: activationLockBypassCode, iccid, udid, notes, ethernetMacAddress,
+// physicalMemoryInBytes and, in beta, hardwareInformation and
+// roleScopeTagIds) at placeholder defaults; their real values, the
+// "details" (details.go), come only from a single-device GET naming them
+// in $select (entity.go), which clients send in JSON batches of 20
+// (batch.go). Tests compare what a client stored with DeviceDetails and
+// count its fetches with DetailFetches; devices can vanish between the
+// list and the GET (Config.GoneOnGet) and GETs can hang for crash tests
+// (SetStallDetailsAfter).
+//
 // For client resilience tests it misbehaves on request (faults.go): a script
 // of faults by page and attempt (throttling, 5xx, HTML from a gateway, slow,
 // truncated or malformed pages, a nextLink to another host, revoked tokens),
 // token endpoint outages and tokens that expire before they say, with a
 // log of every request (its kind, status and Retry-After included). For
 // change detection tests the tenant can change between two listings
-// (mutations.go): devices change, check in, disappear or enrol, and their
-// apps are upgraded or uninstalled (ChangeApps). Both are also reachable
+// (mutations.go): devices change, check in, disappear or enrol, their
+// details change where no list shows it (ChangeDetails), and their apps
+// are upgraded or uninstalled (ChangeApps). Both are also reachable
 // over HTTP (admin.go), for a simulator running in another process. Tests
 // compare what a client read with the ground truth: DetectedApps,
 // DeviceAppPairs, and PageCounts for the requests each way of reading

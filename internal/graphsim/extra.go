@@ -44,7 +44,10 @@ func (p ExtraProperty) render(index int) string {
 
 // withExtras returns props followed by the extra properties. An extra
 // property with the name of one of props (hardwareInformation in beta)
-// takes its place instead, so that no key is written twice.
+// takes its place instead, so that no key is written twice; its value is
+// then what lists and single-device GETs alike show, and the devices it
+// leaves out keep Graph's own, a list-default property's real value
+// included.
 func withExtras(props []property, extras []ExtraProperty) []property {
 	if len(extras) == 0 {
 		return props
@@ -56,23 +59,30 @@ func withExtras(props []property, extras []ExtraProperty) []property {
 		if k >= 0 && out[k].name != e.Name {
 			k = -1
 		}
-		var own func(b []byte, d *device) []byte
-		if k >= 0 {
-			own = out[k].write
-		}
 		only := map[int]bool{}
 		for _, i := range e.Devices {
 			only[i] = true
 		}
-		p := prop(e.Name, func(b []byte, d *device) []byte {
-			if len(only) > 0 && !only[d.index] {
-				if own != nil {
-					return own(b, d)
+		value := func(own func(b []byte, d *device) []byte) func(b []byte, d *device) []byte {
+			return func(b []byte, d *device) []byte {
+				if len(only) > 0 && !only[d.index] {
+					if own != nil {
+						return own(b, d)
+					}
+					return append(b, "null"...)
 				}
-				return append(b, "null"...)
+				return append(b, e.render(d.index)...)
 			}
-			return append(b, e.render(d.index)...)
-		})
+		}
+		var p property
+		switch {
+		case k < 0:
+			p = prop(e.Name, value(nil))
+		case out[k].listDefault:
+			p = listDefault(e.Name, value(out[k].write), value(out[k].real))
+		default:
+			p = prop(e.Name, value(out[k].write))
+		}
 		if k >= 0 {
 			out[k] = p
 		} else {

@@ -21,6 +21,10 @@ type tenantState struct {
 	removed map[int]struct{}   // indexes no longer listed
 	gone    [osCount + 1][]int // removed indexes in order: all at [osCount], those of each OS at [os]
 
+	// detailRevs: index -> details revision (ChangeDetails calls), which
+	// only a single-device GET selecting list-default properties shows.
+	detailRevs map[int]uint32
+
 	// Detected apps (appmutations.go).
 	appsOf    map[int][]int32 // index -> its whole inventory, ascending, for devices ChangeApps changed
 	appRevs   map[int]uint32  // index -> ChangeApps calls
@@ -49,6 +53,17 @@ func (s *Server) mutate(fn func(st *tenantState)) *tenantState {
 // id and everything else stay. Indexes that do not exist are ignored.
 func (s *Server) Change(indices ...int) {
 	s.mutate(func(st *tenantState) { st.changes = bump(st.changes, indices, st.devices) })
+}
+
+// ChangeDetails gives each device a new details revision: the real
+// values of notes, physicalMemoryInBytes and (beta, devices with a
+// battery) hardwareInformation's batteryLevelPercentage change, each to a
+// value different from the previous revision's, and nothing a list shows
+// moves, lastSyncDateTime included. A client notices only by fetching the
+// details again (a single-device GET with $select). Indexes that do not
+// exist are ignored.
+func (s *Server) ChangeDetails(indices ...int) {
+	s.mutate(func(st *tenantState) { st.detailRevs = bump(st.detailRevs, indices, st.devices) })
 }
 
 // Touch records a check-in without any change: only lastSyncDateTime moves.
@@ -193,7 +208,7 @@ func (s *Server) current(st *tenantState, i int, d *device) {
 }
 
 // other picks an element of list different from cur, if there is one.
-func other(r *rng, list []string, cur string) string {
+func other[T comparable](r *rng, list []T, cur T) T {
 	k := r.intn(len(list))
 	for n := 0; n < len(list); n++ {
 		if v := list[(k+n)%len(list)]; v != cur {

@@ -63,7 +63,7 @@ func (s *Server) serveCollection(w *exchange, r *http.Request, ids requestIDs, b
 		s.graphError(w, ids, http.StatusForbidden, "Forbidden", intuneForbidden(ids.request))
 		return
 	}
-	if s.cfg.Latency > 0 && !sleep(r, s.cfg.Latency) {
+	if !s.latency(w, r) {
 		return
 	}
 	s.servePage(w, r, st, &q, &pl, props, version, fault)
@@ -80,6 +80,13 @@ func sleep(r *http.Request, d time.Duration) bool {
 	case <-t.C:
 		return true
 	}
+}
+
+// latency waits Config.Latency before the answer to x, except inside a
+// $batch, which waits once for all its requests; it reports whether the
+// request is still wanted.
+func (s *Server) latency(x *exchange, r *http.Request) bool {
+	return x.batched || s.cfg.Latency <= 0 || sleep(r, s.cfg.Latency)
 }
 
 // applied notes that fault shaped the answer to w.

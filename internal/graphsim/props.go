@@ -13,10 +13,37 @@ type property struct {
 	name  string
 	key   string // `"name":`, precomputed
 	write func(b []byte, d *device) []byte
+	// listDefault marks the properties Graph's LIST leaves at a
+	// placeholder: write gives the placeholder, real the value only a
+	// single-device GET naming the property in $select returns (it reads
+	// d.det, which fillDetails fills; details.go).
+	listDefault bool
+	real        func(b []byte, d *device) []byte
 }
 
 func prop(name string, write func(b []byte, d *device) []byte) property {
 	return property{name: name, key: `"` + name + `":`, write: write}
+}
+
+// listDefault is a property that lists and unselected GETs write as
+// placeholder, and that only a single-device GET with $select shows as
+// real: Microsoft's "Return default value in LIST managedDevices. Real
+// value only returned in single device GET call with device id and
+// included in select parameter". Making a property list-default is
+// wrapping its row in this.
+func listDefault(name string, placeholder, real func(b []byte, d *device) []byte) property {
+	p := prop(name, placeholder)
+	p.listDefault, p.real = true, real
+	return p
+}
+
+// value returns the writer of p's value: the real one when real is set
+// and p is list-default, else the one lists use.
+func (p *property) value(real bool) func(b []byte, d *device) []byte {
+	if real && p.listDefault {
+		return p.real
+	}
+	return p.write
 }
 
 func str(get func(d *device) string) func([]byte, *device) []byte {
@@ -54,7 +81,7 @@ var v1Properties = []property{
 	prop("easActivationDateTime", date(func(d *device) int64 { return d.easActivation })),
 	prop("azureADRegistered", func(b []byte, d *device) []byte { return appendTriBool(b, d.aadRegistered) }),
 	prop("deviceEnrollmentType", str(func(d *device) string { return d.enrollmentType })),
-	prop("activationLockBypassCode", nullValue),
+	listDefault("activationLockBypassCode", nullValue, nullable(func(d *device) string { return d.det.lockCode })),
 	prop("emailAddress", str(func(d *device) string { return d.email })),
 	prop("azureADDeviceId", func(b []byte, d *device) []byte { return appendGUID(b, d.aadDeviceID) }),
 	prop("deviceRegistrationState", str(func(d *device) string { return d.registration })),
@@ -63,7 +90,7 @@ var v1Properties = []property{
 	prop("exchangeLastSuccessfulSyncDateTime", date(func(d *device) int64 { return d.exchangeLastSync })),
 	prop("exchangeAccessState", str(func(d *device) string { return d.exchangeState })),
 	prop("exchangeAccessStateReason", str(func(d *device) string { return d.exchangeReason })),
-	prop("remoteAssistanceSessionUrl", nullValue),
+	listDefault("remoteAssistanceSessionUrl", nullValue, nullable(func(d *device) string { return d.det.remoteSession })),
 	prop("remoteAssistanceSessionErrorDetails", nullValue),
 	prop("isEncrypted", boolean(func(d *device) bool { return d.encrypted })),
 	prop("userPrincipalName", str(func(d *device) string { return d.upn })),
@@ -87,22 +114,25 @@ var v1Properties = []property{
 	prop("requireUserEnrollmentApproval", func(b []byte, d *device) []byte { return appendTriBool(b, d.requireApproval) }),
 	prop("managementCertificateExpirationDate", date(func(d *device) int64 { return d.certExpiry })),
 	// Graph leaves these null or 0 in lists and fills them only on a
-	// single-device GET.
-	prop("iccid", nullValue),
-	prop("udid", nullValue),
-	prop("notes", nullValue),
-	prop("ethernetMacAddress", nullValue),
-	prop("physicalMemoryInBytes", func(b []byte, _ *device) []byte { return append(b, '0') }),
+	// single-device GET that selects them.
+	listDefault("iccid", nullValue, nullable(func(d *device) string { return d.det.iccid })),
+	listDefault("udid", nullValue, nullable(func(d *device) string { return d.det.udid })),
+	listDefault("notes", nullValue, nullable(func(d *device) string { return d.det.notes })),
+	listDefault("ethernetMacAddress", nullValue, nullable(func(d *device) string { return d.det.ethernetMAC })),
+	listDefault("physicalMemoryInBytes", zeroValue, func(b []byte, d *device) []byte { return appendInt(b, d.det.memory) }),
 	prop("deviceActionResults", appendActions),
 	// In the metadata since 2024 and 2025; the docs page lags behind.
-	prop("enrollmentProfileName", func(b []byte, d *device) []byte { return appendNullString(b, d.enrollmentProfile) }),
+	// Users found it null in every list and set on a GET of the device
+	// (microsoft-graph-docs-contrib#1455, microsoft-graph-docs#19907).
+	listDefault("enrollmentProfileName", nullValue, func(b []byte, d *device) []byte { return appendNullString(b, d.enrollmentProfile) }),
 	prop("managementState", str(func(d *device) string { return d.managementState })),
 }
 
-// betaProperties is v1Properties followed by some of what beta adds.
+// betaProperties is v1Properties followed by some of what beta adds,
+// among them every property beta's list leaves at a default.
 var betaProperties = append(v1Properties[:len(v1Properties):len(v1Properties)],
-	prop("hardwareInformation", appendHardware),
-	prop("roleScopeTagIds", func(b []byte, d *device) []byte {
+	listDefault("hardwareInformation", func(b []byte, _ *device) []byte { return append(b, hardwarePlaceholder...) }, appendHardware),
+	listDefault("roleScopeTagIds", func(b []byte, _ *device) []byte { return append(b, "[]"...) }, func(b []byte, d *device) []byte {
 		b = append(b, `["0"`...)
 		if d.roleScopeTag > 0 {
 			b = append(b, ',', '"', byte('0'+d.roleScopeTag), '"')
@@ -111,9 +141,26 @@ var betaProperties = append(v1Properties[:len(v1Properties):len(v1Properties)],
 	}),
 	prop("chassisType", str(func(d *device) string { return d.hw.chassis })),
 	prop("usersLoggedOn", appendLoggedOn),
+	// Beta's metadata describes these as left at a default by lists too.
+	listDefault("bootstrapTokenEscrowed", falseValue, boolean(func(d *device) bool { return d.det.bootstrapEscrowed })),
+	// ChromeOS devices only, which this tenant has none of: [] is their value.
+	listDefault("chromeOSDeviceInfo", emptyList, emptyList),
+	listDefault("windowsActiveMalwareCount", zeroValue, func(b []byte, d *device) []byte { return appendInt(b, d.det.activeMalware) }),
+	listDefault("windowsRemediatedMalwareCount", zeroValue, func(b []byte, d *device) []byte { return appendInt(b, d.det.remediatedMalware) }),
 )
 
 func nullValue(b []byte, _ *device) []byte { return append(b, "null"...) }
+
+func zeroValue(b []byte, _ *device) []byte { return append(b, '0') }
+
+func falseValue(b []byte, _ *device) []byte { return append(b, "false"...) }
+
+func emptyList(b []byte, _ *device) []byte { return append(b, "[]"...) }
+
+// nullable writes a string that is null when empty.
+func nullable(get func(d *device) string) func([]byte, *device) []byte {
+	return func(b []byte, d *device) []byte { return appendNullString(b, get(d)) }
+}
 
 // findProperty looks a $select name up case-insensitively, as Graph does.
 func findProperty(props []property, name string) int {
@@ -138,15 +185,23 @@ func appendDevice(b []byte, d *device, props []property) []byte {
 	return append(b, '}')
 }
 
-// appendSelected writes d with only the properties at indexes sel.
+// appendSelected writes d with only the properties at indexes sel, as a
+// list does.
 func appendSelected(b []byte, d *device, props []property, sel []int) []byte {
+	return appendFields(b, d, props, sel, false)
+}
+
+// appendFields writes d with the properties at indexes sel; with real, the
+// list-default ones carry their real values (d.det filled).
+func appendFields(b []byte, d *device, props []property, sel []int, real bool) []byte {
 	b = append(b, '{')
 	for n, k := range sel {
 		if n > 0 {
 			b = append(b, ',')
 		}
-		b = append(b, props[k].key...)
-		b = props[k].write(b, d)
+		p := &props[k]
+		b = append(b, p.key...)
+		b = p.value(real)(b, d)
 	}
 	return append(b, '}')
 }
@@ -301,38 +356,6 @@ func appendActions(b []byte, d *device) []byte {
 		b = append(b, '}')
 	}
 	return append(b, ']')
-}
-
-// appendHardware writes beta's hardwareInformation. As in real list
-// responses, most of it is empty: Intune fills it on a single-device GET.
-func appendHardware(b []byte, d *device) []byte {
-	b = append(b, `{"serialNumber":`...)
-	b = appendString(b, d.serial)
-	b = append(b, `,"totalStorageSpace":`...)
-	b = appendInt(b, d.total)
-	b = append(b, `,"freeStorageSpace":`...)
-	b = appendInt(b, d.free)
-	b = append(b, `,"imei":`...)
-	b = appendNullString(b, d.imei)
-	b = append(b, `,"meid":null,"manufacturer":`...)
-	b = appendString(b, d.hw.manufacturer)
-	b = append(b, `,"model":`...)
-	b = appendString(b, d.hw.model)
-	b = append(b, `,"phoneNumber":null,"subscriberCarrier":null,"cellularTechnology":null,"wifiMac":null,"operatingSystemLanguage":null,"isSupervised":`...)
-	b = appendBool(b, d.supervised)
-	b = append(b, `,"isEncrypted":`...)
-	b = appendBool(b, d.encrypted)
-	b = append(b, `,"batterySerialNumber":null,"batteryHealthPercentage":`...)
-	b = appendInt(b, d.battery)
-	b = append(b, `,"batteryChargeCycles":0,"isSharedDevice":`...)
-	b = appendBool(b, d.userless)
-	b = append(b, `,"sharedDeviceCachedUsers":[],"tpmSpecificationVersion":null,"operatingSystemEdition":null,"deviceFullQualifiedDomainName":null,`+
-		`"deviceGuardVirtualizationBasedSecurityHardwareRequirementState":"meetHardwareRequirements","deviceGuardVirtualizationBasedSecurityState":"running",`+
-		`"deviceGuardLocalSystemAuthorityCredentialGuardState":"running","osBuildNumber":null,"operatingSystemProductType":0,"ipAddressV4":null,`+
-		`"subnetAddress":null,"esimIdentifier":null,"systemManagementBIOSVersion":null,"tpmManufacturer":null,"tpmVersion":null,`+
-		`"wiredIPv4Addresses":[],"batteryLevelPercentage":null,"residentUsersCount":null,"productName":null,"deviceLicensingStatus":"unknown",`+
-		`"deviceLicensingLastErrorCode":0,"deviceLicensingLastErrorDescription":null}`...)
-	return b
 }
 
 func appendLoggedOn(b []byte, d *device) []byte {

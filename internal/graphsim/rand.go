@@ -27,6 +27,10 @@ const (
 	// revision of a device draws from a stream of its own.
 	saltChange = 0xc4a00000
 	saltSync   = 0x5c000000
+	// The real values of the list-default properties (details.go), and
+	// each ChangeDetails revision of a device (plus the revision).
+	saltDetails      = 0xde7a1100
+	saltDetailChange = 0xde7c0000
 	// Detected apps (apps.go): the catalogue of each platform, each
 	// device's appetite for apps, the listing order, the ids, and each
 	// ChangeApps revision of a device (plus the revision).

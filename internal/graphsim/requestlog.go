@@ -29,6 +29,8 @@ type RequestRecord struct {
 const (
 	KindToken          = "token"          // the token endpoint or the managed identity endpoint
 	KindManagedDevices = "managedDevices" // GET /{version}/deviceManagement/managedDevices
+	KindManagedDevice  = "managedDevice"  // GET /{version}/deviceManagement/managedDevices/{id}
+	KindBatch          = "batch"          // POST /{version}/$batch (the requests inside are not logged; Stats counts them)
 	KindDetectedApps   = "detectedApps"   // GET /{version}/deviceManagement/detectedApps
 	KindDetectedApp    = "detectedApp"    // GET /{version}/deviceManagement/detectedApps/{id}
 	KindAppDevices     = "appDevices"     // GET /{version}/deviceManagement/detectedApps/{id}/managedDevices
@@ -53,6 +55,10 @@ type exchange struct {
 	fault   FaultKind
 	token   bool
 	kind    string
+	// batched: a request inside a $batch, answered into a buffer and never
+	// logged; it does not wait Config.Latency, which the batch waits once.
+	batched bool
+	got     *deviceGet // a single-device GET answered 200 (entity.go)
 }
 
 func (x *exchange) WriteHeader(code int) {

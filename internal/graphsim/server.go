@@ -15,7 +15,7 @@ type Config struct {
 	Devices       int           // number of devices in the tenant
 	Seed          int64         // deterministic generation: same seed, same bytes
 	PageSize      int           // page size when the request has no $top (0 => 1000, Intune's default)
-	Latency       time.Duration // added before answering each page of a Graph collection: managedDevices, detectedApps and their relationships
+	Latency       time.Duration // added before answering each page of a Graph collection (managedDevices, detectedApps and their relationships), each single-device GET, and once per $batch
 	TenantID      string        // default "00000000-0000-0000-0000-0000000000aa"
 	ClientID      string        // default "11111111-1111-1111-1111-111111111111"
 	ClientSecret  string        // default "graphsim-secret"
@@ -46,6 +46,22 @@ type Config struct {
 	// than it while expires_in still announces TokenLifetime: tokens that
 	// expire early, as revocation or clock skew make them.
 	TokenEnforcedLifetime time.Duration
+
+	// Single-device GETs and $batch (entity.go, batch.go).
+	//
+	// GoneOnGet and GoneOnGetEvery make devices "vanish": listings still
+	// show them, but a single-device GET (direct or inside a $batch)
+	// answers 404, as for a device deleted between the list and the GET.
+	// GoneOnGet names them by index; GoneOnGetEvery N > 0 adds every
+	// index i with i%N == N-1 (the Nth, the 2Nth, ...).
+	GoneOnGet      []int
+	GoneOnGetEvery int
+	// StallDetailsAfter, when positive, lets that many single-device GETs
+	// that find their device be answered and makes every later one hang
+	// until the client gives up or the stall is cleared
+	// (SetStallDetailsAfter, POST /_graphsim/details): a crash test's way
+	// to stop a client in the middle of fetching details.
+	StallDetailsAfter int
 
 	// ExtraProperties are added to every device of both versions after
 	// Graph's own properties (see ExtraProperty); New panics on a value that
@@ -111,6 +127,12 @@ type Stats struct {
 	Throttled                       int64 // 429s of Config.Throttle (scripted 429s count in FaultsInjected)
 	ExportJobs                      int64 // export jobs created
 	Downloads                       int64 // exports served whole by the storage host
+	// BatchRequests counts the $batch POSTs answered (200), BatchItems the
+	// requests inside them. DeviceGets counts single-device GETs answered
+	// 200, direct or inside a batch; DetailGets those of them whose $select
+	// named at least one list-default property.
+	BatchRequests, BatchItems int64
+	DeviceGets, DetailGets    int64
 }
 
 // Server is an http.Handler serving both the token endpoint and Graph. It is
@@ -156,6 +178,13 @@ type Server struct {
 	throttled  atomic.Int64
 
 	exports exportState // jobs and the storage host (export.go)
+
+	goneOnGet                 map[int]bool // Config.GoneOnGet
+	batchRequests, batchItems atomic.Int64
+	deviceGets, detailGets    atomic.Int64
+	fetchMu                   sync.Mutex
+	fetches                   map[int]int // index -> detail GETs answered 200 (DetailFetches)
+	stall                     stallState  // Config.StallDetailsAfter (entity.go)
 }
 
 // SetFederatedToken replaces the federated token accepted as client
@@ -215,6 +244,12 @@ func New(cfg Config) *Server {
 	s.SetFaults(cfg.Faults)
 	s.SetFederatedToken(cfg.FederatedToken)
 	s.tenant.Store(&tenantState{devices: cfg.Devices, appCell: &appViewCell{}})
+	s.goneOnGet = make(map[int]bool, len(cfg.GoneOnGet))
+	for _, i := range cfg.GoneOnGet {
+		s.goneOnGet[i] = true
+	}
+	s.fetches = make(map[int]int)
+	s.SetStallDetailsAfter(cfg.StallDetailsAfter)
 	return s
 }
 
@@ -237,6 +272,11 @@ func (s *Server) Stats() Stats {
 		Throttled:       s.throttled.Load(),
 		ExportJobs:      s.exports.created.Load(),
 		Downloads:       s.exports.downloads.Load(),
+
+		BatchRequests: s.batchRequests.Load(),
+		BatchItems:    s.batchItems.Load(),
+		DeviceGets:    s.deviceGets.Load(),
+		DetailGets:    s.detailGets.Load(),
 	}
 }
 
@@ -284,7 +324,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // serveGraph answers everything that is not the token endpoint: it finds
-// what the path names, charges the throttle and serves it.
+// what the path names, charges the throttle and serves it. A $batch is
+// not charged itself: each request inside it is (batch.go).
 func (s *Server) serveGraph(w *exchange, r *http.Request, segs []string) {
 	ids := newRequestIDs(r)
 	h := w.Header()
@@ -297,7 +338,7 @@ func (s *Server) serveGraph(w *exchange, r *http.Request, segs []string) {
 
 	kind, serve := s.route(w, r, ids, segs)
 	w.kind = kind
-	if !s.admit(w, r, ids) {
+	if kind != KindBatch && !s.admit(w, r, ids) {
 		return
 	}
 	serve()
@@ -316,6 +357,8 @@ func (s *Server) route(w *exchange, r *http.Request, ids requestIDs, segs []stri
 		return "", notFound(segs[0])
 	case len(segs) < 2:
 		return "", notFound(segs[0])
+	case len(segs) == 2 && strings.EqualFold(segs[1], "$batch"):
+		return KindBatch, func() { s.serveBatch(w, r, ids, segs[0]) }
 	case !strings.EqualFold(segs[1], "deviceManagement"):
 		return "", notFound(segs[1])
 	case len(segs) < 3:
@@ -328,6 +371,8 @@ func (s *Server) route(w *exchange, r *http.Request, ids requestIDs, segs []stri
 		switch {
 		case len(segs) == 3:
 			return KindManagedDevices, func() { s.serveCollection(w, r, ids, beta) }
+		case len(segs) == 4:
+			return KindManagedDevice, func() { s.serveDevice(w, r, ids, beta, segs[3]) }
 		case len(segs) == 5 && is(4, "detectedApps") && !beta:
 			// The relationship is beta's only: v1.0 does not know the
 			// segment, which Graph answers 400, not 404.
@@ -360,6 +405,14 @@ func (s *Server) route(w *exchange, r *http.Request, ids requestIDs, segs []stri
 		return "", notFound(segs[3])
 	}
 	return "", notFound(segs[2])
+}
+
+// propsOf returns the properties of the version.
+func (s *Server) propsOf(beta bool) []property {
+	if beta {
+		return s.betaProps
+	}
+	return s.v1Props
 }
 
 // splitKeys turns name('key') (or name(key)) segments after

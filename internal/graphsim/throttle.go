@@ -21,6 +21,9 @@ import (
 // Every Graph request with a token the simulator issued takes one
 // (requests without a known token are answered 401 and not counted; the
 // token endpoints and the storage host are not Graph and never throttled).
+// A $batch takes none itself: each request inside it takes one, as Graph
+// evaluates them one by one, and one that finds the bucket empty gets its
+// 429 inside the batch's 200 (batch.go).
 // A request that finds the bucket empty is answered 429 with Retry-After:
 // the whole seconds, at least 1, until the bucket holds a token again, so
 // a client that waits as told is served. The bucket is charged at the
