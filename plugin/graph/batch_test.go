@@ -244,3 +244,37 @@ func TestThrottleShareLeavesPagesTheirTurn(t *testing.T) {
 		t.Errorf("page went after %s, batch after %s: want the page first, at once", page, share)
 	}
 }
+
+// TestThrottleSharesGoInTheOrderTheyAsked: batches waiting for the
+// budget are let through first come, first served, so that the work taken
+// first (the first page's GETs) is not overtaken by later work forever.
+func TestThrottleSharesGoInTheOrderTheyAsked(t *testing.T) {
+	th := NewThrottle(1000, 64)
+	th.tokens = 0
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var mu sync.Mutex
+	var order []int
+	var wg sync.WaitGroup
+	for i := 0; i < 8; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			if err := th.AcquireShare(ctx, 20); err != nil {
+				t.Error(err)
+				return
+			}
+			mu.Lock()
+			order = append(order, i)
+			mu.Unlock()
+			th.Release(false, 0)
+		}(i)
+		time.Sleep(2 * time.Millisecond) // each asks after the one before
+	}
+	wg.Wait()
+	for k, i := range order {
+		if k != i {
+			t.Fatalf("shares went in the order %v", order)
+		}
+	}
+}

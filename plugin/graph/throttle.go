@@ -34,7 +34,11 @@ type Throttle struct {
 	inFlight    int
 	successes   int // since limit last grew
 	changed     chan struct{}
-	stats       ThrottleStats
+	// The shares waiting, by ticket, in the order they asked (see
+	// AcquireShare), and the next ticket.
+	waiting []uint64
+	tickets uint64
+	stats   ThrottleStats
 }
 
 // ThrottleStats counts what a Throttle did.
@@ -84,8 +88,9 @@ func (t *Throttle) Acquire(ctx context.Context) error { return t.acquire(ctx, 1,
 // AcquireShare and its few urgent requests (the pages of a listing)
 // through Acquire never starves the latter. The n tokens are taken at
 // once, the pacer going into debt if n is more than it holds, which later
-// requests repay. Every AcquireShare that returns nil must be followed by
-// one Release.
+// requests repay. Shares are let through in the order they asked, so that
+// the work a client took first is sent first. Every AcquireShare that
+// returns nil must be followed by one Release.
 func (t *Throttle) AcquireShare(ctx context.Context, n int) error { return t.acquire(ctx, n, true) }
 
 // shareReserve is the share of a second's budget that AcquireShare leaves
@@ -93,6 +98,14 @@ func (t *Throttle) AcquireShare(ctx context.Context, n int) error { return t.acq
 const shareReserve = 0.05
 
 func (t *Throttle) acquire(ctx context.Context, n int, share bool) error {
+	var ticket uint64
+	if share {
+		t.mu.Lock()
+		ticket = t.tickets
+		t.tickets++
+		t.waiting = append(t.waiting, ticket)
+		t.mu.Unlock()
+	}
 	for {
 		t.mu.Lock()
 		now := t.now()
@@ -108,6 +121,7 @@ func (t *Throttle) acquire(ctx context.Context, n int, share bool) error {
 		}
 		var wait time.Duration // 0: until something changes
 		switch {
+		case share && t.waiting[0] != ticket: // an earlier share goes first
 		case now.Before(t.pausedUntil):
 			wait = t.pausedUntil.Sub(now)
 		case t.inFlight >= slots:
@@ -117,15 +131,34 @@ func (t *Throttle) acquire(ctx context.Context, n int, share bool) error {
 			t.tokens -= float64(n)
 			t.inFlight++
 			t.stats.Requests += int64(n)
+			if share {
+				t.leaveLocked(ticket)
+			}
 			t.mu.Unlock()
 			return nil
 		}
 		changed := t.changed
 		t.mu.Unlock()
 		if err := sleep(ctx, wait, changed); err != nil {
+			if share {
+				t.mu.Lock()
+				t.leaveLocked(ticket)
+				t.mu.Unlock()
+			}
 			return err
 		}
 	}
+}
+
+// leaveLocked takes ticket out of the shares waiting, and wakes the next.
+func (t *Throttle) leaveLocked(ticket uint64) {
+	for k, w := range t.waiting {
+		if w == ticket {
+			t.waiting = append(t.waiting[:k], t.waiting[k+1:]...)
+			break
+		}
+	}
+	t.broadcast()
 }
 
 // Release ends a request. throttled says Graph answered 429 or 503: every
