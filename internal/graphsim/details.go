@@ -560,3 +560,34 @@ func ListDefaultProperties(beta bool) []string {
 	}
 	return names
 }
+
+// EmittedDevice is device i (in beta, or v1.0) as a client that never
+// hands on a placeholder should: each list-default property with its real
+// value when withDetails, else null; every other property as the list
+// writes it. It is the oracle tests compare what a client emitted with.
+func (s *Server) EmittedDevice(i int, beta, withDetails bool) []byte {
+	props := s.propsOf(beta)
+	var d device
+	st := s.state()
+	s.current(st, i, &d)
+	if withDetails {
+		s.fillDetails(st, &d)
+	}
+	b := []byte{'{'}
+	for k := range props {
+		if k > 0 {
+			b = append(b, ',')
+		}
+		p := &props[k]
+		b = append(b, p.key...)
+		switch {
+		case !p.listDefault:
+			b = p.write(b, &d)
+		case withDetails:
+			b = p.real(b, &d)
+		default:
+			b = append(b, "null"...)
+		}
+	}
+	return append(b, '}')
+}

@@ -409,3 +409,34 @@ func TestAnExtraPropertyReplacingAListDefaultOneIsShownEverywhere(t *testing.T) 
 		t.Error("the devices the extra property leaves out lost their real notes")
 	}
 }
+
+func TestEmittedDeviceReplacesOnlyThePlaceholders(t *testing.T) {
+	s := New(Config{Devices: 40, Seed: 11})
+	for i := 0; i < 40; i++ {
+		for _, beta := range []bool{false, true} {
+			listed := rawFields(t, s.Device(i))
+			if beta {
+				listed = rawFields(t, s.BetaDevice(i))
+			}
+			real := rawFields(t, s.DeviceDetails(i, beta))
+			for _, withDetails := range []bool{false, true} {
+				got := rawFields(t, s.EmittedDevice(i, beta, withDetails))
+				if len(got) != len(listed) {
+					t.Fatalf("device %d: %d properties, the list has %d", i, len(got), len(listed))
+				}
+				for name, v := range got {
+					want := listed[name]
+					if r, ok := real[name]; ok {
+						want = json.RawMessage("null")
+						if withDetails {
+							want = r
+						}
+					}
+					if string(v) != string(want) {
+						t.Fatalf("device %d beta %v details %v: %s = %s, want %s", i, beta, withDetails, name, v, want)
+					}
+				}
+			}
+		}
+	}
+}
