@@ -36,33 +36,41 @@ func columnTable() string {
 	var b strings.Builder
 	b.WriteString("\n| column | Graph property | SQLite | PostgreSQL | ClickHouse | BigQuery | Snowflake |\n")
 	b.WriteString("|---|---|---|---|---|---|---|\n")
-	var empty []string
 	for _, c := range schema.Columns() {
-		mark := ""
-		if c.ListCall == "empty" {
-			mark = " ¹"
-			empty = append(empty, "`"+c.Name+"`")
-		}
-		fmt.Fprintf(&b, "| `%s`%s | `%s` |", c.Name, mark, c.Property)
+		fmt.Fprintf(&b, "| `%s`%s | `%s` |", c.Name, detailsMark(c), c.Property)
 		for _, dest := range schema.Destinations {
 			fmt.Fprintf(&b, " %s |", c.Type(dest))
 		}
 		b.WriteString("\n")
 	}
 	raw := map[string]string{"sqlite": "TEXT", "postgres": "jsonb", "clickhouse": "String", "bigquery": "JSON", "snowflake": "VARIANT"}
-	fmt.Fprintf(&b, "| `%s` | the whole device, as Graph sent it |", schema.RawColumn)
+	fmt.Fprintf(&b, "| `%s` | the whole device, as Graph sent it (list-default properties: their real values, or null) |", schema.RawColumn)
 	for _, dest := range schema.Destinations {
 		fmt.Fprintf(&b, " %s |", raw[dest])
 	}
 	b.WriteString("\n")
 	b.WriteString("| `_sync_id` | metadata `intune_sync_id` | TEXT | text | String | STRING | VARCHAR |\n")
 	b.WriteString("| `_synced_at` | metadata `intune_sync_started_at` | TEXT | timestamptz | DateTime64(3,'UTC') | TIMESTAMP | TIMESTAMP_TZ |\n")
+	b.WriteString("| `_details_fetched_at` | metadata `intune_details_fetched_at`: when the device's details were fetched (NULL: never) | TEXT | timestamptz | Nullable(DateTime64(3,'UTC')) | TIMESTAMP | TIMESTAMP_TZ |\n")
 	b.WriteString("| `_deleted` | the device left Intune (SQLite, PostgreSQL) | INTEGER | boolean | | | |\n")
-	fmt.Fprintf(&b, "\n¹ Graph's list call leaves %s empty (null, or 0) and fills them only when one device is read "+
-		"(`GET .../managedDevices/{id}`), per the descriptions in Microsoft's SDKs and reports such as "+
-		"[powershell-intune-samples#242](https://github.com/microsoftgraph/powershell-intune-samples/issues/242) and "+
-		"[Intune-PowerShell-SDK#118](https://github.com/microsoft/Intune-PowerShell-SDK/issues/118). "+
-		"Do not read them as facts about the device.\n\n",
-		strings.Join(empty, ", "))
+	b.WriteString("\n¹ Needs `details` (the shipped configs turn them on with `INTUNE_DETAILS`, default `true`): Graph's list " +
+		"leaves it at a default (null, 0, false, an empty list), and the real value comes only from a GET of the one device " +
+		"that names it in `$select`. Without details, or until a device's details are fetched, the column is NULL, never " +
+		"Graph's placeholder. ¹ᵇ: beta only (`INTUNE_API_VERSION=beta`, or named in `details.properties`, which then " +
+		"fetches it from beta). ² A secret, fetched only when `details.properties` names it. Which properties, and why, " +
+		"is in [operations.md](operations.md#device-details).\n\n")
 	return b.String()
+}
+
+// detailsMark is the footnote of a column whose value needs details.
+func detailsMark(c schema.Column) string {
+	switch {
+	case c.Secret():
+		return " ²"
+	case c.ListDefault("v1.0"):
+		return " ¹"
+	case c.ListDefault("beta"):
+		return " ¹ᵇ"
+	}
+	return ""
 }

@@ -14,6 +14,14 @@ func CreateTable(dest, table, indent string) string {
 	return createTable(dest, table, Columns(), "device", true, indent)
 }
 
+// AddedColumns are the columns a managed_devices table of dest ("postgres"
+// or "sqlite") has besides those of properties that releases added after
+// the table could have been created, with their types: the processor that
+// keeps tables complete adds them to an older table (see intune_new_columns).
+func AddedColumns(dest string) map[string]string {
+	return map[string]string{DetailsFetchedAtColumn: map[string]string{"postgres": "timestamptz", "sqlite": "TEXT"}[dest]}
+}
+
 // CreateDetectedAppsTable is CreateTable for the detected_apps table of
 // intune_detected_apps: its columns computed from the app in _raw, and no
 // _deleted column (an app that left the tenant is deleted).
@@ -44,6 +52,7 @@ func createTable(dest, table string, columns []Column, what string, softDelete b
 	fmt.Fprintf(&b, "%s  %s %s,\n", indent, SyncIDColumn, types[1])
 	if softDelete {
 		fmt.Fprintf(&b, "%s  %s %s,\n", indent, SyncedAtColumn, types[2])
+		fmt.Fprintf(&b, "%s  %s %s,\n", indent, DetailsFetchedAtColumn, AddedColumns(dest)[DetailsFetchedAtColumn])
 		fmt.Fprintf(&b, "%s  %s %s\n", indent, DeletedColumn, types[3])
 	} else {
 		fmt.Fprintf(&b, "%s  %s %s\n", indent, SyncedAtColumn, types[2])
