@@ -82,9 +82,19 @@ func main() {
 	case apps > 0:
 		what = fmt.Sprintf("devices, apps and pairs (%d apps and pairs)", apps)
 	}
-	fmt.Fprintf(os.Stderr, "intune-benthos: %d %s complete: %d %s reached their destination, %d its dead letter\n",
-		syncs, map[bool]string{true: "sync", false: "syncs"}[syncs == 1], messages-dead, what, dead)
-	if dead > 0 {
+	missing := ""
+	lacking := intune.DetailsMissing()
+	if lacking > 0 {
+		missing = fmt.Sprintf(", %d devices without the fresh details they were due", lacking)
+	}
+	fmt.Fprintf(os.Stderr, "intune-benthos: %d %s complete: %d %s reached their destination, %d its dead letter%s\n",
+		syncs, map[bool]string{true: "sync", false: "syncs"}[syncs == 1], messages-dead, what, dead, missing)
+	switch {
+	case dead > 0:
 		os.Exit(3)
+	case lacking > 0:
+		// Every device was delivered, some with details older than due (or
+		// none): not a failed sync, but not one to take for complete.
+		os.Exit(4)
 	}
 }

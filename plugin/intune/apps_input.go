@@ -68,7 +68,7 @@ func newAppsInput(conf *service.ParsedConfig, mgr *service.Resources) (*detected
 		log:      mgr.Logger(),
 		redact:   newRedactor(c.cred.secrets()...),
 		metrics:  newInputMetrics(mgr.Metrics()),
-		throttle: graph.NewThrottle(c.requestsPerSecond, c.maxConcurrency),
+		throttle: c.pacing.throttle(),
 	}
 	if in.client, err = c.newClient(in.metrics, retryLogger(in.log, in.redact, in.metrics)); err != nil {
 		return nil, err

@@ -8,9 +8,7 @@ import (
 
 // The fields of intune_detected_apps besides the Graph access group.
 const (
-	fieldStrategy          = "strategy"
-	fieldMaxConcurrency    = "max_concurrency"
-	fieldRequestsPerSecond = "max_requests_per_second"
+	fieldStrategy = "strategy"
 )
 
 // The strategies that join apps and devices (see appsStrategy).
@@ -20,16 +18,9 @@ const (
 	strategyPerDevice = "per_device"
 )
 
-// intuneRequestsPerSecond is Intune's documented budget for its devices
-// service, 2,000 requests per 20 seconds per app per tenant (Microsoft
-// Graph throttling limits, "Intune service limits").
-const intuneRequestsPerSecond = 100
-
 // The rules of intune_detected_apps (see rule).
 var (
-	strategyRule          = oneOfRule([]string{strategyAuto, strategyPerApp, strategyPerDevice, strategyExport}, fieldStrategy)
-	maxConcurrencyRule    = newRule(`root = if this < 1 || this > 256 { [ "max_concurrency must be between 1 and 256, got %v".format(this) ] }`, fieldMaxConcurrency)
-	requestsPerSecondRule = newRule(`root = if this <= 0 { [ "max_requests_per_second must be a positive number, got %v".format(this) ] }`, fieldRequestsPerSecond)
+	strategyRule = oneOfRule([]string{strategyAuto, strategyPerApp, strategyPerDevice, strategyExport}, fieldStrategy)
 )
 
 // appsInputRules lists every rule of the input in the order they are checked.
@@ -94,16 +85,8 @@ makes `+"`intune-benthos`"+` exit with status 1.
 				Example("24h").
 				Default("").
 				LintRule(intervalRule.mapping),
-			service.NewIntField(fieldMaxConcurrency).
-				Description("The most requests in flight at once. The input starts with a quarter of it and grows while Graph answers.").
-				Default(16).
-				LintRule(maxConcurrencyRule.mapping).
-				Advanced(),
-			service.NewFloatField(fieldRequestsPerSecond).
-				Description("The pace of requests: Intune allows an app 2,000 requests per 20 seconds in a tenant. Lower it when other tools share the app registration.").
-				Default(float64(intuneRequestsPerSecond)).
-				LintRule(requestsPerSecondRule.mapping).
-				Advanced(),
+			maxConcurrencyField(""),
+			requestsPerSecondField(),
 			service.NewStringField(fieldCheckpointCache).
 				Description("The name of a cache resource in which the input stores, as the pairs of each app (or device) are acknowledged, the last app (or device) delivered with every one before it. A one-shot sync restarted after a crash or a stop lists the apps again and resumes the join after it instead of from the start; a completed sync deletes its checkpoint. A resumed sync emits no deletions. Empty disables checkpoints.").
 				Example("intune_state").
@@ -135,13 +118,12 @@ output:
 // appsConfig is the parsed configuration of intune_detected_apps.
 type appsConfig struct {
 	graphAccess
-	strategy          string
-	interval          time.Duration
-	maxConcurrency    int
-	requestsPerSecond float64
-	emitChanges       bool
-	stateCache        string
-	checkpointCache   string
+	pacing
+	strategy        string
+	interval        time.Duration
+	emitChanges     bool
+	stateCache      string
+	checkpointCache string
 }
 
 // parseAppsConfig checks every rule, then reads the fields.
@@ -160,10 +142,7 @@ func parseAppsConfig(conf *service.ParsedConfig) (appsConfig, error) {
 	if c.interval, err = intervalField(conf); err != nil {
 		return c, err
 	}
-	if c.maxConcurrency, err = conf.FieldInt(fieldMaxConcurrency); err != nil {
-		return c, err
-	}
-	if c.requestsPerSecond, err = conf.FieldFloat(fieldRequestsPerSecond); err != nil {
+	if err := c.pacing.parse(conf); err != nil {
 		return c, err
 	}
 	emit, err := conf.FieldString(fieldEmit)

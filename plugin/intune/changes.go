@@ -45,11 +45,11 @@ func newChangeTracker(fp fingerprinter, previous *snapshot, onlyChanges, partial
 	return &changeTracker{fp: fp, previous: previous, current: newSnapshot(capacity), onlyNew: onlyChanges, partial: partial}
 }
 
-// observe records a page's devices and returns those to emit, with their
-// ids: all of them, or with emit: changes only the new and the changed ones.
-// The slice is filtered in place.
-func (c *changeTracker) observe(page int, devices [][]byte) ([][]byte, []any, error) {
-	keep := devices[:0]
+// observe records a page's devices and returns the indexes of those to
+// emit, with their ids: all of them, or with emit: changes only the new and
+// the changed ones.
+func (c *changeTracker) observe(page int, devices [][]byte) ([]int, []any, error) {
+	keep := make([]int, 0, len(devices))
 	ids := make([]any, 0, len(devices))
 	for i, d := range devices {
 		id, hash, err := c.fp.fingerprint(d)
@@ -62,7 +62,7 @@ func (c *changeTracker) observe(page int, devices [][]byte) ([][]byte, []any, er
 				continue
 			}
 		}
-		keep = append(keep, d)
+		keep = append(keep, i)
 		ids = append(ids, id)
 	}
 	c.upserts += len(keep)

@@ -61,14 +61,7 @@ func newCheckpointStore(mgr *service.Resources, cache, key string) (*checkpointS
 
 // load returns the stored cursor, or nil when there is none.
 func (s *checkpointStore) load(ctx context.Context) (*syncCursor, error) {
-	var raw []byte
-	var getErr error
-	err := s.res.AccessCache(ctx, s.cache, func(c service.Cache) {
-		raw, getErr = c.Get(ctx, s.key)
-	})
-	if err == nil {
-		err = getErr
-	}
+	raw, err := cacheGet(ctx, s.res, s.cache, s.key)
 	if errors.Is(err, service.ErrKeyNotFound) {
 		return nil, nil
 	}
@@ -87,27 +80,14 @@ func (s *checkpointStore) save(ctx context.Context, cur syncCursor) error {
 	if err != nil {
 		return err
 	}
-	var setErr error
-	err = s.res.AccessCache(ctx, s.cache, func(c service.Cache) {
-		setErr = c.Set(ctx, s.key, raw, nil)
-	})
-	if err == nil {
-		err = setErr
-	}
-	if err != nil {
+	if err := cacheSet(ctx, s.res, s.cache, s.key, raw); err != nil {
 		return fmt.Errorf("saving checkpoint %q to cache %q: %w", s.key, s.cache, err)
 	}
 	return nil
 }
 
 func (s *checkpointStore) clear(ctx context.Context) error {
-	var delErr error
-	err := s.res.AccessCache(ctx, s.cache, func(c service.Cache) {
-		delErr = c.Delete(ctx, s.key)
-	})
-	if err == nil {
-		err = delErr
-	}
+	err := cacheDelete(ctx, s.res, s.cache, s.key)
 	// The file cache reports a missing key as the file system does.
 	if err != nil && !errors.Is(err, service.ErrKeyNotFound) && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("deleting checkpoint %q from cache %q: %w", s.key, s.cache, err)

@@ -11,8 +11,10 @@ import (
 // inputConfig is the parsed, validated configuration of the input.
 type inputConfig struct {
 	graphAccess
+	pacing
 	query    graph.Query
 	interval time.Duration
+	details  detailsConfig
 
 	checkpointCache string
 
@@ -33,6 +35,8 @@ func parseInputConfig(conf *service.ParsedConfig) (inputConfig, error) {
 	for _, parse := range []func(*service.ParsedConfig) error{
 		c.graphAccess.parse,
 		c.parseQuery,
+		c.pacing.parse,
+		c.parseDetails,
 		c.parseChanges,
 	} {
 		if err := parse(conf); err != nil {
@@ -69,6 +73,13 @@ func intervalField(conf *service.ParsedConfig) (time.Duration, error) {
 	}
 	// intervalRule has checked it parses.
 	return time.ParseDuration(interval)
+}
+
+// parseDetails reads the details object, which depends on what is listed.
+func (c *inputConfig) parseDetails(conf *service.ParsedConfig) error {
+	var err error
+	c.details, err = parseDetails(conf, c.query.APIVersion, c.query.Select)
+	return err
 }
 
 // parseChanges reads the fields that say what a sync keeps between runs:

@@ -108,7 +108,7 @@ func TestCertificateCredentialCompletesASync(t *testing.T) {
 			if failure != nil {
 				t.Fatalf("sync failed: %v\n%s", failure, logs)
 			}
-			if len(got) != 1200 || string(got[1199].body) != string(sim.Device(1199)) {
+			if len(got) != 1200 || string(got[1199].body) != string(sim.EmittedDevice(1199, false, false)) {
 				t.Fatalf("%d devices, want 1200", len(got))
 			}
 			if st := sim.Stats(); st.TokensIssued != 1 {

@@ -35,7 +35,8 @@ per property, not per device:
 - A value of the wrong JSON type for its column (a string where Graph documents a boolean) becomes null,
   so that a load job does not refuse the batch; it is logged once per sync and counted in
   ` + "`intune_property_type_mismatches`" + `. ` + "`_raw`" + ` keeps it.
-- ` + "`_sync_id` and `_synced_at`" + ` come from the metadata ` + "`intune_sync_id` and `intune_sync_started_at`" + `.
+- ` + "`_sync_id` and `_synced_at`" + ` come from the metadata ` + "`intune_sync_id` and `intune_sync_started_at`" + `,
+  ` + "`_details_fetched_at`" + ` from ` + "`intune_details_fetched_at`" + ` (null when the device has no details).
 
 A deletion (` + "`intune_operation: delete`" + `) becomes ` + "`{\"id\": ..., \"_deleted\": true, \"_sync_id\": ..., \"_synced_at\": ...}`" + `.`).
 		Field(service.NewStringEnumField(flFieldNested, "text", "json").
@@ -148,6 +149,12 @@ func (p *flattenProcessor) Process(_ context.Context, msg *service.Message) (ser
 		} else {
 			row = append(row, body...)
 		}
+	}
+	row = append(row, `,"`+schema.DetailsFetchedAtColumn+`":`...)
+	if at, ok := msg.MetaGet(metaDetailsFetchedAt); ok {
+		row = appendJSONString(row, at)
+	} else {
+		row = append(row, jsonNull...)
 	}
 	msg.SetBytes(p.appendSync(row, syncID, startedAt))
 	return service.MessageBatch{msg}, nil

@@ -88,8 +88,11 @@ func TestFlattenWritesEveryPropertyAsItsColumnAndTheWholeDevice(t *testing.T) {
 			if err := json.Unmarshal(device, &props); err != nil {
 				t.Fatal(err)
 			}
-			if len(row) != len(props)+3 {
-				t.Fatalf("%s: row has %d columns, want %d properties + _raw, _sync_id, _synced_at", nested, len(row), len(props))
+			if len(row) != len(props)+4 {
+				t.Fatalf("%s: row has %d columns, want %d properties + _raw, _sync_id, _synced_at, _details_fetched_at", nested, len(row), len(props))
+			}
+			if string(row["_details_fetched_at"]) != "null" {
+				t.Fatalf("%s: _details_fetched_at is %s for a device without details", nested, row["_details_fetched_at"])
 			}
 			for prop, value := range props {
 				col, _ := schema.ByProperty(prop)
@@ -142,11 +145,11 @@ func TestFlattenNamesNewPropertiesOncePerSyncAndKeepsThem(t *testing.T) {
 	device := func(extra string) []byte {
 		return []byte(`{"id":"d1","deviceName":"PC","@odata.type":"#microsoft.graph.managedDevice"` + extra + `}`)
 	}
-	one := `,"hardwareInformation":{"tpmVersion":"2.0"},"chassisType":"laptop","lastLogonDateTime":"2026-11-20T08:00:00.1234567Z","nullSoFar":null`
+	one := `,"configurationManagerClientHealthState":{"tpmVersion":"2.0"},"chassisType":"laptop","lastLogonDateTime":"2026-11-20T08:00:00.1234567Z","nullSoFar":null`
 	for _, sync := range []string{"s1", "s1", "s1", "s2", "s2"} {
 		{
 			row := flattenOne(t, p, deviceMessage(device(one), sync, opUpsert))
-			if string(row["hardware_information"]) != `"{\"tpmVersion\":\"2.0\"}"` || string(row["chassis_type"]) != `"laptop"` ||
+			if string(row["configuration_manager_client_health_state"]) != `"{\"tpmVersion\":\"2.0\"}"` || string(row["chassis_type"]) != `"laptop"` ||
 				string(row["last_logon_date_time"]) != `"2026-11-20T08:00:00.123456Z"` || string(row["null_so_far"]) != "null" {
 				t.Fatalf("row %v", row)
 			}
@@ -160,7 +163,7 @@ func TestFlattenNamesNewPropertiesOncePerSyncAndKeepsThem(t *testing.T) {
 		t.Fatalf("want one WARN per sync, got %q", lines)
 	}
 	for _, l := range lines {
-		for _, want := range []string{"hardwareInformation (json)", "chassisType (string)", "lastLogonDateTime (datetime)", "nullSoFar (null so far)", "kept whole in _raw", "snake_case"} {
+		for _, want := range []string{"configurationManagerClientHealthState (json)", "chassisType (string)", "lastLogonDateTime (datetime)", "nullSoFar (null so far)", "kept whole in _raw", "snake_case"} {
 			if !strings.Contains(l, want) {
 				t.Errorf("%q does not name %s", l, want)
 			}
@@ -219,5 +222,15 @@ func TestFlattenKeepsAPropertyWhoseColumnIsTakenOutOfTheRow(t *testing.T) {
 	}
 	if lines := w.all(); len(lines) != 1 || !strings.Contains(lines[0], "azureAdDeviceId (string; not in the row: its column azure_ad_device_id is azureADDeviceId's)") {
 		t.Fatalf("lines %q", lines)
+	}
+}
+
+func TestFlattenWritesWhenTheDetailsWereFetched(t *testing.T) {
+	p, _ := newFlatten(t, "nested: json")
+	msg := deviceMessage([]byte(`{"id":"d1","physicalMemoryInBytes":17179869184}`), "s1", opUpsert)
+	msg.MetaSetMut(metaDetailsFetchedAt, "2026-12-01T10:00:00Z")
+	row := flattenOne(t, p, msg)
+	if string(row["_details_fetched_at"]) != `"2026-12-01T10:00:00Z"` || string(row["physical_memory_in_bytes"]) != "17179869184" {
+		t.Errorf("row %v", row)
 	}
 }

@@ -2,6 +2,8 @@ package intune
 
 import (
 	"context"
+	"sync/atomic"
+	"time"
 
 	"github.com/benthosdev/benthos/v4/public/service"
 
@@ -44,12 +46,15 @@ const userAgent = "intune-benthos (+https://github.com/intune-benthos/intune-ben
 // pageItem is what the background sync hands to Read: one page's devices
 // to emit, or a sync's deletions or markers.
 type pageItem struct {
-	bodies    [][]byte
-	ids       []any // intune_device_id of each body (nil for markers)
-	operation any   // intune_operation, boxed once
-	pageMeta  any   // intune_page (0 for deletions and markers), boxed once
-	run       *syncRun
-	acks      *pageAcks
+	bodies [][]byte
+	ids    []any // intune_device_id of each body (nil for markers)
+	// With details: intune_details_fetched_at (nil: none known) and
+	// intune_details of each body.
+	detailsAt, detailsStatus []any
+	operation                any // intune_operation, boxed once
+	pageMeta                 any // intune_page (0 for deletions and markers), boxed once
+	run                      *syncRun
+	acks                     *pageAcks
 }
 
 type managedDevicesInput struct {
@@ -60,6 +65,16 @@ type managedDevicesInput struct {
 	checkpoints *checkpointStore // nil without checkpoint_cache
 	state       *stateStore      // nil without state_cache
 	metrics     *inputMetrics
+
+	// With details: what the input knows of each device's (loaded from
+	// state_cache by the first sync), the journal of what was fetched since
+	// it was saved (nil without state_cache), the clock their ages are
+	// measured by, and how many devices got their first details (see
+	// refreshAfter).
+	details        *detailsSet
+	detailsJournal *detailsJournal
+	detailsClock   func() time.Time
+	detailsSpread  atomic.Uint64
 
 	bg background[pageItem]
 }
@@ -78,6 +93,11 @@ func newInput(conf *service.ParsedConfig, mgr *service.Resources) (*managedDevic
 	if in.client, err = c.newClient(in.metrics, retryLogger(in.log, in.redact, in.metrics)); err != nil {
 		return nil, err
 	}
+	// Intune counts its budget over 20 s: a window's worth may go at once.
+	in.client.Throttle = c.pacing.throttle().WithBurst(c.requestsPerSecond * intuneWindow)
+	if in.detailsClock, err = detailsClock(in.log); err != nil {
+		return nil, err
+	}
 	ignore := map[string]bool{}
 	for _, p := range c.ignoreProperties {
 		ignore[p] = true
@@ -88,6 +108,9 @@ func newInput(conf *service.ParsedConfig, mgr *service.Resources) (*managedDevic
 	}
 	if in.checkpoints, err = newCheckpointStore(mgr, c.checkpointCache, storeKey(checkpointKeyPrefix, c.keyScope(), query)); err != nil {
 		return nil, err
+	}
+	if in.state != nil && c.details.enabled {
+		in.detailsJournal = newDetailsJournal(in.state)
 	}
 	return in, nil
 }
@@ -111,6 +134,12 @@ func (in *managedDevicesInput) Read(ctx context.Context) (*service.Message, serv
 		msg.MetaSetMut(metaOperation, cur.operation)
 		if cur.ids != nil && cur.ids[i] != nil {
 			msg.MetaSetMut(metaDeviceID, cur.ids[i])
+		}
+		if cur.detailsStatus != nil {
+			msg.MetaSetMut(metaDetails, cur.detailsStatus[i])
+			if cur.detailsAt[i] != nil {
+				msg.MetaSetMut(metaDetailsFetchedAt, cur.detailsAt[i])
+			}
 		}
 		return msg, cur.acks.ack
 	})

@@ -26,6 +26,12 @@ type inputMetrics struct {
 	syncDuration  *service.MetricTimer   // intune_sync_duration: complete syncs, start to last acknowledgement
 	lastSuccess   *service.MetricGauge   // intune_last_success_timestamp: Unix time of the last complete sync
 	replayed      *service.MetricCounter // intune_messages_replayed: messages sent again after the outputs refused them
+	// intune_details{outcome}: devices whose details were fetched, kept
+	// from an earlier sync, failed, or found gone by the GET.
+	details *service.MetricCounter
+	// intune_details_missing: devices of the last delivered sync whose
+	// due details could not be fetched.
+	detailsMissing *service.MetricGauge
 }
 
 func newInputMetrics(m *service.Metrics) *inputMetrics {
@@ -41,6 +47,9 @@ func newInputMetrics(m *service.Metrics) *inputMetrics {
 		syncDuration:  m.NewTimer("intune_sync_duration"),
 		lastSuccess:   m.NewGauge("intune_last_success_timestamp"),
 		replayed:      m.NewCounter("intune_messages_replayed"),
+
+		details:        m.NewCounter("intune_details", "outcome"),
+		detailsMissing: m.NewGauge("intune_details_missing"),
 	}
 }
 

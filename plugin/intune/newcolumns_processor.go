@@ -129,10 +129,13 @@ func newNewColumnsProcessor(conf *service.ParsedConfig, mgr *service.Resources) 
 		warnf:  mgr.Logger().Warnf,
 		added:  mgr.Metrics().NewCounter("intune_columns_added"),
 	}
-	if add {
-		if dsn == "" {
-			return nil, fmt.Errorf("%s: the table's data source name is empty", ncFieldDSN)
-		}
+	if add && dsn == "" {
+		return nil, fmt.Errorf("%s: the table's data source name is empty", ncFieldDSN)
+	}
+	// With add_columns off the table is still opened, when named, to add
+	// the columns a release added to every table (schema.AddedColumns):
+	// without them the output's statement would fail.
+	if dsn != "" {
 		if p.table, err = openTableColumns(driver, dsn, table); err != nil {
 			return nil, err
 		}
@@ -215,15 +218,20 @@ func (p *newColumnsProcessor) placeUnmapped(ctx context.Context, syncID string, 
 // again after a failure, at most every retryColumnsEvery); nil while they
 // are unknown or add_columns is off.
 func (p *newColumnsProcessor) tableColumns(ctx context.Context) map[string]bool {
-	if !p.add {
+	if p.table == nil {
 		return nil
 	}
-	if cols := p.known.Load(); cols != nil {
-		return *cols
+	cols := p.known.Load()
+	if cols == nil {
+		p.mu.Lock()
+		loaded := p.loadLocked(ctx)
+		p.mu.Unlock()
+		cols = &loaded
 	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.loadLocked(ctx)
+	if !p.add || *cols == nil {
+		return nil
+	}
+	return *cols
 }
 
 func (p *newColumnsProcessor) loadLocked(ctx context.Context) map[string]bool {
@@ -257,6 +265,9 @@ func (p *newColumnsProcessor) loadLocked(ctx context.Context) map[string]bool {
 		}
 	}
 	p.waited = true
+	if err == nil {
+		err = p.addReleaseColumnsLocked(ctx, cols)
+	}
 	if err != nil {
 		p.failedLocked(err)
 		return nil
@@ -264,6 +275,22 @@ func (p *newColumnsProcessor) loadLocked(ctx context.Context) map[string]bool {
 	p.known.Store(&cols)
 	p.lastError = ""
 	return cols
+}
+
+// addReleaseColumnsLocked adds to a table created by an older release the
+// columns every table now has (schema.AddedColumns), and to cols.
+func (p *newColumnsProcessor) addReleaseColumnsLocked(ctx context.Context, cols map[string]bool) error {
+	for name, typ := range schema.AddedColumns(p.table.driver) {
+		if cols[name] {
+			continue
+		}
+		if err := p.table.addPlain(ctx, name, typ); err != nil {
+			return err
+		}
+		cols[name] = true
+		p.infof("intune_new_columns: added column %s %s to %s, which an older release created without it", name, typ, p.table.table)
+	}
+	return nil
 }
 
 // hasColumn reports whether the table is known to have the column.

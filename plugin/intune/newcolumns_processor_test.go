@@ -143,7 +143,7 @@ func (tt testTable) columnType(t *testing.T, column string) string {
 
 var newProperties = []graphsim.ExtraProperty{
 	{Name: "contosoAssetTag", Value: `"TAG-{index}"`},
-	{Name: "hardwareInformation", Value: `{"serialNumber":"S{index}","tpmVersion":"2.0"}`},
+	{Name: "configurationManagerClientHealthState", Value: `{"serialNumber":"S{index}","tpmVersion":"2.0"}`},
 	{Name: "warrantyEndDateTime", Value: `"2027-01-31T00:00:00Z"`},
 	{Name: "batteryLevelPercentage", Value: `{index}`},
 	{Name: "cpuLoad", Value: `0.{index}5`},
@@ -166,8 +166,8 @@ func TestNewColumnsAddsAGeneratedColumnPerNewPropertyFilledForEveryRow(t *testin
 		tt.store(t, sim.Device(50), sim.Device(51))
 
 		wantTypes := map[string]map[string]string{
-			"sqlite":   {"contoso_asset_tag": "TEXT", "hardware_information": "TEXT", "warranty_end_date_time": "TEXT", "battery_level_percentage": "INTEGER", "cpu_load": "REAL", "autopilot_enrolled": "INTEGER", "order": "TEXT"},
-			"postgres": {"contoso_asset_tag": "text", "hardware_information": "jsonb", "warranty_end_date_time": "timestamp with time zone", "battery_level_percentage": "bigint", "cpu_load": "numeric", "autopilot_enrolled": "boolean", "order": "text"},
+			"sqlite":   {"contoso_asset_tag": "TEXT", "configuration_manager_client_health_state": "TEXT", "warranty_end_date_time": "TEXT", "battery_level_percentage": "INTEGER", "cpu_load": "REAL", "autopilot_enrolled": "INTEGER", "order": "TEXT"},
+			"postgres": {"contoso_asset_tag": "text", "configuration_manager_client_health_state": "jsonb", "warranty_end_date_time": "timestamp with time zone", "battery_level_percentage": "bigint", "cpu_load": "numeric", "autopilot_enrolled": "boolean", "order": "text"},
 		}[tt.driver]
 		for col, typ := range wantTypes {
 			if got := tt.columnType(t, col); got != typ {
@@ -178,7 +178,7 @@ func TestNewColumnsAddsAGeneratedColumnPerNewPropertyFilledForEveryRow(t *testin
 			t.Errorf("a property with only nulls got a %s column", got)
 		}
 		// Every row, those stored before the columns existed included.
-		tags, batteries, hardware, order := tt.columnValues(t, "contoso_asset_tag"), tt.columnValues(t, "battery_level_percentage"), tt.columnValues(t, "hardware_information"), tt.columnValues(t, "order")
+		tags, batteries, hardware, order := tt.columnValues(t, "contoso_asset_tag"), tt.columnValues(t, "battery_level_percentage"), tt.columnValues(t, "configuration_manager_client_health_state"), tt.columnValues(t, "order")
 		if len(tags) != 52 {
 			t.Fatalf("%d rows", len(tags))
 		}
@@ -188,7 +188,7 @@ func TestNewColumnsAddsAGeneratedColumnPerNewPropertyFilledForEveryRow(t *testin
 				t.Fatalf("row %d: tag %v, battery %v, order %v", i, tags[id], batteries[id], order[id])
 			}
 			if h := fmt.Sprint(hardware[id]); !strings.Contains(h, fmt.Sprintf(`"S%d"`, i)) {
-				t.Fatalf("row %d: hardware_information %s", i, h)
+				t.Fatalf("row %d: configuration_manager_client_health_state %s", i, h)
 			}
 		}
 		// A row written later is filled by the database.
@@ -201,7 +201,7 @@ func TestNewColumnsAddsAGeneratedColumnPerNewPropertyFilledForEveryRow(t *testin
 		if len(lines) != 1 {
 			t.Fatalf("want one WARN line for the sync, got %q", lines)
 		}
-		for _, want := range []string{"sync s1", "contosoAssetTag (string; column contoso_asset_tag", "hardwareInformation (json; column hardware_information", "notYetKnown (null so far; no column until a device has a value)", "kept whole in _raw"} {
+		for _, want := range []string{"sync s1", "contosoAssetTag (string; column contoso_asset_tag", "configurationManagerClientHealthState (json; column configuration_manager_client_health_state", "notYetKnown (null so far; no column until a device has a value)", "kept whole in _raw"} {
 			if !strings.Contains(lines[0], want) {
 				t.Errorf("%q does not say %q", lines[0], want)
 			}

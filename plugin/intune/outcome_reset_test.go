@@ -8,5 +8,6 @@ func resetSyncFailure() {
 	completed.syncs.Store(0)
 	completed.messages.Store(0)
 	completed.apps.Store(0)
+	completed.detailsMissing.Store(0)
 	deadLettered.Store(0)
 }

@@ -29,6 +29,9 @@ var badValues = map[*rule]string{
 	strategyRule:          "client_secret: s\nstrategy: export_everything",
 	maxConcurrencyRule:    "client_secret: s\nmax_concurrency: 0",
 	requestsPerSecondRule: "client_secret: s\nmax_requests_per_second: -5",
+
+	detailsPropertiesRule: "client_secret: s\ndetails:\n  properties: [ notes, deviceName ]",
+	detailsMaxAgeRule:     "client_secret: s\ndetails:\n  max_age: 0s",
 }
 
 // inputsUnderTest are the inputs whose rules are checked: the name they

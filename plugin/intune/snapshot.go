@@ -12,52 +12,107 @@ import (
 )
 
 // snapshot is what the last complete sync saw: each device's id and a hash
-// of its content. Intune ids are GUIDs, kept as 16 bytes; any other id (a
-// stand-in's) is kept as text. 200,000 devices take about 8 MB in memory
-// and 5 MB in the cache.
+// of its content; and, with details, what the input knows of each device's
+// details (kept here so that the store switches both at once). Intune ids
+// are GUIDs, kept as 16 bytes; any other id (a stand-in's) is kept as text.
+// 200,000 devices take about 8 MB in memory and 5 MB in the cache, and
+// their details about as much again in v1.0 (beta's hardwareInformation:
+// about 2 KB a device).
 type snapshot struct {
-	guids map[[16]byte]uint64
-	other map[string]uint64
+	hashes  byID[uint64]
+	details *detailsSet // nil: the input keeps no details
 }
 
-func newSnapshot(capacity int) *snapshot {
-	return &snapshot{guids: make(map[[16]byte]uint64, capacity), other: map[string]uint64{}}
-}
+func newSnapshot(capacity int) *snapshot { return &snapshot{hashes: newByID[uint64](capacity)} }
 
-func (s *snapshot) len() int { return len(s.guids) + len(s.other) }
+func (s *snapshot) len() int { return s.hashes.len() }
 
-func (s *snapshot) put(id string, hash uint64) {
-	if g, ok := parseGUID(id); ok {
-		s.guids[g] = hash
-		return
-	}
-	s.other[id] = hash
-}
+func (s *snapshot) put(id string, hash uint64) { s.hashes.put(id, hash) }
 
-func (s *snapshot) get(id string) (uint64, bool) {
-	if g, ok := parseGUID(id); ok {
-		h, found := s.guids[g]
-		return h, found
-	}
-	h, found := s.other[id]
-	return h, found
-}
+func (s *snapshot) get(id string) (uint64, bool) { return s.hashes.get(id) }
 
 // missingFrom lists the ids of s that are not in current: the devices
 // that left the tenant since s was taken.
 func (s *snapshot) missingFrom(current *snapshot) []string {
 	var gone []string
-	for g := range s.guids {
-		if _, ok := current.guids[g]; !ok {
-			gone = append(gone, formatGUID(g))
+	s.hashes.each(func(g [16]byte, id string, _ uint64) {
+		if !current.hashes.hasKey(g, id) {
+			gone = append(gone, s.hashes.idOf(g, id))
 		}
-	}
-	for id := range s.other {
-		if _, ok := current.other[id]; !ok {
-			gone = append(gone, id)
-		}
-	}
+	})
 	return gone
+}
+
+// byID maps device ids to values: a GUID (as Graph writes Intune's ids) by
+// its 16 bytes, any other id by its text.
+type byID[V any] struct {
+	guids map[[16]byte]V
+	other map[string]V
+}
+
+func newByID[V any](capacity int) byID[V] {
+	return byID[V]{guids: make(map[[16]byte]V, capacity), other: map[string]V{}}
+}
+
+func (m byID[V]) len() int { return len(m.guids) + len(m.other) }
+
+func (m byID[V]) put(id string, v V) {
+	if g, ok := parseGUID(id); ok {
+		m.guids[g] = v
+		return
+	}
+	m.other[id] = v
+}
+
+func (m byID[V]) get(id string) (V, bool) {
+	if g, ok := parseGUID(id); ok {
+		v, found := m.guids[g]
+		return v, found
+	}
+	v, found := m.other[id]
+	return v, found
+}
+
+// each calls fn with every entry: its GUID, or else (g zero) its text id.
+func (m byID[V]) each(fn func(g [16]byte, id string, v V)) {
+	for g, v := range m.guids {
+		fn(g, "", v)
+	}
+	for id, v := range m.other {
+		fn([16]byte{}, id, v)
+	}
+}
+
+// hasKey tells whether the entry each named (g, or else id) is in m.
+func (m byID[V]) hasKey(g [16]byte, id string) bool {
+	if id == "" {
+		_, ok := m.guids[g]
+		return ok
+	}
+	_, ok := m.other[id]
+	return ok
+}
+
+// idOf is the text of the id each named.
+func (m byID[V]) idOf(g [16]byte, id string) string {
+	if id == "" {
+		return formatGUID(g)
+	}
+	return id
+}
+
+// deleteUnless removes every entry for which keep says false.
+func (m byID[V]) deleteUnless(keep func(g [16]byte, id string) bool) {
+	for g := range m.guids {
+		if !keep(g, "") {
+			delete(m.guids, g)
+		}
+	}
+	for id := range m.other {
+		if !keep([16]byte{}, id) {
+			delete(m.other, id)
+		}
+	}
 }
 
 // parseGUID reads a lower-case canonical GUID (as Graph writes ids). Any
@@ -149,54 +204,117 @@ func (f fingerprinter) fingerprint(device []byte) (string, uint64, error) {
 	return id, d.Sum64(), nil
 }
 
-// The cache format: a magic, then one record per device: a kind byte, the
-// id (16 bytes for a GUID; length-prefixed text otherwise) and the hash.
-var snapshotMagic = []byte("intune-snapshot/1\n")
+// The cache format (intune-snapshot/2): a magic, the count of hashes and
+// one record per device (a kind byte, the id: 16 bytes for a GUID,
+// length-prefixed text otherwise, and the hash), then the details section
+// (details_state.go): its count and one record per device. Version 1, which
+// releases before details wrote, is the magic "intune-snapshot/1" and the
+// hash records alone, up to the end: it is read as a snapshot without
+// details, and written as version 2 by the next sync.
+var (
+	snapshotMagic   = []byte("intune-snapshot/2\n")
+	snapshotMagicV1 = []byte("intune-snapshot/1\n")
+)
 
 func (s *snapshot) encode() []byte {
-	out := make([]byte, 0, len(snapshotMagic)+25*len(s.guids)+48*len(s.other))
+	size := len(snapshotMagic) + 10 + 25*s.hashes.len() + 10
+	if s.details != nil {
+		size += s.details.encodedSize()
+	}
+	out := make([]byte, 0, size)
 	out = append(out, snapshotMagic...)
-	for g, h := range s.guids {
-		out = append(out, 0)
-		out = append(out, g[:]...)
+	out = binary.AppendUvarint(out, uint64(s.hashes.len()))
+	s.hashes.each(func(g [16]byte, id string, h uint64) {
+		out = appendIDKey(out, g, id)
 		out = binary.LittleEndian.AppendUint64(out, h)
+	})
+	if s.details == nil {
+		return binary.AppendUvarint(out, 0)
 	}
-	for id, h := range s.other {
-		out = append(out, 1)
-		out = binary.AppendUvarint(out, uint64(len(id)))
-		out = append(out, id...)
-		out = binary.LittleEndian.AppendUint64(out, h)
-	}
-	return out
+	return s.details.appendRecords(out)
 }
 
 func decodeSnapshot(b []byte) (*snapshot, error) {
-	if len(b) < len(snapshotMagic) || string(b[:len(snapshotMagic)]) != string(snapshotMagic) {
+	v1 := hasPrefix(b, snapshotMagicV1)
+	if !v1 && !hasPrefix(b, snapshotMagic) {
 		return nil, errors.New("not a device snapshot this input wrote")
 	}
 	b = b[len(snapshotMagic):]
-	s := newSnapshot(len(b) / 25)
-	for len(b) > 0 {
-		switch b[0] {
-		case 0:
-			if len(b) < 25 {
-				return nil, errors.New("snapshot is truncated")
-			}
-			var g [16]byte
-			copy(g[:], b[1:17])
-			s.guids[g] = binary.LittleEndian.Uint64(b[17:25])
-			b = b[25:]
-		case 1:
-			n, w := binary.Uvarint(b[1:])
-			if w <= 0 || uint64(len(b)-1-w) < n+8 {
-				return nil, errors.New("snapshot is truncated")
-			}
-			id := string(b[1+w : 1+w+int(n)])
-			s.other[id] = binary.LittleEndian.Uint64(b[1+w+int(n):])
-			b = b[1+w+int(n)+8:]
-		default:
-			return nil, errors.New("snapshot holds an unknown record")
+	capacity := len(b) / 25
+	count := ^uint64(0) // version 1 has no count: records up to the end
+	if !v1 {
+		n, w := binary.Uvarint(b)
+		if w <= 0 {
+			return nil, errors.New("snapshot is truncated")
 		}
+		count, b = n, b[w:]
+	}
+	s := newSnapshot(int(min(count, uint64(capacity))))
+	for i := uint64(0); i < count && (!v1 || len(b) > 0); i++ {
+		g, id, rest, err := readIDKey(b)
+		if err != nil {
+			return nil, fmt.Errorf("snapshot: %w", err)
+		}
+		if len(rest) < 8 {
+			return nil, errors.New("snapshot is truncated")
+		}
+		if id == "" {
+			s.hashes.guids[g] = binary.LittleEndian.Uint64(rest)
+		} else {
+			s.hashes.other[id] = binary.LittleEndian.Uint64(rest)
+		}
+		b = rest[8:]
+	}
+	if v1 {
+		return s, nil
+	}
+	details, rest, err := readDetailsRecords(b)
+	if err != nil {
+		return nil, fmt.Errorf("snapshot: %w", err)
+	}
+	if len(rest) != 0 {
+		return nil, errors.New("snapshot has data after its records")
+	}
+	if details.len() > 0 {
+		s.details = details
 	}
 	return s, nil
+}
+
+// appendIDKey writes an id as the cache formats do: a kind byte (0 for a
+// GUID, 1 for text), then the 16 bytes, or the length-prefixed text.
+func appendIDKey(out []byte, g [16]byte, id string) []byte {
+	if id == "" {
+		out = append(out, 0)
+		return append(out, g[:]...)
+	}
+	out = append(out, 1)
+	out = binary.AppendUvarint(out, uint64(len(id)))
+	return append(out, id...)
+}
+
+// readIDKey reads what appendIDKey wrote.
+func readIDKey(b []byte) (g [16]byte, id string, rest []byte, err error) {
+	if len(b) == 0 {
+		return g, "", nil, errors.New("truncated")
+	}
+	switch b[0] {
+	case 0:
+		if len(b) < 17 {
+			return g, "", nil, errors.New("truncated")
+		}
+		copy(g[:], b[1:17])
+		return g, "", b[17:], nil
+	case 1:
+		n, w := binary.Uvarint(b[1:])
+		if w <= 0 || n == 0 || uint64(len(b)-1-w) < n {
+			return g, "", nil, errors.New("truncated")
+		}
+		return g, string(b[1+w : 1+w+int(n)]), b[1+w+int(n):], nil
+	}
+	return g, "", nil, errors.New("an unknown record")
+}
+
+func hasPrefix(b, prefix []byte) bool {
+	return len(b) >= len(prefix) && string(b[:len(prefix)]) == string(prefix)
 }

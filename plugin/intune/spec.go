@@ -61,7 +61,7 @@ root = [
 
 // inputRules lists every rule of the input in the order they are checked.
 func inputRules() []*rule {
-	return withSharedRules(apiVersionRule, selectRule, pageSizeRule, intervalRule, emitRule)
+	return withSharedRules(append([]*rule{apiVersionRule, selectRule, pageSizeRule, intervalRule, emitRule, maxConcurrencyRule, requestsPerSecondRule}, detailsRules()...)...)
 }
 
 // withSharedRules is an input's rules: the multi-field rule and the Graph
@@ -139,8 +139,13 @@ You can access these metadata fields using [function interpolation](/docs/config
 				Example("1h").
 				Default("").
 				LintRule(intervalRule.mapping),
+			detailsField(),
 		).
 		Fields(graphRequestFields()...).
+		Fields(
+			maxConcurrencyField(" (detail batches; pages are read one at a time)"),
+			requestsPerSecondField(),
+		).
 		Fields(
 			service.NewStringField(fieldCheckpointCache).
 				Description("The name of a [cache resource](/docs/components/caches/about) in which the input stores, after every message of a page has been acknowledged, where the sync stands (the next page's URL and the sync id). A one-shot sync that is restarted after a crash or a stop resumes after the last fully delivered page instead of at page 1; a completed sync deletes its checkpoint. Empty disables checkpoints.").

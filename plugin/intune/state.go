@@ -42,12 +42,7 @@ func (s *stateStore) previous(ctx context.Context) (*snapshot, error) {
 	if s.loaded {
 		return s.last, nil
 	}
-	var raw []byte
-	var getErr error
-	err := s.res.AccessCache(ctx, s.cache, func(c service.Cache) { raw, getErr = c.Get(ctx, s.key) })
-	if err == nil {
-		err = getErr
-	}
+	raw, err := cacheGet(ctx, s.res, s.cache, s.key)
 	if errors.Is(err, service.ErrKeyNotFound) {
 		s.loaded = true
 		return nil, nil
@@ -67,12 +62,7 @@ func (s *stateStore) previous(ctx context.Context) (*snapshot, error) {
 // copy only moves once the cache holds it.
 func (s *stateStore) save(ctx context.Context, snap *snapshot) error {
 	raw := snap.encode()
-	var setErr error
-	err := s.res.AccessCache(ctx, s.cache, func(c service.Cache) { setErr = c.Set(ctx, s.key, raw, nil) })
-	if err == nil {
-		err = setErr
-	}
-	if err != nil {
+	if err := cacheSet(ctx, s.res, s.cache, s.key, raw); err != nil {
 		return fmt.Errorf("saving the device snapshot %q (%d bytes) to cache %q: %w", s.key, len(raw), s.cache, err)
 	}
 	s.mu.Lock()

@@ -21,6 +21,9 @@ const (
 	metaAPIVersion    = "intune_api_version"
 	metaOperation     = "intune_operation"
 	metaDeviceID      = "intune_device_id"
+
+	metaDetails          = "intune_details"            // fetched, kept, failed or gone (with details)
+	metaDetailsFetchedAt = "intune_details_fetched_at" // when the device's details were fetched, RFC 3339 (UTC)
 )
 
 // progressEvery is how often, at most, progress is logged at INFO; every
@@ -37,6 +40,7 @@ type syncRun struct {
 	resumedPages  int    // pages delivered before a restart (0 for a new sync)
 	acks          *ackTracker
 	changes       *changeTracker // nil without state_cache
+	details       *detailsRun    // nil without details
 	deletions     int
 
 	// Metadata values, boxed once per sync rather than once per device.
@@ -202,6 +206,12 @@ func (in *managedDevicesInput) listPages(ctx context.Context, items chan<- pageI
 		in.log.Errorf("%v", err)
 		return err
 	}
+	stopDetails, err := in.startDetails(ctx, run)
+	if err != nil {
+		in.log.Errorf("%v", err)
+		return err
+	}
+	defer stopDetails()
 	out := &syncOutbox{ctx: ctx, items: items, run: run}
 	if in.conf.syncMarkers {
 		if err := out.sendBeforePages(run.startedMarker(), opSyncStartedMeta); err != nil {
@@ -214,6 +224,7 @@ func (in *managedDevicesInput) listPages(ctx context.Context, items chan<- pageI
 	elapsed := time.Since(run.startedAt)
 	in.log.Infof("Sync %s read all %d devices in %d pages in %s (%.0f devices/s)",
 		run.id, run.devices, run.pages, elapsed.Round(time.Millisecond), rate(run.devices, elapsed))
+	in.logDetails(run)
 	if err := in.sendDeletions(out, run); err != nil {
 		return err
 	}
@@ -227,50 +238,172 @@ func (in *managedDevicesInput) listPages(ctx context.Context, items chan<- pageI
 }
 
 // sendPages hands every page, from run.nextURL to the last, to Read, each
-// with the cursor a checkpoint stores once the page is delivered.
+// with the cursor a checkpoint stores once the page is delivered. Pages are
+// listed ahead (listAhead), so that the details of the next pages are
+// being fetched while the current one waits for its own.
 func (in *managedDevicesInput) sendPages(ctx context.Context, out *syncOutbox, run *syncRun) error {
-	pager := in.client.Pages(run.nextURL, run.pages+1)
-	for {
-		page, err := pager.Next(ctx)
-		if errors.Is(err, io.EOF) {
-			return nil
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	for listed := range in.listAhead(ctx, run) {
+		if listed.err != nil {
+			return in.pagingFailed(ctx, run, listed.err)
 		}
-		if err != nil {
-			return in.pagingFailed(ctx, run, err)
-		}
+		page := listed.page
 		in.progress(run, page)
 		in.metrics.pages.Incr(1)
-		bodies, ids, err := in.upserts(run, page)
+		item, err := in.upserts(ctx, run, listed)
 		if err != nil {
-			err = fmt.Errorf("sync %s stopped: %w", run.id, err)
+			if ctx.Err() != nil {
+				err = run.interrupted()
+				in.log.Warnf("%v", err)
+				return err
+			}
+			err = fmt.Errorf("sync %s stopped: page %d: %w", run.id, page.Number, err)
 			in.log.Errorf("%v", err)
 			return err
 		}
-		acks := run.acks.track(syncCursor{
+		item.acks = run.acks.track(syncCursor{
 			SyncID:    run.id,
 			StartedAt: run.startedAtText,
 			FirstURL:  run.firstURL,
-			NextURL:   pager.NextURL(),
+			NextURL:   listed.nextURL,
 			Page:      page.Number,
 			Devices:   run.devices,
-		}, len(bodies))
-		if len(bodies) == 0 {
+		}, len(item.bodies))
+		if len(item.bodies) == 0 {
 			continue
 		}
-		in.metrics.emitted.Incr(int64(len(bodies)), opUpsert)
-		if err := out.send(pageItem{bodies: bodies, ids: ids, operation: opUpsertMeta, pageMeta: page.Number, acks: acks}); err != nil {
+		in.metrics.emitted.Incr(int64(len(item.bodies)), opUpsert)
+		if err := out.send(item); err != nil {
 			return err
 		}
 	}
+	return ctx.Err()
 }
 
-// upserts are the devices of page to emit, with their ids: all of them, or
-// with emit: changes only those new or changed since the last complete sync.
-func (in *managedDevicesInput) upserts(run *syncRun, page *graph.Page) ([][]byte, []any, error) {
-	if run.changes == nil {
-		return page.Devices, deviceIDs(page.Devices), nil
+// listedPage is a page as the lister hands it on: with the nextLink a
+// checkpoint stores once it is delivered, and its details planned.
+type listedPage struct {
+	page    *graph.Page
+	nextURL string
+	details *pageDetails // nil without details
+	err     error
+}
+
+// listAhead lists run's pages in a goroutine of its own, planning each
+// one's details as soon as it is read. With details it reads up to
+// detailsLookAhead pages ahead of the one being emitted, so that the
+// budget is never idle while a page waits for its last GETs; without, one,
+// as the pages are all there is to wait for. It stops when ctx ends.
+func (in *managedDevicesInput) listAhead(ctx context.Context, run *syncRun) <-chan listedPage {
+	ahead := 0
+	if run.details != nil {
+		ahead = detailsLookAhead
 	}
-	return run.changes.observe(page.Number, page.Devices)
+	pages := make(chan listedPage, ahead)
+	go func() {
+		defer close(pages)
+		pager := in.client.Pages(run.nextURL, run.pages+1)
+		for {
+			page, err := pager.Next(ctx)
+			if errors.Is(err, io.EOF) {
+				return
+			}
+			listed := listedPage{page: page, nextURL: pager.NextURL(), err: err}
+			if err == nil && run.details != nil {
+				if listed.details, err = run.details.plan(page.Devices); err != nil {
+					listed.err = fmt.Errorf("page %d: %w", page.Number, err)
+				}
+			}
+			select {
+			case pages <- listed:
+			case <-ctx.Done():
+				return
+			}
+			if listed.err != nil {
+				return
+			}
+		}
+	}()
+	return pages
+}
+
+// detailsLookAhead is how many pages are listed ahead of the one being
+// emitted when details are fetched: two pages of GETs (2,000 requests,
+// 20 s of Intune's budget) keep the batches full.
+const detailsLookAhead = 2
+
+// upserts are the devices of a listed page to emit, with their ids and
+// their details: all of them, or with emit: changes only those new or
+// changed since the last complete sync. Each device's placeholders are
+// replaced by its details, or null (mergeDetails).
+func (in *managedDevicesInput) upserts(ctx context.Context, run *syncRun, listed listedPage) (pageItem, error) {
+	devices := listed.page.Devices
+	item := pageItem{operation: opUpsertMeta, pageMeta: listed.page.Number}
+	if listed.details != nil {
+		if err := listed.details.wait(ctx); err != nil {
+			return item, err
+		}
+	}
+	merged, err := in.mergePage(run, devices, listed.details, &item)
+	if err != nil {
+		return item, err
+	}
+	if run.changes == nil {
+		item.bodies, item.ids = merged, deviceIDs(merged)
+		return item, nil
+	}
+	kept, ids, err := run.changes.observe(listed.page.Number, merged)
+	if err != nil {
+		return item, err
+	}
+	item.bodies, item.ids = filterMeta(merged, kept), ids
+	item.detailsAt, item.detailsStatus = filterMeta(item.detailsAt, kept), filterMeta(item.detailsStatus, kept)
+	return item, nil
+}
+
+// mergePage writes every device of a page with its placeholders replaced
+// (see mergeDetails) into one buffer, and sets item's details metadata.
+func (in *managedDevicesInput) mergePage(run *syncRun, devices [][]byte, pd *pageDetails, item *pageItem) ([][]byte, error) {
+	size := 0
+	for _, d := range devices {
+		size += len(d) + 64
+	}
+	buf := make([]byte, 0, size)
+	merged := make([][]byte, len(devices))
+	if pd != nil {
+		item.detailsAt, item.detailsStatus = make([]any, len(devices)), make([]any, len(devices))
+	}
+	for i, d := range devices {
+		var values []byte
+		if pd != nil {
+			rec, ok, status := run.details.record(pd, i)
+			item.detailsStatus[i] = status
+			if ok {
+				values = rec.values
+				item.detailsAt[i] = time.Unix(rec.fetchedAt, 0).UTC().Format(time.RFC3339)
+			}
+		}
+		start := len(buf)
+		var err error
+		if buf, err = mergeDetails(buf, d, values, in.conf.details.placeholders); err != nil {
+			return nil, fmt.Errorf("device %d: %w", i+1, err)
+		}
+		merged[i] = buf[start:len(buf):len(buf)]
+	}
+	return merged, nil
+}
+
+// filterMeta keeps the entries of all at the indexes kept (nil stays nil).
+func filterMeta[T any](all []T, kept []int) []T {
+	if all == nil {
+		return nil
+	}
+	out := make([]T, len(kept))
+	for k, i := range kept {
+		out[k] = all[i]
+	}
+	return out
 }
 
 // pagingFailed logs and returns why the pager stopped: a shutdown, or an
@@ -368,9 +501,15 @@ func (in *managedDevicesInput) startChanges(ctx context.Context, run *syncRun) e
 // compared with.
 func (in *managedDevicesInput) delivered(run *syncRun) {
 	elapsed := time.Since(run.startedAt)
-	if run.changes != nil && !run.changes.partial {
-		if !in.state.saveDelivered(run.id, run.changes.current, in.log, in.conf.interval == 0) {
+	if snap := in.snapshotToSave(run); snap != nil {
+		if !in.state.saveDelivered(run.id, snap, in.log, in.conf.interval == 0) {
 			return
+		}
+		if in.detailsJournal != nil {
+			// The snapshot holds every record of the journal now.
+			if err := in.detailsJournal.clear(context.Background()); err != nil {
+				in.log.Warnf("%v", err)
+			}
 		}
 	}
 	in.metrics.syncDelivered(elapsed)
@@ -383,6 +522,14 @@ func (in *managedDevicesInput) delivered(run *syncRun) {
 	refused := ""
 	if n := DeadLettered() - run.deadLetteredAtStart; n > 0 {
 		refused = fmt.Sprintf("; %d refused by the destination for their content, in its dead letter", n)
+	}
+	if run.details != nil {
+		missing := run.details.failures.Load()
+		in.metrics.detailsMissing.Set(missing)
+		completed.detailsMissing.Add(missing)
+		if missing > 0 {
+			refused += fmt.Sprintf("; %d devices lack fresh details (their GET failed: emitted with the details last fetched, or null)", missing)
+		}
 	}
 	in.log.Infof("Sync %s delivered: %d devices listed, %d upserts and %d deletions emitted, in %s%s",
 		run.id, run.devices, upserts, run.deletions, elapsed.Round(time.Millisecond), refused)

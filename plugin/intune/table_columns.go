@@ -83,15 +83,10 @@ func (t *tableColumns) add(ctx context.Context, col schema.Column) (string, erro
 		// SQLite adds only VIRTUAL generated columns to a table; they are
 		// computed when read, which fills old rows just as well.
 		stmt = fmt.Sprintf(`ALTER TABLE %s ADD COLUMN %s %s GENERATED ALWAYS AS (%s) VIRTUAL`,
-			schema.QuoteIdent(t.table), schema.QuoteIdent(col.Name), typ, col.Expr(t.driver))
+			t.qualified(), schema.QuoteIdent(col.Name), typ, col.Expr(t.driver))
 	} else {
-		schemaName, name := splitTableName(t.table)
-		qualified := schema.QuoteIdent(name)
-		if schemaName != "" {
-			qualified = schema.QuoteIdent(schemaName) + "." + qualified
-		}
 		stmt = fmt.Sprintf(`ALTER TABLE %s ADD COLUMN IF NOT EXISTS %s %s GENERATED ALWAYS AS (%s) STORED`,
-			qualified, schema.QuoteIdent(col.Name), typ, col.Expr(t.driver))
+			t.qualified(), schema.QuoteIdent(col.Name), typ, col.Expr(t.driver))
 	}
 	if _, err := t.db.ExecContext(ctx, stmt); err != nil {
 		if t.driver == "sqlite" && strings.Contains(err.Error(), "duplicate column name") {
@@ -100,6 +95,32 @@ func (t *tableColumns) add(ctx context.Context, col schema.Column) (string, erro
 		return "", fmt.Errorf("adding column %s to %s: %w", col.Name, t.table, err)
 	}
 	return typ, nil
+}
+
+// addPlain adds a column that the pipeline writes (not computed), NULL in
+// the rows already stored.
+func (t *tableColumns) addPlain(ctx context.Context, name, typ string) error {
+	stmt := fmt.Sprintf(`ALTER TABLE %s ADD COLUMN %s %s`, t.qualified(), schema.QuoteIdent(name), typ)
+	if _, err := t.db.ExecContext(ctx, stmt); err != nil {
+		if strings.Contains(err.Error(), "duplicate column name") || strings.Contains(err.Error(), "already exists") {
+			return nil // another process added it first
+		}
+		return fmt.Errorf("adding column %s to %s: %w", name, t.table, err)
+	}
+	return nil
+}
+
+// qualified is the table's name quoted for a statement, with its schema
+// in PostgreSQL.
+func (t *tableColumns) qualified() string {
+	if t.driver == "sqlite" {
+		return schema.QuoteIdent(t.table)
+	}
+	schemaName, name := splitTableName(t.table)
+	if schemaName != "" {
+		return schema.QuoteIdent(schemaName) + "." + schema.QuoteIdent(name)
+	}
+	return schema.QuoteIdent(name)
 }
 
 // create creates the table as the shipped configs' init_statement does.

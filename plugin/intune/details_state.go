@@ -1,0 +1,263 @@
+package intune
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io/fs"
+	"strconv"
+	"sync"
+
+	"github.com/benthosdev/benthos/v4/public/service"
+)
+
+// detailsRecord is what the input keeps of one device's details.
+type detailsRecord struct {
+	fetchedAt int64  // when they were fetched, Unix seconds
+	refreshAt int64  // when an age refresh is due, Unix seconds (see refreshAfter)
+	trigger   uint64 // hash of the trigger properties' listed values when they were fetched
+	selected  uint64 // hash of the properties the GET selected
+	// values is the GET's answer without its annotations:
+	// {"physicalMemoryInBytes":17179869184,"notes":null,...}, each value
+	// exactly as Graph wrote it.
+	values []byte
+}
+
+// detailsSet is what the input knows of its devices' details: read by the
+// sync, written by the workers that fetch them.
+type detailsSet struct {
+	mu    sync.Mutex
+	m     byID[detailsRecord]
+	bytes int // of every record's values, for the encoding's size
+}
+
+func newDetailsSet(capacity int) *detailsSet {
+	return &detailsSet{m: newByID[detailsRecord](capacity)}
+}
+
+func (d *detailsSet) get(id string) (detailsRecord, bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.m.get(id)
+}
+
+// put keeps rec as id's details, unless the set holds more recent ones: a
+// journal read after the snapshot that already holds its records (a crash
+// between the two) changes nothing.
+func (d *detailsSet) put(id string, rec detailsRecord) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	old, ok := d.m.get(id)
+	if ok && old.fetchedAt > rec.fetchedAt {
+		return
+	}
+	d.bytes += len(rec.values) - len(old.values)
+	d.m.put(id, rec)
+}
+
+func (d *detailsSet) len() int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.m.len()
+}
+
+// merge puts every record of other.
+func (d *detailsSet) merge(other *detailsSet) {
+	other.m.each(func(g [16]byte, id string, rec detailsRecord) { d.put(other.m.idOf(g, id), rec) })
+}
+
+// keepOnly drops the details of the devices that hashes does not hold:
+// those that left the tenant, once a complete sync has shown it.
+func (d *detailsSet) keepOnly(hashes byID[uint64]) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.m.deleteUnless(func(g [16]byte, id string) bool {
+		keep := hashes.hasKey(g, id)
+		if !keep {
+			rec, _ := d.m.get(d.m.idOf(g, id))
+			d.bytes -= len(rec.values)
+		}
+		return keep
+	})
+}
+
+func (d *detailsSet) encodedSize() int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return 10 + d.m.len()*60 + d.bytes
+}
+
+// appendRecords writes the set as the cache formats hold it: the count of
+// records, then each record: its id (appendIDKey), fetchedAt and refreshAt
+// (uvarint), trigger and selected (8 bytes each), and the length-prefixed
+// values.
+func (d *detailsSet) appendRecords(out []byte) []byte {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	out = binary.AppendUvarint(out, uint64(d.m.len()))
+	d.m.each(func(g [16]byte, id string, rec detailsRecord) { out = appendDetailsRecord(out, g, id, rec) })
+	return out
+}
+
+func appendDetailsRecord(out []byte, g [16]byte, id string, rec detailsRecord) []byte {
+	out = appendIDKey(out, g, id)
+	out = binary.AppendUvarint(out, uint64(max(rec.fetchedAt, 0)))
+	out = binary.AppendUvarint(out, uint64(max(rec.refreshAt, 0)))
+	out = binary.LittleEndian.AppendUint64(out, rec.trigger)
+	out = binary.LittleEndian.AppendUint64(out, rec.selected)
+	out = binary.AppendUvarint(out, uint64(len(rec.values)))
+	return append(out, rec.values...)
+}
+
+// readDetailsRecords reads what appendRecords wrote, and returns what
+// follows it.
+func readDetailsRecords(b []byte) (*detailsSet, []byte, error) {
+	n, w := binary.Uvarint(b)
+	if w <= 0 {
+		return nil, nil, errors.New("details are truncated")
+	}
+	b = b[w:]
+	d := newDetailsSet(int(min(n, uint64(len(b)/40))))
+	for i := uint64(0); i < n; i++ {
+		g, id, rest, err := readIDKey(b)
+		if err != nil {
+			return nil, nil, fmt.Errorf("details record %d: %w", i+1, err)
+		}
+		var rec detailsRecord
+		var fields [2]uint64
+		for k := range fields {
+			v, w := binary.Uvarint(rest)
+			if w <= 0 {
+				return nil, nil, fmt.Errorf("details record %d is truncated", i+1)
+			}
+			fields[k], rest = v, rest[w:]
+		}
+		rec.fetchedAt, rec.refreshAt = int64(fields[0]), int64(fields[1])
+		if len(rest) < 16 {
+			return nil, nil, fmt.Errorf("details record %d is truncated", i+1)
+		}
+		rec.trigger, rec.selected = binary.LittleEndian.Uint64(rest), binary.LittleEndian.Uint64(rest[8:])
+		rest = rest[16:]
+		size, w := binary.Uvarint(rest)
+		if w <= 0 || uint64(len(rest)-w) < size {
+			return nil, nil, fmt.Errorf("details record %d is truncated", i+1)
+		}
+		rec.values = rest[w : w+int(size) : w+int(size)]
+		b = rest[w+int(size):]
+		d.m.put(d.m.idOf(g, id), rec)
+		d.bytes += len(rec.values)
+	}
+	return d, b, nil
+}
+
+// detailsJournal keeps the details fetched since the snapshot was last
+// saved, in pieces of the state cache (keys prefix1, prefix2, ...), so
+// that a sync stopped half-way (a crash, a kill, an error) does not fetch
+// them again: the next start reads the snapshot, then every piece. A
+// delivered sync saves a snapshot holding them all, then deletes the
+// pieces, the last one first, so that the pieces left by a crash in
+// between are always 1..k: read again, they change nothing (detailsSet.put
+// keeps the more recent record).
+type detailsJournal struct {
+	res    *service.Resources
+	cache  string
+	prefix string
+	mu     sync.Mutex
+	next   int // the number of the next piece
+}
+
+// detailsJournalMagic starts every piece.
+var detailsJournalMagic = []byte("intune-details/1\n")
+
+func newDetailsJournal(state *stateStore) *detailsJournal {
+	return &detailsJournal{res: state.res, cache: state.cache, prefix: state.key + "_details_", next: 1}
+}
+
+func (j *detailsJournal) key(n int) string { return j.prefix + strconv.Itoa(n) }
+
+// load reads every piece into into, and says how many there were.
+func (j *detailsJournal) load(ctx context.Context, into *detailsSet) (int, error) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	n := 1
+	for ; ; n++ {
+		raw, err := cacheGet(ctx, j.res, j.cache, j.key(n))
+		if errors.Is(err, service.ErrKeyNotFound) || errors.Is(err, fs.ErrNotExist) {
+			break
+		}
+		if err != nil {
+			return n - 1, fmt.Errorf("reading the details journal %q from cache %q: %w", j.key(n), j.cache, err)
+		}
+		if !hasPrefix(raw, detailsJournalMagic) {
+			return n - 1, fmt.Errorf("details journal %q in cache %q is not one this input wrote", j.key(n), j.cache)
+		}
+		piece, rest, err := readDetailsRecords(raw[len(detailsJournalMagic):])
+		if err == nil && len(rest) > 0 {
+			err = errors.New("data after its records")
+		}
+		if err != nil {
+			return n - 1, fmt.Errorf("details journal %q in cache %q: %w", j.key(n), j.cache, err)
+		}
+		into.merge(piece)
+	}
+	j.next = n
+	return n - 1, nil
+}
+
+// write adds a piece holding set.
+func (j *detailsJournal) write(ctx context.Context, set *detailsSet) error {
+	raw := set.appendRecords(append(make([]byte, 0, len(detailsJournalMagic)+set.encodedSize()), detailsJournalMagic...))
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	key := j.key(j.next)
+	if err := cacheSet(ctx, j.res, j.cache, key, raw); err != nil {
+		return fmt.Errorf("saving the details journal %q to cache %q: %w", key, j.cache, err)
+	}
+	j.next++
+	return nil
+}
+
+// clear deletes every piece, the last one first.
+func (j *detailsJournal) clear(ctx context.Context) error {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	for ; j.next > 1; j.next-- {
+		key := j.key(j.next - 1)
+		err := cacheDelete(ctx, j.res, j.cache, key)
+		if err != nil && !errors.Is(err, service.ErrKeyNotFound) && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("deleting the details journal %q from cache %q: %w", key, j.cache, err)
+		}
+	}
+	return nil
+}
+
+// cacheGet, cacheSet and cacheDelete are one operation on a cache
+// resource, its access error and its own error as one.
+func cacheGet(ctx context.Context, res *service.Resources, cache, key string) ([]byte, error) {
+	var raw []byte
+	var opErr error
+	err := res.AccessCache(ctx, cache, func(c service.Cache) { raw, opErr = c.Get(ctx, key) })
+	if err == nil {
+		err = opErr
+	}
+	return raw, err
+}
+
+func cacheSet(ctx context.Context, res *service.Resources, cache, key string, value []byte) error {
+	var opErr error
+	err := res.AccessCache(ctx, cache, func(c service.Cache) { opErr = c.Set(ctx, key, value, nil) })
+	if err == nil {
+		err = opErr
+	}
+	return err
+}
+
+func cacheDelete(ctx context.Context, res *service.Resources, cache, key string) error {
+	var opErr error
+	err := res.AccessCache(ctx, cache, func(c service.Cache) { opErr = c.Delete(ctx, key) })
+	if err == nil {
+		err = opErr
+	}
+	return err
+}
