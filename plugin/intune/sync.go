@@ -278,7 +278,11 @@ func (in *managedDevicesInput) sendPages(ctx context.Context, out *syncOutbox, r
 			return err
 		}
 	}
-	return ctx.Err()
+	if ctx.Err() != nil {
+		// The lister stopped with the sync's context: a shutdown.
+		return in.pagingFailed(ctx, run, ctx.Err())
+	}
+	return nil
 }
 
 // listedPage is a page as the lister hands it on: with the nextLink a
