@@ -198,7 +198,11 @@ func TestBatchGetsRetriesTransientItemsAndSettlesEachOnce(t *testing.T) {
 }
 
 func TestBatchGetsGivesUpWithinTheRetryPolicy(t *testing.T) {
-	c, _ := newBatchServer(t, map[string][]int{"/x": {500, 500, 500, 500, 500, 500, 500, 500, 500, 500, 500, 500}})
+	always500 := make([]int, 100000) // more than the policy's time allows
+	for i := range always500 {
+		always500[i] = http.StatusInternalServerError
+	}
+	c, _ := newBatchServer(t, map[string][]int{"/x": always500})
 	c.Retry = RetryPolicy{InitialInterval: time.Millisecond, MaxInterval: 2 * time.Millisecond, MaxElapsedTime: 30 * time.Millisecond}
 	g := c.NewBatchGets("beta", 1)
 	ctx, cancel := context.WithCancel(context.Background())
