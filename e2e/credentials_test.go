@@ -48,7 +48,7 @@ func TestShippedConfigWithACertificateFromTheEnvironment(t *testing.T) {
 				t.Fatalf("exit %d\n%s", res.exitCode, res.stderr)
 			}
 			lines := strings.Split(strings.TrimSuffix(res.stdout, "\n"), "\n")
-			if len(lines) != n || lines[n-1] != string(sim.Device(n-1)) {
+			if len(lines) != n || lines[n-1] != string(sim.EmittedDevice(n-1, false, false)) {
 				t.Fatalf("%d devices on stdout, want %d", len(lines), n)
 			}
 			if strings.Contains(res.stderr, "PRIVATE KEY") || strings.Contains(res.stderr, "client_assertion=") {

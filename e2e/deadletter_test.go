@@ -30,7 +30,7 @@ func TestPostgresConfigSendsADeviceItRefusesToTheDeadLetter(t *testing.T) {
 	const n, bad = 20000, 12345
 	dsn, db := freshDatabase(t)
 	sim, env := simEnv(t, graphsim.Config{Devices: n, Seed: 71, ExtraProperties: []graphsim.ExtraProperty{
-		{Name: "notes", Value: `"bad\u0000byte"`, Devices: []int{bad}}}})
+		{Name: "deviceCategoryDisplayName", Value: `"bad\u0000byte"`, Devices: []int{bad}}}})
 	env = append(env, "INTUNE_PG_DSN="+dsn)
 	res := runBinary(t, env, "-c", config("postgres.yaml"))
 	if res.exitCode != 3 {
@@ -43,8 +43,8 @@ func TestPostgresConfigSendsADeviceItRefusesToTheDeadLetter(t *testing.T) {
 	if err := db.QueryRow(`SELECT id, sync_id, error, device FROM managed_devices_rejected`).Scan(&id, &syncID, &reason, &device); err != nil {
 		t.Fatal(err)
 	}
-	if id != sim.DeviceID(bad) || syncID == "" || !strings.Contains(reason, "22P05") || device != string(sim.Device(bad)) {
-		t.Fatalf("rejected row: id %s (want %s), sync %q, error %q, device as sent: %v", id, sim.DeviceID(bad), syncID, reason, device == string(sim.Device(bad)))
+	if id != sim.DeviceID(bad) || syncID == "" || !strings.Contains(reason, "22P05") || device != string(sim.EmittedDevice(bad, false, false)) {
+		t.Fatalf("rejected row: id %s (want %s), sync %q, error %q, device as sent: %v", id, sim.DeviceID(bad), syncID, reason, device == string(sim.EmittedDevice(bad, false, false)))
 	}
 	var count int
 	if err := db.QueryRow(`SELECT count(*) FROM managed_devices_rejected`).Scan(&count); err != nil || count != 1 {
@@ -65,8 +65,8 @@ func TestPostgresConfigSendsADeviceItRefusesToTheDeadLetter(t *testing.T) {
 func TestSQLiteConfigSendsADeviceItRefusesToTheDeadLetter(t *testing.T) {
 	const n = 6000
 	sim, env := simEnv(t, graphsim.Config{Devices: n, Seed: 73, ExtraProperties: []graphsim.ExtraProperty{
-		{Name: "notes", Value: `"bad\u0000byte"`, Devices: []int{100}},
-		{Name: "notes", Value: `"quarantined"`, Devices: []int{4321}}}})
+		{Name: "deviceCategoryDisplayName", Value: `"bad\u0000byte"`, Devices: []int{100}},
+		{Name: "deviceCategoryDisplayName", Value: `"quarantined"`, Devices: []int{4321}}}})
 	path := filepath.Join(t.TempDir(), "intune.db")
 	dsn := "file:" + path + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)"
 	env = append(env, "INTUNE_SQLITE_DSN="+dsn)
@@ -77,7 +77,7 @@ func TestSQLiteConfigSendsADeviceItRefusesToTheDeadLetter(t *testing.T) {
 	defer db.Close()
 	if _, err := db.Exec(schema.CreateTable("sqlite", "managed_devices", "") + `
 		CREATE TRIGGER quarantine BEFORE INSERT ON managed_devices
-		WHEN json_extract(NEW._raw, '$.notes') = 'quarantined'
+		WHEN json_extract(NEW._raw, '$.deviceCategoryDisplayName') = 'quarantined'
 		BEGIN SELECT RAISE(ABORT, 'device is quarantined'); END;`); err != nil {
 		t.Fatal(err)
 	}
@@ -92,12 +92,12 @@ func TestSQLiteConfigSendsADeviceItRefusesToTheDeadLetter(t *testing.T) {
 	if err := db.QueryRow(`SELECT id, error, device FROM managed_devices_rejected`).Scan(&id, &reason, &device); err != nil {
 		t.Fatal(err)
 	}
-	if id != sim.DeviceID(4321) || !strings.Contains(reason, "quarantined") || device != string(sim.Device(4321)) {
+	if id != sim.DeviceID(4321) || !strings.Contains(reason, "quarantined") || device != string(sim.EmittedDevice(4321, false, false)) {
 		t.Fatalf("rejected: %s %q", id, reason)
 	}
-	var notes string
-	if err := db.QueryRow(`SELECT notes FROM managed_devices WHERE id = ?`, sim.DeviceID(100)).Scan(&notes); err != nil || notes != "bad\x00byte" {
-		t.Fatalf("the NUL device in SQLite: %q, %v", notes, err)
+	var category string
+	if err := db.QueryRow(`SELECT device_category_display_name FROM managed_devices WHERE id = ?`, sim.DeviceID(100)).Scan(&category); err != nil || category != "bad\x00byte" {
+		t.Fatalf("the NUL device in SQLite: %q, %v", category, err)
 	}
 }
 
@@ -116,7 +116,7 @@ func TestKafkaConfigSendsARecordItRefusesToTheDeadLetterTopic(t *testing.T) {
 	defer cluster.Close()
 	huge := `"` + strings.Repeat("x", 1200000) + `"`
 	sim, env := simEnv(t, graphsim.Config{Devices: n, Seed: 79, ExtraProperties: []graphsim.ExtraProperty{
-		{Name: "notes", Value: huge, Devices: []int{77}}}})
+		{Name: "deviceCategoryDisplayName", Value: huge, Devices: []int{77}}}})
 	env = append(env, "INTUNE_KAFKA_BROKERS="+cluster.ListenAddrs()[0])
 	res := runBinary(t, env, "-c", config("kafka.yaml"))
 	if res.exitCode != 3 {

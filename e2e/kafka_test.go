@@ -32,7 +32,7 @@ func TestKafkaConfigPublishesOneRecordPerDeviceKeyedByID(t *testing.T) {
 	consumer := consumerFromStart(t, cluster, topic)
 	want := map[string]string{}
 	for i := 0; i < n; i++ {
-		want[sim.DeviceID(i)] = string(sim.Device(i))
+		want[sim.DeviceID(i)] = string(sim.EmittedDevice(i, false, false))
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()

@@ -151,7 +151,7 @@ func TestPostgresConfigRidesThroughADatabaseOutage(t *testing.T) {
 			proxy := startProxy(t, pgHost(t, dsn))
 			cfg := graphsim.Config{Devices: n, Seed: 59, Latency: 300 * time.Millisecond}
 			if tc.refused != nil {
-				cfg.ExtraProperties = []graphsim.ExtraProperty{{Name: "notes", Value: `"bad\u0000byte"`, Devices: tc.refused}}
+				cfg.ExtraProperties = []graphsim.ExtraProperty{{Name: "deviceCategoryDisplayName", Value: `"bad\u0000byte"`, Devices: tc.refused}}
 			}
 			_, env := simEnv(t, cfg)
 			env = append(env, "INTUNE_PG_DSN="+throughProxy(t, dsn, proxy))

@@ -64,7 +64,7 @@ func TestPostgresConfigKeepsOneTypedRowPerDeviceAndAppliesChanges(t *testing.T) 
 	}
 	bigInts := 0
 	for i := 0; i < n; i++ {
-		d := decodeDevice(t, sim.Device(i))
+		d := decodeDevice(t, sim.EmittedDevice(i, false, false))
 		r, ok := rows[d["id"].(string)]
 		if !ok {
 			t.Fatalf("device %d has no row", i)

@@ -87,7 +87,7 @@ func TestTLSWithAPrivateCAThroughHTTPSProxy(t *testing.T) {
 		t.Fatalf("exit %d\n%s", res.exitCode, res.stderr)
 	}
 	lines := strings.Split(strings.TrimSuffix(res.stdout, "\n"), "\n")
-	if len(lines) != n || lines[n-1] != string(sim.Device(n-1)) {
+	if len(lines) != n || lines[n-1] != string(sim.EmittedDevice(n-1, false, false)) {
 		t.Fatalf("%d devices on stdout, want %d", len(lines), n)
 	}
 	proxy.mu.Lock()
@@ -251,7 +251,7 @@ func TestKilledSyncResumesFromItsCheckpoint(t *testing.T) {
 	}
 	repeated := 0
 	for i := 0; i < n; i++ {
-		c := count[string(sim.Device(i))]
+		c := count[string(sim.EmittedDevice(i, false, false))]
 		if c == 0 {
 			t.Fatalf("device %d was never delivered", i)
 		}
@@ -303,7 +303,7 @@ func TestBinaryDeliversEveryDeviceThroughEveryFault(t *testing.T) {
 		t.Fatalf("%d devices on stdout, want %d\n%s", len(lines), n, res.stderr)
 	}
 	for i, line := range lines {
-		if line != string(sim.Device(i)) {
+		if line != string(sim.EmittedDevice(i, false, false)) {
 			t.Fatalf("line %d is not device %d as Graph sent it", i, i)
 		}
 	}

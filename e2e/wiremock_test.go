@@ -18,6 +18,7 @@ import (
 
 	"github.com/intune-benthos/intune-benthos/internal/graphsim"
 	"github.com/intune-benthos/intune-benthos/plugin/graph"
+	"github.com/intune-benthos/intune-benthos/plugin/intune/schema"
 )
 
 // These tests run the binary against WireMock, an HTTP stand-in nobody in
@@ -208,6 +209,32 @@ func wiremockConfig(t *testing.T, wm *wiremock, sim *graphsim.Server, extra stri
 	return writeConfig(t, inputConfig{login: simLogin(sim, wm.base), input: extra})
 }
 
+// withoutPlaceholders is a v1.0 device as the input hands on what the
+// stand-in served: byte for byte, except each property v1.0's list leaves
+// at a default, which is null.
+func withoutPlaceholders(t *testing.T, device []byte) []byte {
+	t.Helper()
+	placeholder := map[string]bool{}
+	for _, c := range schema.ListDefaults("v1.0") {
+		placeholder[c.Property] = true
+	}
+	out := []byte{'{'}
+	err := graph.EachMember(device, func(key []byte, _ bool, value []byte) {
+		if len(out) > 1 {
+			out = append(out, ',')
+		}
+		out = append(append(append(out, '"'), key...), '"', ':')
+		if placeholder[string(key)] {
+			value = []byte("null")
+		}
+		out = append(out, value...)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return append(out, '}')
+}
+
 func checkDelivered(t *testing.T, res result, devices [][]byte) {
 	t.Helper()
 	if res.exitCode != 0 {
@@ -222,8 +249,8 @@ func checkDelivered(t *testing.T, res result, devices [][]byte) {
 		t.Fatalf("%d devices on stdout, want %d\n%s", len(lines), len(devices), res.stderr)
 	}
 	for i, line := range lines {
-		if line != string(devices[i]) {
-			t.Fatalf("device %d is not the bytes the stand-in served:\n got %s\nwant %s", i, line, devices[i])
+		if want := withoutPlaceholders(t, devices[i]); line != string(want) {
+			t.Fatalf("device %d is not the bytes the stand-in served (placeholders null):\n got %s\nwant %s", i, line, want)
 		}
 	}
 }
