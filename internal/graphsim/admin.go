@@ -16,6 +16,7 @@ import (
 //	                        -> {"faults":N}
 //	POST /_graphsim/details {"stall_after":N}
 //	                        -> {"stall_after":N}
+//	GET  /_graphsim/stats   -> Stats as JSON (its field names)
 //
 // A mutation applies change, touch, change_apps (ChangeApps),
 // change_details (ChangeDetails), remove and then add; first_added is what
@@ -49,8 +50,18 @@ type mutateResponse struct {
 
 func (s *Server) serveAdmin(w http.ResponseWriter, r *http.Request) {
 	path := r.URL.Path[len(adminPrefix):]
-	if path != "mutate" && path != "faults" && path != "details" {
-		adminError(w, http.StatusNotFound, "unknown admin endpoint "+strconv.Quote(r.URL.Path)+" (want /_graphsim/mutate, /_graphsim/faults or /_graphsim/details)")
+	if path != "mutate" && path != "faults" && path != "details" && path != "stats" {
+		adminError(w, http.StatusNotFound, "unknown admin endpoint "+strconv.Quote(r.URL.Path)+" (want /_graphsim/mutate, /_graphsim/faults, /_graphsim/details or /_graphsim/stats)")
+		return
+	}
+	if path == "stats" {
+		// What a benchmark in another process counts a run by.
+		if r.Method != http.MethodGet {
+			w.Header().Set("Allow", http.MethodGet)
+			adminError(w, http.StatusMethodNotAllowed, r.URL.Path+" takes GET")
+			return
+		}
+		writeJSON(w, http.StatusOK, "application/json", s.Stats())
 		return
 	}
 	if r.Method != http.MethodPost {

@@ -361,6 +361,7 @@ func TestAdminMutate(t *testing.T) {
 		{"POST", "/_graphsim/faults", `[{"kind":"teapot"}]`, 400, `unknown fault kind "teapot"`},
 		{"POST", "/_graphsim/faults", `[{"kind":"slow","delay":5}]`, 400, "faults:"},
 		{"GET", "/_graphsim/mutate", "", 405, "takes POST"},
+		{"POST", "/_graphsim/stats", "", 405, "takes GET"},
 		{"POST", "/_graphsim/nothing", "{}", 404, "unknown admin endpoint"},
 	} {
 		req, _ := http.NewRequest(tc.method, e.ts.URL+tc.path, strings.NewReader(tc.body))
@@ -372,6 +373,12 @@ func TestAdminMutate(t *testing.T) {
 	}
 	if e.sim.Count() != 13 {
 		t.Errorf("a refused mutation changed the tenant: count %d", e.sim.Count())
+	}
+	req, _ := http.NewRequest(http.MethodGet, e.ts.URL+"/_graphsim/stats", nil)
+	resp, body = do(t, req)
+	var stats Stats
+	if resp.StatusCode != http.StatusOK || json.Unmarshal(body, &stats) != nil || stats != e.sim.Stats() || stats.PageRequests < 3 {
+		t.Errorf("stats: %d %s, want %+v", resp.StatusCode, body, e.sim.Stats())
 	}
 	// Admin requests are not logged.
 	for _, rec := range e.sim.Requests() {
