@@ -44,7 +44,7 @@ func destinationPrograms() []program {
 				for _, suffix := range []string{"", "-wal", "-shm"} {
 					_ = os.Remove(db + suffix)
 				}
-				return append(graphEnv(p.url), "INTUNE_SQLITE_DSN=file:"+db+"?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)"), nil
+				return append(graphEnv(p.url), "INTUNE_SQLITE_DSN=file:"+db+"?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)", noDetails), nil
 			},
 			command: func(p *paths, url, out string) ([]string, error) {
 				return shippedConfig(p, "sqlite.yaml"), nil
@@ -73,7 +73,7 @@ func destinationPrograms() []program {
 			floor: "pg-copy-floor",
 			before: func(p *paths) ([]string, error) {
 				dsn, err := freshDatabase(p.pgServer)
-				return append(graphEnv(p.url), "INTUNE_PG_DSN="+dsn), err
+				return append(graphEnv(p.url), "INTUNE_PG_DSN="+dsn, noDetails), err
 			},
 			command: func(p *paths, url, out string) ([]string, error) {
 				return shippedConfig(p, "postgres.yaml"), nil
@@ -94,6 +94,11 @@ func destinationPrograms() []program {
 		},
 	}
 }
+
+// noDetails leaves details out of the destination scenario, which measures
+// Graph to rows: the details scenario measures them, against a throttled
+// tenant.
+const noDetails = "INTUNE_DETAILS=false"
 
 // graphEnv points the shipped configs at graphsim.
 func graphEnv(url string) []string {

@@ -66,6 +66,7 @@ type options struct {
 	loadBefore, loadAfter  string
 	buildNote, commandLine string
 	apps                   appsOptions
+	details                detailsOptions
 }
 
 func main() {
@@ -97,6 +98,12 @@ func main() {
 	flag.IntVar(&o.apps.naive, "apps-naive", 2000, "apps the naive sequential loop walks, its loop extrapolated linearly to every app (0: every app)")
 	flag.IntVar(&o.apps.runs, "apps-runs", 1, "runs of each program of the detected-apps scenario (minutes each); the table shows the median")
 	flag.BoolVar(&o.apps.only, "apps-only", false, "run the detected-apps scenario alone and replace only its section of -results (and not -svg)")
+	flag.IntVar(&o.details.devices, "details-devices", 100000, "devices of the details scenario: config/sqlite.yaml with details against graphsim throttled like Intune, a first sync and one an hour later (0: skip it; the first sync takes devices ÷ 100 seconds)")
+	flag.IntVar(&o.details.changes, "details-changes", 1000, "devices that change a trigger property between the details scenario's two syncs")
+	flag.DurationVar(&o.details.latency, "details-latency", 50*time.Millisecond, "graphsim's latency before every answer in the details scenario")
+	flag.StringVar(&o.details.throttle, "details-throttle", "2000/20s", "graphsim -throttle of the details scenario (Intune's 2,000 requests per 20 s per app)")
+	flag.StringVar(&o.details.apiVersion, "details-api-version", "v1.0", "INTUNE_API_VERSION of the details scenario")
+	flag.BoolVar(&o.details.only, "details-only", false, "run the details scenario alone and replace only its section of -results (and not -svg)")
 	flag.StringVar(&o.resultsPath, "results", "RESULTS.md", "where to write the Markdown results")
 	flag.StringVar(&o.svgPath, "svg", "results.svg", "where to write the chart")
 	flag.Parse()
@@ -157,17 +164,30 @@ func run(o *options) error {
 			return err
 		}
 	}
+	if o.apps.only && o.details.only {
+		return fmt.Errorf("-apps-only and -details-only: pick one")
+	}
 	if o.apps.only {
-		progs, destProgs, o.idle = nil, nil, false
+		progs, destProgs, o.idle, o.details.devices = nil, nil, false, 0
 		if o.apps.devices <= 0 {
 			return fmt.Errorf("-apps-only with -apps-devices %d: nothing to run", o.apps.devices)
+		}
+	}
+	if o.details.only {
+		progs, destProgs, o.idle, o.apps.devices = nil, nil, false, 0
+		if o.details.devices <= 0 {
+			return fmt.Errorf("-details-only with -details-devices %d: nothing to run", o.details.devices)
 		}
 	}
 	apps, err := newAppsScenario(o.apps, o.skip)
 	if err != nil {
 		return err
 	}
-	if len(progs) == 0 && len(destProgs) == 0 && apps == nil {
+	details, err := newDetailsScenario(o.details)
+	if err != nil {
+		return err
+	}
+	if len(progs) == 0 && len(destProgs) == 0 && apps == nil && details == nil {
 		return fmt.Errorf("every program is skipped")
 	}
 	ps := &paths{
@@ -253,29 +273,43 @@ func run(o *options) error {
 		}
 		appsSection = renderApps(apps)
 	}
+	var detailsSection string
+	if details != nil {
+		details.command, details.build = o.commandLine, "`bin/intune-benthos` and `bin/graphsim` from `make build`, "+o.buildNote
+		if err := runDetailsScenario(ctx, ps, simBin, details, o.timeout); err != nil {
+			return err
+		}
+		detailsSection = renderDetails(details)
+	}
 	o.finished = time.Now()
 	o.loadAfter = loadAverage()
 
 	if len(scenarios) == 0 {
-		// The detected-apps scenario alone: its section replaces the
-		// previous one, the other scenarios' results stay as they were.
+		// A scenario alone: its section replaces the previous one, the
+		// other scenarios' results stay as they were.
 		existing, err := os.ReadFile(o.resultsPath)
 		if err != nil && !os.IsNotExist(err) {
 			return err
 		}
-		md := appsSection
-		if len(existing) > 0 {
-			md = spliceApps(string(existing), appsSection)
+		md := string(existing)
+		if appsSection != "" {
+			md = spliceApps(md, appsSection)
+		}
+		if detailsSection != "" {
+			md = spliceDetails(md, detailsSection)
 		}
 		if err := os.WriteFile(o.resultsPath, []byte(md), 0o644); err != nil {
 			return err
 		}
-		fmt.Printf("\nbench: done in %s; wrote the detected-apps section of %s\n", o.finished.Sub(o.started).Round(time.Second), o.resultsPath)
+		fmt.Printf("\nbench: done in %s; wrote its section of %s\n", o.finished.Sub(o.started).Round(time.Second), o.resultsPath)
 		return nil
 	}
 	md := renderMarkdown(o, scenarios)
 	if appsSection != "" {
 		md = spliceApps(md, appsSection)
+	}
+	if detailsSection != "" {
+		md = spliceDetails(md, detailsSection)
 	}
 	if err := os.WriteFile(o.resultsPath, []byte(md), 0o644); err != nil {
 		return err
