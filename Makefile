@@ -32,9 +32,10 @@ build:
 	$(GO) build -trimpath -o $(GRAPHSIM) ./cmd/graphsim
 
 # Builds, starts graphsim with $(DEMO_DEVICES) devices and $(DEMO_APPS)
-# detected apps, runs config/sqlite.yaml and config/apps-sqlite.yaml against
-# it and prints a report of each. Run it twice: the row counts stay the same,
-# because rows are upserted by id.
+# detected apps, runs config/sqlite.yaml (Graph beta, with details: memory,
+# MACs, TPM) and config/apps-sqlite.yaml against it and prints a report of
+# each. Run it twice: the row counts stay the same, because rows are
+# upserted by id, and the second run fetches no details (they are kept).
 demo: build
 	@mkdir -p data
 	@set -eu; \
@@ -48,7 +49,8 @@ demo: build
 	export INTUNE_TENANT_ID=00000000-0000-0000-0000-0000000000aa \
 	  INTUNE_CLIENT_ID=11111111-1111-1111-1111-111111111111 \
 	  INTUNE_CLIENT_SECRET=graphsim-secret \
-	  INTUNE_LOGIN_URL=$$url INTUNE_GRAPH_URL=$$url INTUNE_SQLITE_DSN=$(DEMO_DSN); \
+	  INTUNE_LOGIN_URL=$$url INTUNE_GRAPH_URL=$$url INTUNE_SQLITE_DSN=$(DEMO_DSN) \
+	  INTUNE_API_VERSION=beta INTUNE_DETAILS=true; \
 	$(BINARY) -c config/sqlite.yaml; \
 	echo; echo "Report of data/intune.db (graphsim served $(DEMO_DEVICES) devices):"; \
 	$(BINARY) -c config/report.yaml; \
