@@ -392,3 +392,17 @@ func indexOf(sim *graphsim.Server, id string) int {
 	}
 	return -1
 }
+
+// TestDetailsWithASelectOfNoListDefaultFetchNothing: select decides what
+// is listed; when it names none of the properties details fill, there is
+// nothing to fetch, and the log says how to get them.
+func TestDetailsWithASelectOfNoListDefaultFetchNothing(t *testing.T) {
+	sim, url := startSim(t, graphsim.Config{Devices: 50, Seed: 27})
+	got, logs, failure := runSync(t, inputYAML(sim, url, "", append(detailsYAML(), "  select: [ id, deviceName ]")...))
+	if failure != nil || len(got) != 50 {
+		t.Fatalf("%d devices, %v\n%s", len(got), failure, logs)
+	}
+	if st := sim.Stats(); st.BatchRequests != 0 || !strings.Contains(logs, "select names none of the properties") {
+		t.Errorf("%d batches sent; logs:\n%s", st.BatchRequests, logs)
+	}
+}

@@ -98,6 +98,10 @@ func newInput(conf *service.ParsedConfig, mgr *service.Resources) (*managedDevic
 	if in.detailsClock, err = detailsClock(in.log); err != nil {
 		return nil, err
 	}
+	if c.details.enabled && len(c.details.properties) == 0 {
+		in.log.Warnf("details: select names none of the properties Graph's list leaves at a default, so there are no details to fetch; name them in select or in details.properties")
+		in.conf.details.enabled = false
+	}
 	ignore := map[string]bool{}
 	for _, p := range c.ignoreProperties {
 		ignore[p] = true
@@ -109,7 +113,7 @@ func newInput(conf *service.ParsedConfig, mgr *service.Resources) (*managedDevic
 	if in.checkpoints, err = newCheckpointStore(mgr, c.checkpointCache, storeKey(checkpointKeyPrefix, c.keyScope(), query)); err != nil {
 		return nil, err
 	}
-	if in.state != nil && c.details.enabled {
+	if in.state != nil && in.conf.details.enabled {
 		in.detailsJournal = newDetailsJournal(in.state)
 	}
 	return in, nil
