@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/benthosdev/benthos/v4/public/service"
+
+	"github.com/intune-benthos/intune-benthos/plugin/intune/schema"
 )
 
 func TestMergeDetailsReplacesEveryPlaceholder(t *testing.T) {
@@ -195,4 +197,30 @@ func TestDetailsJournalPiecesAreReadBackAndCleared(t *testing.T) {
 func memoryCacheResources(t *testing.T) *service.Resources {
 	t.Helper()
 	return service.MockResources(service.MockResourcesOptAddCache("mem"))
+}
+
+// BenchmarkMergeDetailsPerDevice is what every device now costs on its
+// way out, details or not: one pass over its bytes that writes it with its
+// placeholders replaced (here v1.0's, with a record of fetched values).
+func BenchmarkMergeDetailsPerDevice(b *testing.B) {
+	devices := benchDevices(1000)
+	placeholders := map[string]bool{}
+	for _, c := range schema.ListDefaults("v1.0") {
+		placeholders[c.Property] = true
+	}
+	values := []byte(`{"iccid":null,"udid":null,"notes":"x","ethernetMacAddress":"F0CD6C17A896","physicalMemoryInBytes":17179869184,"enrollmentProfileName":null}`)
+	buf := make([]byte, 0, 8<<10)
+	size := 0
+	for _, d := range devices {
+		size += len(d)
+	}
+	b.SetBytes(int64(size / len(devices)))
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		var err error
+		if buf, err = mergeDetails(buf[:0], devices[i%len(devices)], values, placeholders); err != nil {
+			b.Fatal(err)
+		}
+	}
 }
