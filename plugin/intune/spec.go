@@ -83,14 +83,17 @@ next page is fetched while the pipeline works on the current one.
 
 Each message body is the device object exactly as Graph sent it: the bytes are never decoded and
 re-encoded, so 64-bit integers above 2^53 (`+"`totalStorageSpaceInBytes`"+`) and escaped strings arrive
-unchanged.
+unchanged. The one exception is what Graph's list leaves at a placeholder default
+(`+"`physicalMemoryInBytes`"+` is 0, `+"`notes`"+` null, beta's `+"`hardwareInformation`"+` an object of defaults):
+each such property carries its real value, fetched with `+"`details`"+`, or null, never the placeholder.
 
 With `+"`interval`"+` empty the input performs one full sync and then ends, so that the outputs flush
 and the process exits. The exit code is 0 only when every page was read: a sync that stopped on an
 error (a wrong secret, a missing permission, a `+"`@odata.nextLink`"+` to another host) is logged with
 Graph's error code and request ids and makes `+"`intune-benthos`"+` exit with status 1. A sync
 that completed but whose destination refused some devices for their content (see the
-`+"`intune_dead_letter`"+` output) makes it exit with status 3.
+`+"`intune_dead_letter`"+` output) makes it exit with status 3, and one in which some devices did not get the
+fresh details they were due (their GET failed) with status 4.
 With `+"`interval`"+` set, a full sync starts at every interval and a failed sync is logged and
 retried at the next one.
 
@@ -111,6 +114,8 @@ This input adds the following metadata fields to each message:
 | `+"`intune_api_version`"+` | `+"`v1.0`"+` or `+"`beta`"+` |
 | `+"`intune_operation`"+` | `+"`upsert`"+`, `+"`delete`"+` (with `+"`state_cache`"+`), `+"`sync_started`"+` or `+"`sync_completed`"+` (with `+"`emit_sync_markers`"+`) |
 | `+"`intune_device_id`"+` | the device's `+"`id`"+` (not set on sync markers) |
+| `+"`intune_details`"+` | with `+"`details`"+`: `+"`fetched`"+` by this sync, `+"`kept`"+` from an earlier one, `+"`failed`"+` (older values or null), `+"`gone`"+` (the device was removed since the list) |
+| `+"`intune_details_fetched_at`"+` | with `+"`details`"+`: when the details the device carries were fetched, RFC 3339 (UTC); not set when it has none |
 
 You can access these metadata fields using [function interpolation](/docs/configuration/interpolation#bloblang-queries).`).
 		Fields(graphIdentityFields()...).
