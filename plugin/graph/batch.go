@@ -42,6 +42,9 @@ type BatchAnswer struct {
 // OK tells a 2xx answer.
 func (a BatchAnswer) OK() bool { return a.Status >= 200 && a.Status <= 299 }
 
+// IsNotFound tells an answer saying the resource does not exist (any more).
+func (a BatchAnswer) IsNotFound() bool { return a.Status == http.StatusNotFound }
+
 // Batch GETs paths (relative to version, such as
 // "/deviceManagement/managedDevices/{id}?$select=notes") in one JSON batch
 // and returns the answer to each, in the order of paths. The batch takes

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -135,7 +136,7 @@ func TestBatchGetsRetriesTransientItemsAndSettlesEachOnce(t *testing.T) {
 	c.Throttle = NewThrottle(100000, 8)
 	var retries int
 	var retryMu sync.Mutex
-	c.OnRetry = func(RetryEvent) { retryMu.Lock(); retries++; retryMu.Unlock() }
+	c.OnRetry = func(ev RetryEvent) { retryMu.Lock(); retries += ev.Items; retryMu.Unlock() }
 	g := c.NewBatchGets("beta", 3)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -169,12 +170,12 @@ func TestBatchGetsRetriesTransientItemsAndSettlesEachOnce(t *testing.T) {
 				t.Errorf("%s: %+v, want its final error answer", path, r)
 			}
 		case "/d/3":
-			if r.Err != nil || !r.Answer.OK() || r.Attempts != 2 {
-				t.Errorf("%s: %+v, want 200 at the second attempt", path, r)
+			if r.Err != nil || !r.Answer.OK() || srv.seen[path] != 2 {
+				t.Errorf("%s: %+v after %d attempts, want 200 at the second", path, r, srv.seen[path])
 			}
 		case "/d/7":
-			if r.Err != nil || !r.Answer.OK() || r.Attempts != 3 {
-				t.Errorf("%s: %+v, want 200 at the third attempt", path, r)
+			if r.Err != nil || !r.Answer.OK() || srv.seen[path] != 3 {
+				t.Errorf("%s: %+v after %d attempts, want 200 at the third", path, r, srv.seen[path])
 			}
 		default:
 			if r.Err != nil || !r.Answer.OK() || !strings.Contains(string(r.Answer.Body), path) {
@@ -183,7 +184,7 @@ func TestBatchGetsRetriesTransientItemsAndSettlesEachOnce(t *testing.T) {
 		}
 	}
 	if retries != 3 {
-		t.Errorf("%d retries reported, want 3", retries)
+		t.Errorf("%d requests reported as retried, want 3", retries)
 	}
 	srv.mu.Lock()
 	defer srv.mu.Unlock()
@@ -280,5 +281,46 @@ func TestThrottleSharesGoInTheOrderTheyAsked(t *testing.T) {
 		if k != i {
 			t.Fatalf("shares went in the order %v", order)
 		}
+	}
+}
+
+// TestBatchGetsFailFastOnceABatchGaveUp: when a batch itself keeps
+// failing until the policy gives up, the batches after it fail with its
+// error at once instead of each waiting out the policy's time.
+func TestBatchGetsFailFastOnceABatchGaveUp(t *testing.T) {
+	var posts atomic.Int64
+	c, _ := newTestClient(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		posts.Add(1)
+		w.WriteHeader(http.StatusBadGateway)
+	}))
+	c.Retry = RetryPolicy{InitialInterval: time.Millisecond, MaxInterval: 2 * time.Millisecond, MaxElapsedTime: 50 * time.Millisecond}
+	g := c.NewBatchGets("v1.0", 1)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go g.Run(ctx)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var errs []error
+	for i := 0; i < 100; i++ {
+		wg.Add(1)
+		g.Get(fmt.Sprintf("/d/%d", i), func(r BatchResult) {
+			mu.Lock()
+			errs = append(errs, r.Err)
+			mu.Unlock()
+			wg.Done()
+		})
+	}
+	started := time.Now()
+	wg.Wait()
+	for _, err := range errs {
+		if err == nil || !strings.Contains(err.Error(), "502") {
+			t.Fatalf("result %v, want the batch's 502", err)
+		}
+	}
+	if elapsed := time.Since(started); elapsed > 5*time.Second {
+		t.Errorf("100 requests took %s to fail", elapsed)
+	}
+	if n := posts.Load(); n > 60 {
+		t.Errorf("%d batches posted: the ones after the first that gave up must not be sent", n)
 	}
 }

@@ -33,14 +33,16 @@ type BatchGets struct {
 	mu     sync.Mutex
 	queue  []*batchGet // in order of sending; retries at the front
 	signal chan struct{}
+	// broken is the error that made a batch fail after its retries: the
+	// batches after it fail with it at once, rather than each waiting out
+	// the policy's time while every page waits for them.
+	broken error
 }
 
 // BatchResult is how one GET of BatchGets ended.
 type BatchResult struct {
 	Answer BatchAnswer // when Err is nil
 	Err    error
-	// Attempts is how many batches carried the request.
-	Attempts int
 }
 
 type batchGet struct {
@@ -126,6 +128,15 @@ func (g *BatchGets) Run(ctx context.Context) {
 
 // send sends one batch and settles each of its items.
 func (g *BatchGets) send(ctx context.Context, items []*batchGet) {
+	g.mu.Lock()
+	broken := g.broken
+	g.mu.Unlock()
+	if broken != nil {
+		for _, it := range items {
+			it.done(BatchResult{Err: broken})
+		}
+		return
+	}
 	paths := make([]string, len(items))
 	now := time.Now()
 	for i, it := range items {
@@ -141,44 +152,60 @@ func (g *BatchGets) send(ctx context.Context, items []*batchGet) {
 	}
 	if err != nil {
 		// Batch retried what could be retried.
+		g.mu.Lock()
+		if g.broken == nil {
+			g.broken = fmt.Errorf("%w (the requests after it are not sent)", err)
+		}
+		g.mu.Unlock()
 		for _, it := range items {
-			it.done(BatchResult{Err: err, Attempts: it.attempts})
+			it.done(BatchResult{Err: err})
 		}
 		return
 	}
+	var retried []error
+	var longest time.Duration
+	throttled := 0
 	for i, it := range items {
-		g.settle(ctx, it, answers[i])
+		if wait, err := g.settle(ctx, it, answers[i]); err != nil {
+			retried, longest = append(retried, err), max(longest, wait)
+			if answers[i].Status == http.StatusTooManyRequests {
+				throttled++
+			}
+		}
+	}
+	if len(retried) > 0 && g.client.OnRetry != nil {
+		// One event for the batch: a throttled batch is one log line.
+		g.client.OnRetry(RetryEvent{Attempt: items[0].attempts, Wait: longest, Items: len(retried), ThrottledItems: throttled,
+			Err: fmt.Errorf("%d of %d requests of a batch will be sent again, the first: %w", len(retried), len(items), retried[0])})
 	}
 }
 
 // settle ends an item, or sends it again when Graph's answer is transient
-// and the retry policy still allows it.
-func (g *BatchGets) settle(ctx context.Context, it *batchGet, a BatchAnswer) {
+// and the retry policy still allows it; it then returns the wait and the
+// answer's error.
+func (g *BatchGets) settle(ctx context.Context, it *batchGet, a BatchAnswer) (time.Duration, error) {
 	if a.OK() || !transientStatus(a.Status) {
-		it.done(BatchResult{Answer: a, Attempts: it.attempts})
-		return
+		it.done(BatchResult{Answer: a})
+		return 0, nil
 	}
 	policy := g.client.Retry
 	wait, ok := policy.next(it.attempts, a.Err, time.Since(it.first))
 	if !ok {
 		it.done(BatchResult{Err: fmt.Errorf("%s: %w after %d attempts in %s: %w", it.path, ErrBatchItemGaveUp,
-			it.attempts, time.Since(it.first).Round(time.Millisecond), a.Err), Attempts: it.attempts})
-		return
+			it.attempts, time.Since(it.first).Round(time.Millisecond), a.Err)})
+		return 0, nil
 	}
-	if g.client.OnRetry != nil {
-		g.client.OnRetry(RetryEvent{Attempt: it.attempts, Wait: wait, Err: fmt.Errorf("%s (in a batch): %w", it.path, a.Err)})
-	}
-	if ThrottledStatus(a.Status) || wait <= 0 {
-		// The throttle holds every request for the pause the answer set.
+	retried := fmt.Errorf("%s: %w", it.path, a.Err)
+	if ThrottledStatus(a.Status) && a.Err.HasRetryAfter && g.client.Throttle != nil {
+		// The throttle holds every request for the Retry-After the answer
+		// set (Client.Batch): the item goes first once it ends.
 		g.push(it, true)
-		return
+		return wait, retried
 	}
 	time.AfterFunc(wait, func() {
 		if ctx.Err() == nil {
 			g.push(it, true)
 		}
 	})
+	return wait, retried
 }
-
-// IsNotFound tells an answer saying the resource does not exist (any more).
-func (a BatchAnswer) IsNotFound() bool { return a.Status == http.StatusNotFound }

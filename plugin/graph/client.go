@@ -54,6 +54,10 @@ type RetryEvent struct {
 	// TokenRenewed: Graph refused the token (401) and the retry uses a new
 	// one, at once.
 	TokenRenewed bool
+	// Items is how many requests of a JSON batch the event stands for,
+	// each to be sent again (0 for a request of its own), ThrottledItems
+	// how many of them Graph answered 429.
+	Items, ThrottledItems int
 }
 
 type response struct {
@@ -144,8 +148,7 @@ func (c *Client) released(err error, wait time.Duration) {
 		return
 	}
 	var gerr *Error
-	throttled := errors.As(err, &gerr) && gerr.Source == SourceGraph &&
-		(gerr.StatusCode == http.StatusTooManyRequests || gerr.StatusCode == http.StatusServiceUnavailable)
+	throttled := errors.As(err, &gerr) && gerr.Source == SourceGraph && ThrottledStatus(gerr.StatusCode)
 	c.Throttle.Release(throttled, wait)
 }
 

@@ -205,18 +205,6 @@ func (t *Throttle) throttledLocked(pause time.Duration) {
 	t.tokens = min(t.tokens, 0)
 }
 
-// WithBurst lets the throttle send up to n requests at once before pacing
-// sets in (a second's worth by default), and fills its bucket: Graph
-// counts its budget over a window (Intune: 2,000 requests per 20 s), so a
-// client alone in its tenant may spend a window's worth at once.
-func (t *Throttle) WithBurst(n float64) *Throttle {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.burst = max(n, 1)
-	t.tokens = t.burst
-	return t
-}
-
 // Stats returns what the throttle has done so far.
 func (t *Throttle) Stats() ThrottleStats {
 	t.mu.Lock()
