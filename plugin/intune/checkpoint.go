@@ -3,9 +3,7 @@ package intune
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io/fs"
 	"sync"
 	"sync/atomic"
 
@@ -62,7 +60,7 @@ func newCheckpointStore(mgr *service.Resources, cache, key string) (*checkpointS
 // load returns the stored cursor, or nil when there is none.
 func (s *checkpointStore) load(ctx context.Context) (*syncCursor, error) {
 	raw, err := cacheGet(ctx, s.res, s.cache, s.key)
-	if errors.Is(err, service.ErrKeyNotFound) {
+	if keyMissing(err) {
 		return nil, nil
 	}
 	if err != nil {
@@ -88,8 +86,7 @@ func (s *checkpointStore) save(ctx context.Context, cur syncCursor) error {
 
 func (s *checkpointStore) clear(ctx context.Context) error {
 	err := cacheDelete(ctx, s.res, s.cache, s.key)
-	// The file cache reports a missing key as the file system does.
-	if err != nil && !errors.Is(err, service.ErrKeyNotFound) && !errors.Is(err, fs.ErrNotExist) {
+	if err != nil && !keyMissing(err) {
 		return fmt.Errorf("deleting checkpoint %q from cache %q: %w", s.key, s.cache, err)
 	}
 	return nil

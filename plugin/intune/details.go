@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -54,8 +55,13 @@ type detailsRun struct {
 	// spread numbers the devices whose details are fetched for the first
 	// time (see refreshAfter); it is the input's, so it goes on across syncs.
 	spread *atomic.Uint64
-	// journal receives each fetched record (nil without state_cache).
-	journal chan<- journalEntry
+	// journal receives each fetched record (nil without state_cache);
+	// journalBehind is told when it was full and a record was not
+	// journaled.
+	journal       chan<- journalEntry
+	journalBehind func()
+	// startedAt is the details clock when the sync started, Unix seconds.
+	startedAt int64
 	// failed is told every details error of the sync.
 	failed  func(error)
 	metrics *inputMetrics
@@ -80,9 +86,12 @@ type pageDetails struct {
 	ids      []string
 	triggers []uint64
 	outcomes []detailsOutcome
-	records  []detailsRecord // of the fetched devices
-	pending  atomic.Int64
-	done     chan struct{}
+	// records are each device's details: those known when the page was
+	// planned, replaced by what was fetched (outcome detailsFetched).
+	records []detailsRecord
+	known   []bool // records[i] holds details
+	pending atomic.Int64
+	done    chan struct{}
 }
 
 // plan reads each device's id and trigger values and queues the GET of
@@ -90,7 +99,7 @@ type pageDetails struct {
 func (r *detailsRun) plan(devices [][]byte) (*pageDetails, error) {
 	n := len(devices)
 	pd := &pageDetails{ids: make([]string, n), triggers: make([]uint64, n), outcomes: make([]detailsOutcome, n),
-		records: make([]detailsRecord, n), done: make(chan struct{})}
+		records: make([]detailsRecord, n), known: make([]bool, n), done: make(chan struct{})}
 	now := r.now().Unix()
 	var due []int
 	for i, body := range devices {
@@ -99,7 +108,8 @@ func (r *detailsRun) plan(devices [][]byte) (*pageDetails, error) {
 			return nil, fmt.Errorf("device %d: %w", i+1, err)
 		}
 		pd.ids[i], pd.triggers[i] = id, trig
-		if r.due(id, trig, now) {
+		pd.records[i], pd.known[i] = r.set.get(id)
+		if r.due(pd.records[i], pd.known[i], trig, now) {
 			due = append(due, i)
 		}
 	}
@@ -113,12 +123,12 @@ func (r *detailsRun) plan(devices [][]byte) (*pageDetails, error) {
 	return pd, nil
 }
 
-// due tells whether the device's details must be fetched: it has none (a
-// new device, or one whose GET failed before), they were fetched with
-// other properties, a trigger property changed, or they are old.
-func (r *detailsRun) due(id string, trigger uint64, now int64) bool {
-	rec, ok := r.set.get(id)
-	return !ok || rec.selected != r.selected || rec.trigger != trigger ||
+// due tells whether a device's details must be fetched, from what is
+// known of them (rec, when known): none (a new device, or one whose GET
+// failed before), fetched with other properties, a trigger property
+// changed, or old.
+func (r *detailsRun) due(rec detailsRecord, known bool, trigger uint64, now int64) bool {
+	return !known || rec.selected != r.selected || rec.trigger != trigger ||
 		now >= rec.refreshAt || now-rec.fetchedAt >= int64(r.conf.maxAge/time.Second)
 }
 
@@ -139,15 +149,12 @@ func (r *detailsRun) settle(pd *pageDetails, i int, res graph.BatchResult) {
 			r.failure(pd, i, err)
 			return
 		}
-		_, known := r.set.get(pd.ids[i])
 		now := r.now()
 		rec := detailsRecord{fetchedAt: now.Unix(), trigger: pd.triggers[i], selected: r.selected, values: values}
-		rec.refreshAt = r.refreshAfter(now, known).Unix()
+		rec.refreshAt = r.refreshAfter(now, pd.known[i]).Unix()
 		r.set.put(pd.ids[i], rec)
-		if r.journal != nil {
-			r.journal <- journalEntry{id: pd.ids[i], rec: rec}
-		}
-		pd.records[i], pd.outcomes[i] = rec, detailsFetched
+		r.journalRecord(pd.ids[i], rec)
+		pd.records[i], pd.known[i], pd.outcomes[i] = rec, true, detailsFetched
 		r.fetched.Add(1)
 		r.metrics.details.Incr(1, "fetched")
 	case res.Answer.IsNotFound():
@@ -158,6 +165,20 @@ func (r *detailsRun) settle(pd *pageDetails, i int, res graph.BatchResult) {
 		r.metrics.details.Incr(1, "gone")
 	default:
 		r.failure(pd, i, fmt.Errorf("%w%s", res.Answer.Err, hint(res.Answer.Err)))
+	}
+}
+
+// journalRecord hands a fetched record to the journal writer, without
+// waiting: a cache that does not keep up costs GETs after a crash, never a
+// fetch's time.
+func (r *detailsRun) journalRecord(id string, rec detailsRecord) {
+	if r.journal == nil {
+		return
+	}
+	select {
+	case r.journal <- journalEntry{id: id, rec: rec}:
+	default:
+		r.journalBehind()
 	}
 }
 
@@ -205,24 +226,32 @@ func (r *detailsRun) refreshAfter(now time.Time, known bool) time.Time {
 
 // record is the details device i of a planned page is emitted with, and
 // the value of its intune_details: fetched now, or kept from an earlier
-// sync (also when this sync's GET failed or found the device gone).
+// sync (also when this sync's GET failed or found the device gone). Kept
+// details fetched with other properties carry only those still selected:
+// a secret no longer named is never emitted again.
 func (r *detailsRun) record(pd *pageDetails, i int) (detailsRecord, bool, any) {
+	rec, ok := pd.records[i], pd.known[i]
+	status := detailsKeptMeta
 	switch pd.outcomes[i] {
 	case detailsFetched:
-		return pd.records[i], true, detailsFetchedMeta
+		return rec, true, detailsFetchedMeta
 	case detailsNotDue:
-		rec, ok := r.set.get(pd.ids[i])
 		if ok {
 			r.kept.Add(1)
 			r.metrics.details.Incr(1, "kept")
 		}
-		return rec, ok, detailsKeptMeta
-	}
-	status := detailsFailedMeta
-	if pd.outcomes[i] == detailsGone {
+	case detailsFailed:
+		status = detailsFailedMeta
+	case detailsGone:
 		status = detailsGoneMeta
 	}
-	rec, ok := r.set.get(pd.ids[i])
+	if ok && rec.selected != r.selected {
+		if values, err := detailsValues(rec.values, r.conf.properties); err == nil {
+			rec.values = values
+		} else {
+			ok = false
+		}
+	}
 	return rec, ok, status
 }
 
@@ -246,17 +275,8 @@ func scanDevice(body []byte, triggers map[string]bool) (string, uint64, error) {
 			_, _ = h.Write([]byte{0})
 		}
 	})
-	if err != nil {
-		return "", 0, fmt.Errorf("device is not a JSON object: %w", err)
-	}
-	if idLit == nil {
-		return "", 0, fmt.Errorf(`device has no "id"`)
-	}
-	id, err := graph.DecodeString(idLit)
-	if err != nil || id == "" {
-		return "", 0, fmt.Errorf(`device "id" is not a non-empty string: %.40s`, idLit)
-	}
-	return id, h.Sum64(), nil
+	id, err := scannedID(idLit, err)
+	return id, h.Sum64(), err
 }
 
 // detailsValues keeps, of a GET's answer, the members that are selected
@@ -266,7 +286,7 @@ func detailsValues(answer []byte, properties []string) ([]byte, error) {
 	out := make([]byte, 0, len(answer))
 	out = append(out, '{')
 	err := graph.EachMember(answer, func(key []byte, escaped bool, value []byte) {
-		if escaped || !contains(properties, string(key)) {
+		if escaped || !slices.Contains(properties, string(key)) {
 			return
 		}
 		if len(out) > 1 {
@@ -281,15 +301,6 @@ func detailsValues(answer []byte, properties []string) ([]byte, error) {
 		return nil, fmt.Errorf("the answer is not a JSON object: %w", err)
 	}
 	return append(out, '}'), nil
-}
-
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }
 
 // mergeDetails appends to dst the device body with each placeholder
@@ -323,17 +334,21 @@ func mergeDetails(dst, body, values []byte, placeholders map[string]bool) ([]byt
 		if escaped {
 			name, _ = graph.DecodeKey(key, escaped)
 		}
-		if !placeholders[name] {
-			dst = append(dst, value...)
-			return
-		}
 		for k, m := range known {
 			if string(m.key) == name {
-				dst, used[k] = append(dst, m.value...), true
-				return
+				// Listed: the body's own value, unless a placeholder.
+				used[k] = true
+				if placeholders[name] {
+					dst = append(dst, m.value...)
+					return
+				}
 			}
 		}
-		dst = append(dst, "null"...)
+		if placeholders[name] {
+			dst = append(dst, "null"...)
+			return
+		}
+		dst = append(dst, value...)
 	})
 	if err != nil {
 		return dst[:start], fmt.Errorf("device is not a JSON object: %w", err)

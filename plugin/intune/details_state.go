@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"io/fs"
 	"strconv"
 	"sync"
 
@@ -42,10 +41,20 @@ func (d *detailsSet) get(id string) (detailsRecord, bool) {
 	return d.m.get(id)
 }
 
-// put keeps rec as id's details, unless the set holds more recent ones: a
-// journal read after the snapshot that already holds its records (a crash
-// between the two) changes nothing.
+// put makes rec id's details: what was just fetched replaces what was
+// known, whatever the clocks said then.
 func (d *detailsSet) put(id string, rec detailsRecord) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	old, _ := d.m.get(id)
+	d.bytes += len(rec.values) - len(old.values)
+	d.m.put(id, rec)
+}
+
+// putOlder keeps rec as id's details unless the set holds more recent
+// ones: a journal read after the snapshot that already holds its records
+// (a crash between the two) changes nothing.
+func (d *detailsSet) putOlder(id string, rec detailsRecord) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	old, ok := d.m.get(id)
@@ -62,20 +71,22 @@ func (d *detailsSet) len() int {
 	return d.m.len()
 }
 
-// merge puts every record of other.
+// merge adds every record of other that is not older than d's.
 func (d *detailsSet) merge(other *detailsSet) {
-	other.m.each(func(g [16]byte, id string, rec detailsRecord) { d.put(other.m.idOf(g, id), rec) })
+	other.m.each(func(g [16]byte, id string, rec detailsRecord) { d.putOlder(other.m.idOf(g, id), rec) })
 }
 
-// keepOnly drops the details of the devices that hashes does not hold:
-// those that left the tenant, once a complete sync has shown it.
-func (d *detailsSet) keepOnly(hashes byID[uint64]) {
+// keepOnly drops the details of the devices that hashes does not hold,
+// fetched before since: those that left the tenant, once a complete sync
+// that started at since has shown it. What was fetched later (by a sync
+// that overlaps, in interval mode) stays.
+func (d *detailsSet) keepOnly(hashes byID[uint64], since int64) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.m.deleteUnless(func(g [16]byte, id string) bool {
-		keep := hashes.hasKey(g, id)
+		rec, _ := d.m.get(d.m.idOf(g, id))
+		keep := hashes.hasKey(g, id) || rec.fetchedAt >= since
 		if !keep {
-			rec, _ := d.m.get(d.m.idOf(g, id))
 			d.bytes -= len(rec.values)
 		}
 		return keep
@@ -176,33 +187,48 @@ func newDetailsJournal(state *stateStore) *detailsJournal {
 
 func (j *detailsJournal) key(n int) string { return j.prefix + strconv.Itoa(n) }
 
-// load reads every piece into into, and says how many there were.
-func (j *detailsJournal) load(ctx context.Context, into *detailsSet) (int, error) {
+// load reads every piece into into, and says how many there were. A piece
+// that cannot be read (the file cache writes in place: a kill can leave one
+// cut short) is skipped and told to skip: the journal only saves GETs.
+func (j *detailsJournal) load(ctx context.Context, into *detailsSet, skip func(error)) (int, error) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	n := 1
 	for ; ; n++ {
 		raw, err := cacheGet(ctx, j.res, j.cache, j.key(n))
-		if errors.Is(err, service.ErrKeyNotFound) || errors.Is(err, fs.ErrNotExist) {
+		if keyMissing(err) {
 			break
 		}
 		if err != nil {
 			return n - 1, fmt.Errorf("reading the details journal %q from cache %q: %w", j.key(n), j.cache, err)
 		}
-		if !hasPrefix(raw, detailsJournalMagic) {
-			return n - 1, fmt.Errorf("details journal %q in cache %q is not one this input wrote", j.key(n), j.cache)
-		}
-		piece, rest, err := readDetailsRecords(raw[len(detailsJournalMagic):])
-		if err == nil && len(rest) > 0 {
-			err = errors.New("data after its records")
-		}
+		piece, err := decodeJournalPiece(raw)
 		if err != nil {
-			return n - 1, fmt.Errorf("details journal %q in cache %q: %w", j.key(n), j.cache, err)
+			skip(fmt.Errorf("details journal %q in cache %q: %w; skipped, its devices' details are fetched again", j.key(n), j.cache, err))
+			continue
 		}
 		into.merge(piece)
 	}
 	j.next = n
 	return n - 1, nil
+}
+
+func decodeJournalPiece(raw []byte) (*detailsSet, error) {
+	if !hasPrefix(raw, detailsJournalMagic) {
+		return nil, errors.New("not a piece this input wrote")
+	}
+	piece, rest, err := readDetailsRecords(raw[len(detailsJournalMagic):])
+	if err == nil && len(rest) > 0 {
+		err = errors.New("data after its records")
+	}
+	return piece, err
+}
+
+// last is the number of the last piece written so far.
+func (j *detailsJournal) last() int {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return j.next - 1
 }
 
 // write adds a piece holding set.
@@ -218,46 +244,21 @@ func (j *detailsJournal) write(ctx context.Context, set *detailsSet) error {
 	return nil
 }
 
-// clear deletes every piece, the last one first.
-func (j *detailsJournal) clear(ctx context.Context) error {
+// clear deletes every piece, the last one first, once a saved snapshot
+// holds pieces 1 to upTo. When more were written since (by the next sync,
+// in interval mode), it deletes none: they stay for that sync's snapshot
+// to hold and its clear to delete, and read again they change nothing.
+func (j *detailsJournal) clear(ctx context.Context, upTo int) error {
 	j.mu.Lock()
 	defer j.mu.Unlock()
+	if j.next-1 > upTo {
+		return nil
+	}
 	for ; j.next > 1; j.next-- {
 		key := j.key(j.next - 1)
-		err := cacheDelete(ctx, j.res, j.cache, key)
-		if err != nil && !errors.Is(err, service.ErrKeyNotFound) && !errors.Is(err, fs.ErrNotExist) {
+		if err := cacheDelete(ctx, j.res, j.cache, key); err != nil && !keyMissing(err) {
 			return fmt.Errorf("deleting the details journal %q from cache %q: %w", key, j.cache, err)
 		}
 	}
 	return nil
-}
-
-// cacheGet, cacheSet and cacheDelete are one operation on a cache
-// resource, its access error and its own error as one.
-func cacheGet(ctx context.Context, res *service.Resources, cache, key string) ([]byte, error) {
-	var raw []byte
-	var opErr error
-	err := res.AccessCache(ctx, cache, func(c service.Cache) { raw, opErr = c.Get(ctx, key) })
-	if err == nil {
-		err = opErr
-	}
-	return raw, err
-}
-
-func cacheSet(ctx context.Context, res *service.Resources, cache, key string, value []byte) error {
-	var opErr error
-	err := res.AccessCache(ctx, cache, func(c service.Cache) { opErr = c.Set(ctx, key, value, nil) })
-	if err == nil {
-		err = opErr
-	}
-	return err
-}
-
-func cacheDelete(ctx context.Context, res *service.Resources, cache, key string) error {
-	var opErr error
-	err := res.AccessCache(ctx, cache, func(c service.Cache) { opErr = c.Delete(ctx, key) })
-	if err == nil {
-		err = opErr
-	}
-	return err
 }

@@ -30,8 +30,8 @@ func detailsClock(log *service.Logger) (func() time.Time, error) {
 
 // startDetails prepares the details of run, when the input fetches them:
 // what the state holds (read by the first sync), the batcher that sends
-// the GETs and the writer of the journal. stop ends them; it writes what
-// the journal has not yet written.
+// the GETs and the writer of the journal. stop ends them, once however
+// often it is called; it writes what the journal has not yet written.
 func (in *managedDevicesInput) startDetails(ctx context.Context, run *syncRun) (stop func(), err error) {
 	if !in.conf.details.enabled {
 		return func() {}, nil
@@ -40,7 +40,7 @@ func (in *managedDevicesInput) startDetails(ctx context.Context, run *syncRun) (
 		return nil, fmt.Errorf("sync %s stopped: %w", run.id, err)
 	}
 	d := in.conf.details
-	var firstFailure sync.Once
+	var firstFailure, firstBehind sync.Once
 	r := &detailsRun{
 		conf:     d,
 		set:      in.details,
@@ -55,7 +55,13 @@ func (in *managedDevicesInput) startDetails(ctx context.Context, run *syncRun) (
 				in.log.Warnf("%v", in.redact.error(fmt.Errorf("sync %s: %w; the device is emitted with the details last fetched, or null, and counted (the first failure of the sync; the rest are counted)", run.id, err)))
 			})
 		},
+		journalBehind: func() {
+			firstBehind.Do(func() {
+				in.log.Warnf("Sync %s: the details journal in cache %q does not keep up; details it misses are fetched again after a crash", run.id, in.state.cache)
+			})
+		},
 	}
+	r.startedAt = r.now().Unix()
 	for _, p := range d.triggers {
 		r.triggers[p] = true
 	}
@@ -69,41 +75,52 @@ func (in *managedDevicesInput) startDetails(ctx context.Context, run *syncRun) (
 		r.journal = journal.entries
 	}
 	run.details = r
+	var once sync.Once
 	return func() {
-		cancel()
-		workers.Wait()
-		if journal != nil {
-			journal.stop()
-		}
+		once.Do(func() {
+			cancel()
+			workers.Wait()
+			if journal != nil {
+				journal.stop()
+				run.journaled = in.detailsJournal.last()
+			}
+		})
 	}, nil
 }
 
 // loadDetails reads, the first time, the details the state holds: those of
 // the last saved snapshot, then those of the journal that a sync stopped
-// since left.
+// since left. Without state_cache every sync starts with none, as
+// documented: what one sync fetched is not a reason for the next to
+// trust it, and a set never pruned would grow as devices come and go.
 func (in *managedDevicesInput) loadDetails(ctx context.Context) error {
+	if in.state == nil {
+		in.details = newDetailsSet(0)
+		return nil
+	}
 	if in.details != nil {
 		return nil
 	}
 	set := newDetailsSet(0)
-	if in.state != nil {
-		previous, err := in.state.previous(ctx)
-		if err != nil {
-			return err
-		}
-		if previous != nil && previous.details != nil {
-			set = previous.details
-		}
-		saved := set.len()
-		pieces, err := in.detailsJournal.load(ctx, set)
-		if err != nil {
-			return err
-		}
-		in.log.Infof("Details of %d devices read from cache %q (%d pieces of journal left by a sync that stopped)", set.len(), in.state.cache, pieces)
-		if saved == 0 && pieces == 0 {
-			in.log.Infof("No device has details yet: this sync fetches every device's")
-		}
+	previous, err := in.state.previous(ctx)
+	if err != nil {
+		return err
 	}
+	if previous != nil && previous.details != nil {
+		set = previous.details
+	}
+	saved := set.len()
+	pieces, err := in.detailsJournal.load(ctx, set, func(err error) { in.log.Warnf("%v", err) })
+	if err != nil {
+		return err
+	}
+	in.log.Infof("Details of %d devices read from cache %q (%d pieces of journal left by a sync that stopped)", set.len(), in.state.cache, pieces)
+	if saved == 0 && pieces == 0 {
+		in.log.Infof("No device has details yet: this sync fetches every device's")
+	}
+	// The spread of first refreshes goes on from the devices known, so
+	// that one-shot runs do not all start the sequence over.
+	in.detailsSpread.Store(uint64(set.len()))
 	in.details = set
 	return nil
 }
@@ -120,31 +137,32 @@ func (in *managedDevicesInput) logDetails(run *syncRun) {
 
 // snapshotToSave is what a delivered sync leaves in state_cache: the
 // devices' hashes (this sync's when it read every page, the previous
-// ones otherwise) and the details, pruned of the devices that left once a
-// complete sync has shown who they are. Nil when the sync changes nothing
-// there (no state, or a resumed sync without details).
+// ones otherwise) and, with details, the details, pruned of the devices
+// that left once a complete sync has shown who they are. Nil when the sync
+// changes nothing there (no state, or a resumed sync without details).
+// Turning details off forgets them: the state keeps no value, a secret
+// included, that no config asks for any more.
 func (in *managedDevicesInput) snapshotToSave(run *syncRun) *snapshot {
 	if run.changes == nil {
 		return nil
 	}
-	previous := run.changes.previous
-	details := in.details
-	if details == nil && previous != nil {
-		details = previous.details // details are off: keep what earlier syncs fetched
+	var details *detailsSet
+	if run.details != nil {
+		details = in.details
 	}
 	if !run.changes.partial {
 		snap := run.changes.current
-		if details != nil && run.details != nil {
-			details.keepOnly(snap.hashes)
+		if details != nil {
+			details.keepOnly(snap.hashes, run.details.startedAt)
 		}
 		snap.details = details
 		return snap
 	}
-	if run.details == nil {
+	if details == nil {
 		return nil
 	}
 	snap := newSnapshot(0)
-	if previous != nil {
+	if previous := run.changes.previous; previous != nil {
 		snap.hashes = previous.hashes
 	}
 	snap.details = details

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -232,13 +233,26 @@ func TestDetailsOfDevicesGoneSinceTheListAreNotFailures(t *testing.T) {
 // faultyDetails answers the detail GETs of some devices itself, inside
 // graphsim's batch answers: status is what their items get.
 func faultyDetails(t *testing.T, sim *graphsim.Server, status int, devices ...int) string {
+	url, _ := faultyDetailsSwitch(t, sim, status, devices...)
+	return url
+}
+
+// faultyDetailsSwitch is faultyDetails whose faults the returned switch
+// turns off and on (on at first).
+func faultyDetailsSwitch(t *testing.T, sim *graphsim.Server, status int, devices ...int) (string, *atomic.Bool) {
 	t.Helper()
 	bad := map[string]bool{}
 	for _, i := range devices {
 		bad[sim.DeviceID(i)] = true
 	}
+	faulty := &atomic.Bool{}
+	faulty.Store(true)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !strings.HasSuffix(r.URL.Path, "/$batch") {
+			sim.ServeHTTP(w, r)
+			return
+		}
+		if !faulty.Load() {
 			sim.ServeHTTP(w, r)
 			return
 		}
@@ -279,7 +293,7 @@ func faultyDetails(t *testing.T, sim *graphsim.Server, status int, devices ...in
 		_ = json.NewEncoder(w).Encode(answer)
 	}))
 	t.Cleanup(srv.Close)
-	return srv.URL
+	return srv.URL, faulty
 }
 
 // TestDetailsThatFailAreCountedAndTheDevicesStillDelivered: devices whose
@@ -404,5 +418,52 @@ func TestDetailsWithASelectOfNoListDefaultFetchNothing(t *testing.T) {
 	}
 	if st := sim.Stats(); st.BatchRequests != 0 || !strings.Contains(logs, "select names none of the properties") {
 		t.Errorf("%d batches sent; logs:\n%s", st.BatchRequests, logs)
+	}
+}
+
+// TestASecretNoLongerNamedIsNeverEmittedAgain: details fetched with the
+// activation lock bypass code, then a config that no longer names it and
+// whose GETs all fail: the devices carry their kept notes, and null for
+// the code.
+func TestASecretNoLongerNamedIsNeverEmittedAgain(t *testing.T) {
+	const n = 300
+	sim := graphsim.New(graphsim.Config{Devices: n, Seed: 28})
+	var all []int
+	for i := 0; i < n; i++ {
+		all = append(all, i)
+	}
+	dir := t.TempDir()
+	url, faulty := faultyDetailsSwitch(t, sim, http.StatusForbidden, all...)
+	faulty.Store(false)
+	run := func(props string) []received {
+		res := streamTest{input: inputYAML(sim, url, "", append(detailsYAML("    properties: "+props), "  state_cache: state")...),
+			caches: []string{fileCache("state", dir)}}.run(t)
+		if res.failure != nil || len(res.got) != n {
+			t.Fatalf("%d devices, %v\n%s", len(res.got), res.failure, res.logs)
+		}
+		return res.got
+	}
+	first := run("[ notes, activationLockBypassCode ]")
+	codes := 0
+	for _, m := range first {
+		if !strings.Contains(string(m.body), `"activationLockBypassCode":null`) {
+			codes++
+		}
+	}
+	if codes == 0 {
+		t.Fatal("no device has an activation lock bypass code: the test proves nothing")
+	}
+	faulty.Store(true)
+	second := run("[ notes ]")
+	for i, m := range second {
+		if !strings.Contains(string(m.body), `"activationLockBypassCode":null`) || m.meta[metaDetails] != "failed" {
+			t.Fatalf("device %d (%v): %s", i, m.meta[metaDetails], m.body)
+		}
+		want := members(t, sim.DeviceDetails(i, false))
+		for _, kv := range want {
+			if kv[0] == "notes" && !strings.Contains(string(m.body), `"notes":`+kv[1]) {
+				t.Fatalf("device %d: its kept notes %s are gone: %s", i, kv[1], m.body)
+			}
+		}
 	}
 }

@@ -85,12 +85,16 @@ func TestDetailsDueWhenNewChangedOrOld(t *testing.T) {
 	otherProps := fresh
 	otherProps.selected = 2
 	r.set.put("other properties", otherProps)
+	due := func(id string, trigger uint64) bool {
+		rec, known := r.set.get(id)
+		return r.due(rec, known, trigger, now.Unix())
+	}
 	for id, want := range map[string]bool{"fresh": false, "new": true, "old": true, "scheduled": true, "other properties": true} {
-		if got := r.due(id, 9, now.Unix()); got != want {
+		if got := due(id, 9); got != want {
 			t.Errorf("%s: due %v, want %v", id, got, want)
 		}
 	}
-	if !r.due("fresh", 10, now.Unix()) {
+	if !due("fresh", 10) {
 		t.Error("a changed trigger did not make the details due")
 	}
 }
@@ -178,17 +182,20 @@ func TestDetailsJournalPiecesAreReadBackAndCleared(t *testing.T) {
 	into := newDetailsSet(0)
 	into.put("dev-1-1", detailsRecord{fetchedAt: 500, values: []byte(`{"notes":"newer"}`)})
 	reader := newDetailsJournal(state)
-	n, err := reader.load(ctx, into)
+	n, err := reader.load(ctx, into, func(err error) { t.Errorf("a piece was skipped: %v", err) })
 	if err != nil || n != 3 || into.len() != 15 {
 		t.Fatalf("read %d pieces, %d records, %v", n, into.len(), err)
 	}
 	if rec, _ := into.get("dev-1-1"); string(rec.values) != `{"notes":"newer"}` {
 		t.Errorf("the journal overwrote a newer record: %s", rec.values)
 	}
-	if err := reader.clear(ctx); err != nil {
+	if err := reader.clear(ctx, 2); err != nil || reader.last() != 3 {
+		t.Fatalf("cleared up to piece 2 of 3: %v, %d left", err, reader.last())
+	}
+	if err := reader.clear(ctx, 3); err != nil {
 		t.Fatal(err)
 	}
-	if n, err := newDetailsJournal(state).load(ctx, newDetailsSet(0)); err != nil || n != 0 {
+	if n, err := newDetailsJournal(state).load(ctx, newDetailsSet(0), nil); err != nil || n != 0 {
 		t.Errorf("after clear: %d pieces, %v", n, err)
 	}
 }
@@ -221,6 +228,55 @@ func BenchmarkMergeDetailsPerDevice(b *testing.B) {
 		var err error
 		if buf, err = mergeDetails(buf[:0], devices[i%len(devices)], values, placeholders); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+func TestDetailsJournalSkipsAPieceItCannotRead(t *testing.T) {
+	res := memoryCacheResources(t)
+	state, err := newStateStore(res, "mem", "state", fingerprinter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	j := newDetailsJournal(state)
+	for piece := 1; piece <= 3; piece++ {
+		set := newDetailsSet(0)
+		set.put(fmt.Sprintf("dev-%d", piece), detailsRecord{fetchedAt: 1, values: []byte(`{}`)})
+		if err := j.write(ctx, set); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A kill while the file cache wrote piece 2 in place.
+	if err := cacheSet(ctx, res, "mem", j.key(2), []byte("intune-details/1\n\x05")); err != nil {
+		t.Fatal(err)
+	}
+	into := newDetailsSet(0)
+	var skipped []error
+	reader := newDetailsJournal(state)
+	n, err := reader.load(ctx, into, func(err error) { skipped = append(skipped, err) })
+	if err != nil || n != 3 || into.len() != 2 || len(skipped) != 1 || reader.last() != 3 {
+		t.Fatalf("read %d pieces (%d records), skipped %v, %v; next piece %d", n, into.len(), skipped, err, reader.last()+1)
+	}
+	if _, ok := into.get("dev-2"); ok {
+		t.Error("the unreadable piece's record was read")
+	}
+}
+
+// TestKeepOnlySparesWhatALaterSyncFetched: a complete sync prunes the
+// details of the devices it did not list, but not those a sync that
+// started after it (interval mode, overlapping) fetched meanwhile.
+func TestKeepOnlySparesWhatALaterSyncFetched(t *testing.T) {
+	d := newDetailsSet(0)
+	d.put("listed", detailsRecord{fetchedAt: 100, values: []byte(`{"a":1}`)})
+	d.put("left", detailsRecord{fetchedAt: 100, values: []byte(`{"a":1}`)})
+	d.put("new since", detailsRecord{fetchedAt: 300, values: []byte(`{"a":1}`)})
+	hashes := newByID[uint64](0)
+	hashes.put("listed", 1)
+	d.keepOnly(hashes, 200)
+	for id, want := range map[string]bool{"listed": true, "left": false, "new since": true} {
+		if _, ok := d.get(id); ok != want {
+			t.Errorf("%s kept: %v, want %v", id, ok, want)
 		}
 	}
 }

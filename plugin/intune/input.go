@@ -93,8 +93,11 @@ func newInput(conf *service.ParsedConfig, mgr *service.Resources) (*managedDevic
 	if in.client, err = c.newClient(in.metrics, retryLogger(in.log, in.redact, in.metrics)); err != nil {
 		return nil, err
 	}
-	// Intune counts its budget over 20 s: a window's worth may go at once.
-	in.client.Throttle = c.pacing.throttle().WithBurst(c.requestsPerSecond * intuneWindow)
+	// The listing and the details share one budget. A second's worth may
+	// go at once, no more: Intune counts 2,000 requests per 20 s, and a
+	// window's worth at once followed by the full rate would be twice that
+	// in the first window.
+	in.client.Throttle = c.pacing.throttle()
 	if in.detailsClock, err = detailsClock(in.log); err != nil {
 		return nil, err
 	}

@@ -59,8 +59,17 @@ func (m *inputMetrics) syncDelivered(elapsed time.Duration) {
 	m.lastSuccess.Set(time.Now().Unix())
 }
 
-// retried counts a failed attempt that will be retried.
+// retried counts a failed attempt that will be retried: one request, or
+// the requests of a batch the event stands for.
 func (m *inputMetrics) retried(ev graph.RetryEvent) {
+	if ev.Items > 0 {
+		m.retries.Incr(int64(ev.Items))
+		if ev.ThrottledItems > 0 {
+			m.throttled.Incr(int64(ev.ThrottledItems))
+			m.throttleWait.Incr(ev.Wait.Milliseconds())
+		}
+		return
+	}
 	m.retries.Incr(1)
 	var gerr *graph.Error
 	if errors.As(ev.Err, &gerr) && gerr.Source == graph.SourceGraph && gerr.StatusCode == http.StatusTooManyRequests {

@@ -22,13 +22,14 @@ var completed struct {
 	messages, syncs atomic.Int64
 	// apps counts the messages of intune_detected_apps among messages.
 	apps atomic.Int64
-	// detailsMissing counts the devices whose due details could not be
-	// fetched (intune_managed_devices with details).
+	// detailsMissing counts the devices of the last delivered sync whose
+	// due details could not be fetched (intune_managed_devices with
+	// details).
 	detailsMissing atomic.Int64
 }
 
-// DetailsMissing is how many devices of the delivered syncs were emitted
-// without the fresh details they were due (their GET failed).
+// DetailsMissing is how many devices of the last delivered sync were
+// emitted without the fresh details they were due (their GET failed).
 func DetailsMissing() int64 { return completed.detailsMissing.Load() }
 
 // DeliveredApps is how many of Delivered's messages are apps and pairs

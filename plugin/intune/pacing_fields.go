@@ -19,9 +19,6 @@ const (
 // Graph throttling limits, "Intune service limits").
 const intuneRequestsPerSecond = 100
 
-// intuneWindow is the window over which Intune counts that budget.
-const intuneWindow = 20
-
 // The pacing rules (see rule).
 var (
 	maxConcurrencyRule    = newRule(`root = if this < 1 || this > 256 { [ "max_concurrency must be between 1 and 256, got %v".format(this) ] }`, fieldMaxConcurrency)

@@ -191,17 +191,24 @@ func (f fingerprinter) fingerprint(device []byte) (string, uint64, error) {
 	if err == nil {
 		err = keyErr
 	}
+	id, err := scannedID(idLit, err)
+	return id, d.Sum64(), err
+}
+
+// scannedID is the id of a device whose members were walked: idLit is the
+// literal of its "id" (nil when it has none), err the walk's error.
+func scannedID(idLit []byte, err error) (string, error) {
 	if err != nil {
-		return "", 0, fmt.Errorf("device is not a JSON object: %w", err)
+		return "", fmt.Errorf("device is not a JSON object: %w", err)
 	}
 	if idLit == nil {
-		return "", 0, errors.New(`device has no "id"`)
+		return "", errors.New(`device has no "id"`)
 	}
 	id, err := graph.DecodeString(idLit)
 	if err != nil || id == "" {
-		return "", 0, fmt.Errorf(`device "id" is not a non-empty string: %.40s`, idLit)
+		return "", fmt.Errorf(`device "id" is not a non-empty string: %.40s`, idLit)
 	}
-	return id, d.Sum64(), nil
+	return id, nil
 }
 
 // The cache format (intune-snapshot/2): a magic, the count of hashes and

@@ -2,7 +2,6 @@ package intune
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sync"
 
@@ -43,7 +42,7 @@ func (s *stateStore) previous(ctx context.Context) (*snapshot, error) {
 		return s.last, nil
 	}
 	raw, err := cacheGet(ctx, s.res, s.cache, s.key)
-	if errors.Is(err, service.ErrKeyNotFound) {
+	if keyMissing(err) {
 		s.loaded = true
 		return nil, nil
 	}

@@ -41,6 +41,7 @@ type syncRun struct {
 	acks          *ackTracker
 	changes       *changeTracker // nil without state_cache
 	details       *detailsRun    // nil without details
+	journaled     int            // the last piece of details journal the sync wrote
 	deletions     int
 
 	// Metadata values, boxed once per sync rather than once per device.
@@ -233,6 +234,9 @@ func (in *managedDevicesInput) listPages(ctx context.Context, items chan<- pageI
 			return err
 		}
 	}
+	// Every record is journaled before the sync can be delivered, which
+	// clears the journal.
+	stopDetails()
 	out.finish()
 	return nil
 }
@@ -244,7 +248,12 @@ func (in *managedDevicesInput) listPages(ctx context.Context, items chan<- pageI
 func (in *managedDevicesInput) sendPages(ctx context.Context, out *syncOutbox, run *syncRun) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	for listed := range in.listAhead(ctx, run) {
+	next := in.listPagesOf(ctx, run)
+	for {
+		listed, ok := next()
+		if !ok {
+			break
+		}
 		if listed.err != nil {
 			return in.pagingFailed(ctx, run, listed.err)
 		}
@@ -258,7 +267,7 @@ func (in *managedDevicesInput) sendPages(ctx context.Context, out *syncOutbox, r
 				in.log.Warnf("%v", err)
 				return err
 			}
-			err = fmt.Errorf("sync %s stopped: page %d: %w", run.id, page.Number, err)
+			err = fmt.Errorf("sync %s stopped: %w", run.id, err)
 			in.log.Errorf("%v", err)
 			return err
 		}
@@ -294,17 +303,40 @@ type listedPage struct {
 	err     error
 }
 
-// listAhead lists run's pages in a goroutine of its own, planning each
-// one's details as soon as it is read. With details it reads up to
-// detailsLookAhead pages ahead of the one being emitted, so that the
-// budget is never idle while a page waits for its last GETs; without, one,
-// as the pages are all there is to wait for. It stops when ctx ends.
-func (in *managedDevicesInput) listAhead(ctx context.Context, run *syncRun) <-chan listedPage {
-	ahead := 0
+// listPagesOf returns the function that gives run's pages one at a time,
+// false after the last. With details a goroutine lists them ahead
+// (listAhead); without, the next page is fetched when it is asked for,
+// while Read hands out the one before: one page ahead, no more.
+func (in *managedDevicesInput) listPagesOf(ctx context.Context, run *syncRun) func() (listedPage, bool) {
 	if run.details != nil {
-		ahead = detailsLookAhead
+		pages := in.listAhead(ctx, run)
+		return func() (listedPage, bool) {
+			listed, ok := <-pages
+			return listed, ok
+		}
 	}
-	pages := make(chan listedPage, ahead)
+	pager := in.client.Pages(run.nextURL, run.pages+1)
+	done := false
+	return func() (listedPage, bool) {
+		if done {
+			return listedPage{}, false
+		}
+		page, err := pager.Next(ctx)
+		if errors.Is(err, io.EOF) {
+			done = true
+			return listedPage{}, false
+		}
+		done = err != nil
+		return listedPage{page: page, nextURL: pager.NextURL(), err: err}, true
+	}
+}
+
+// listAhead lists run's pages in a goroutine of its own, planning each
+// one's details as soon as it is read, up to detailsLookAhead pages ahead
+// of the one being emitted (plus the one it holds), so that the budget is
+// never idle while a page waits for its last GETs. It stops when ctx ends.
+func (in *managedDevicesInput) listAhead(ctx context.Context, run *syncRun) <-chan listedPage {
+	pages := make(chan listedPage, detailsLookAhead)
 	go func() {
 		defer close(pages)
 		pager := in.client.Pages(run.nextURL, run.pages+1)
@@ -314,7 +346,7 @@ func (in *managedDevicesInput) listAhead(ctx context.Context, run *syncRun) <-ch
 				return
 			}
 			listed := listedPage{page: page, nextURL: pager.NextURL(), err: err}
-			if err == nil && run.details != nil {
+			if err == nil {
 				if listed.details, err = run.details.plan(page.Devices); err != nil {
 					listed.err = fmt.Errorf("page %d: %w", page.Number, err)
 				}
@@ -349,7 +381,7 @@ func (in *managedDevicesInput) upserts(ctx context.Context, run *syncRun, listed
 			return item, err
 		}
 	}
-	merged, err := in.mergePage(run, devices, listed.details, &item)
+	merged, err := in.mergePage(run, listed.page.Number, devices, listed.details, &item)
 	if err != nil {
 		return item, err
 	}
@@ -368,7 +400,7 @@ func (in *managedDevicesInput) upserts(ctx context.Context, run *syncRun, listed
 
 // mergePage writes every device of a page with its placeholders replaced
 // (see mergeDetails) into one buffer, and sets item's details metadata.
-func (in *managedDevicesInput) mergePage(run *syncRun, devices [][]byte, pd *pageDetails, item *pageItem) ([][]byte, error) {
+func (in *managedDevicesInput) mergePage(run *syncRun, page int, devices [][]byte, pd *pageDetails, item *pageItem) ([][]byte, error) {
 	size := 0
 	for _, d := range devices {
 		size += len(d) + 64
@@ -391,7 +423,7 @@ func (in *managedDevicesInput) mergePage(run *syncRun, devices [][]byte, pd *pag
 		start := len(buf)
 		var err error
 		if buf, err = mergeDetails(buf, d, values, in.conf.details.placeholders); err != nil {
-			return nil, fmt.Errorf("device %d: %w", i+1, err)
+			return nil, fmt.Errorf("page %d, device %d: %w", page, i+1, err)
 		}
 		merged[i] = buf[start:len(buf):len(buf)]
 	}
@@ -509,9 +541,9 @@ func (in *managedDevicesInput) delivered(run *syncRun) {
 		if !in.state.saveDelivered(run.id, snap, in.log, in.conf.interval == 0) {
 			return
 		}
-		if in.detailsJournal != nil {
-			// The snapshot holds every record of the journal now.
-			if err := in.detailsJournal.clear(context.Background()); err != nil {
+		if in.detailsJournal != nil && run.details != nil {
+			// The snapshot holds every record the sync journaled.
+			if err := in.detailsJournal.clear(context.Background(), run.journaled); err != nil {
 				in.log.Warnf("%v", err)
 			}
 		}
@@ -530,7 +562,8 @@ func (in *managedDevicesInput) delivered(run *syncRun) {
 	if run.details != nil {
 		missing := run.details.failures.Load()
 		in.metrics.detailsMissing.Set(missing)
-		completed.detailsMissing.Add(missing)
+		// The last delivered sync's, as the exit status reports.
+		completed.detailsMissing.Store(missing)
 		if missing > 0 {
 			refused += fmt.Sprintf("; %d devices lack fresh details (their GET failed: emitted with the details last fetched, or null)", missing)
 		}
@@ -583,6 +616,13 @@ func retryLogger(log *service.Logger, redact redactor, metrics *inputMetrics) fu
 		if ev.TokenRenewed {
 			log.Warnf("%v", redact.error(fmt.Errorf("page %d attempt %d: Graph refused the access token; retrying with a new one: %w",
 				ev.Page, ev.Attempt, ev.Err)))
+			return
+		}
+		if ev.Items > 0 {
+			// A batch's items: Graph's Retry-After pauses every request
+			// (the throttle), other answers wait up to this long.
+			log.Warnf("%v", redact.error(fmt.Errorf("details, attempt %d: %w; retrying within %s",
+				ev.Attempt, ev.Err, ev.Wait.Round(time.Millisecond))))
 			return
 		}
 		log.Warnf("%v", redact.error(fmt.Errorf("page %d attempt %d failed, retrying in %s: %w",
