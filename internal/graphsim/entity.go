@@ -1,6 +1,7 @@
 package graphsim
 
 import (
+	"fmt"
 	"net/http"
 	"sync"
 )
@@ -37,21 +38,18 @@ func (s *Server) serveDevice(w *exchange, r *http.Request, ids requestIDs, beta 
 	}
 	props := s.propsOf(beta)
 	sel, msg := parseEntityQuery(r.URL.RawQuery, props)
-	if !s.authorize(w, r, ids) {
-		return
-	}
-	if msg != "" {
-		s.badRequest(w, ids, msg)
-		return
-	}
-	if s.cfg.Forbidden {
-		s.graphError(w, ids, http.StatusForbidden, "Forbidden", intuneForbidden(ids.request))
+	if !s.readable(w, r, ids, msg) {
 		return
 	}
 	st := s.state()
 	i, ok := s.indexFromID(key)
 	if !ok || !st.listed(i) || s.GoneOnGet(i) {
 		s.deviceNotFound(w, ids, key)
+		return
+	}
+	if kind := s.deviceFault(i); kind != "" {
+		s.applied(w, &Fault{Kind: kind})
+		s.answerFault(w, r, ids, &Fault{Kind: kind})
 		return
 	}
 	if !s.stall.pass(r) || !s.latency(w, r) {
@@ -240,4 +238,36 @@ func (s *Server) StalledGets() int {
 	s.stall.mu.Lock()
 	defer s.stall.mu.Unlock()
 	return s.stall.waiting
+}
+
+// SetDeviceFault makes every single-device GET of the devices at indices,
+// direct or inside a batch, answer kind, one of the status kinds of
+// faults.go (429, 500, 503, 403, ...), as Graph answers a client whose
+// GETs of some devices fail while the list works; "" clears theirs. A kind
+// that is not a status is an error.
+func (s *Server) SetDeviceFault(kind FaultKind, indices ...int) error {
+	if kind != "" && !kind.isStatus() {
+		return fmt.Errorf("device fault %q: want one of the status kinds", kind)
+	}
+	s.deviceFaultMu.Lock()
+	defer s.deviceFaultMu.Unlock()
+	next := make(map[int]FaultKind, len(s.deviceFaults)+len(indices))
+	for i, k := range s.deviceFaults {
+		next[i] = k
+	}
+	for _, i := range indices {
+		if kind == "" {
+			delete(next, i)
+		} else {
+			next[i] = kind
+		}
+	}
+	s.deviceFaults = next
+	return nil
+}
+
+func (s *Server) deviceFault(i int) FaultKind {
+	s.deviceFaultMu.Lock()
+	defer s.deviceFaultMu.Unlock()
+	return s.deviceFaults[i]
 }

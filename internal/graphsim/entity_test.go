@@ -280,3 +280,29 @@ func TestStallDetails(t *testing.T) {
 	}
 	e.sim.SetStallDetailsAfter(0)
 }
+
+func TestDeviceFaultsAnswerSomeDevicesGETsAsGraphFailsThem(t *testing.T) {
+	e := newEnv(t, Config{Devices: 20, Seed: 3})
+	if err := e.sim.SetDeviceFault(FaultSlow, 1); err == nil {
+		t.Error("a fault that is not a status was accepted")
+	}
+	if err := e.sim.SetDeviceFault(Fault403, 3, 4); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.sim.SetDeviceFault(Fault503, 5); err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range map[int]int{2: 200, 3: 403, 4: 403, 5: 503} {
+		resp, body := e.get(t, devicePath(e, "v1.0", i)+"?$select=notes", e.token)
+		if resp.StatusCode != want {
+			t.Errorf("device %d: %d %s, want %d", i, resp.StatusCode, body, want)
+		}
+	}
+	if ids, _ := listing(t, e, ""); len(ids) != 20 {
+		t.Errorf("the list shows %d devices: a device's faults are its GETs'", len(ids))
+	}
+	_ = e.sim.SetDeviceFault("", 3)
+	if resp, _ := e.get(t, devicePath(e, "v1.0", 3)+"?$select=notes", e.token); resp.StatusCode != 200 {
+		t.Errorf("cleared device 3: %d", resp.StatusCode)
+	}
+}

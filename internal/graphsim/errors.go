@@ -140,3 +140,23 @@ func writeBody(w http.ResponseWriter, status int, contentType string, body []byt
 // httpDate is the Date header value. net/http adds one too, but handlers
 // called directly (httptest.ResponseRecorder) would miss it.
 func httpDate(t time.Time) string { return t.UTC().Format(http.TimeFormat) }
+
+// readable answers, and says false, what Graph refuses before it reads a
+// managed device: a bad token (401), a bad query (msg, 400), an app
+// without the permission (Config.Forbidden, Intune's 403), in that order.
+func (s *Server) readable(w *exchange, r *http.Request, ids requestIDs, msg string) bool {
+	if !s.authorize(w, r, ids) {
+		return false
+	}
+	if msg != "" {
+		s.badRequest(w, ids, msg)
+		return false
+	}
+	if s.cfg.Forbidden {
+		// Intune's activity id is its own; reusing the request id keeps
+		// the two findable together.
+		s.graphError(w, ids, http.StatusForbidden, "Forbidden", intuneForbidden(ids.request))
+		return false
+	}
+	return true
+}

@@ -50,17 +50,7 @@ func (s *Server) serveCollection(w *exchange, r *http.Request, ids requestIDs, b
 			return
 		}
 	}
-	if !s.authorize(w, r, ids) {
-		return
-	}
-	if msg != "" {
-		s.badRequest(w, ids, msg)
-		return
-	}
-	if s.cfg.Forbidden {
-		// Intune's activity id is its own; reusing the request id keeps
-		// the two findable together.
-		s.graphError(w, ids, http.StatusForbidden, "Forbidden", intuneForbidden(ids.request))
+	if !s.readable(w, r, ids, msg) {
 		return
 	}
 	if !s.latency(w, r) {

@@ -185,6 +185,8 @@ type Server struct {
 	fetchMu                   sync.Mutex
 	fetches                   map[int]int // index -> detail GETs answered 200 (DetailFetches)
 	stall                     stallState  // Config.StallDetailsAfter (entity.go)
+	deviceFaultMu             sync.Mutex
+	deviceFaults              map[int]FaultKind // SetDeviceFault (entity.go)
 }
 
 // SetFederatedToken replaces the federated token accepted as client
