@@ -5,9 +5,6 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
-	"io"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -326,47 +323,11 @@ func TestSecretsStayNullUnlessNamedAndNeverReachTheLog(t *testing.T) {
 // many lack fresh details on its last line and exits 4.
 func TestDetailsThatFailExitFourAndSayHowMany(t *testing.T) {
 	const n = 150
-	sim := graphsim.New(graphsim.Config{Devices: n, Seed: 66})
-	bad := map[string]bool{sim.DeviceID(7): true, sim.DeviceID(8): true}
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !strings.HasSuffix(r.URL.Path, "/$batch") {
-			sim.ServeHTTP(w, r)
-			return
-		}
-		// Graph's answer, with the items of the bad devices refused.
-		payload, _ := io.ReadAll(r.Body)
-		var asked struct {
-			Requests []struct{ ID, URL string } `json:"requests"`
-		}
-		_ = json.Unmarshal(payload, &asked)
-		r.Body = io.NopCloser(bytes.NewReader(payload))
-		rec := httptest.NewRecorder()
-		sim.ServeHTTP(rec, r)
-		var answer struct {
-			Responses []map[string]any `json:"responses"`
-		}
-		dec := json.NewDecoder(rec.Body)
-		dec.UseNumber()
-		if err := dec.Decode(&answer); err != nil {
-			t.Errorf("graphsim's batch answer: %v", err)
-			return
-		}
-		for _, item := range answer.Responses {
-			for _, q := range asked.Requests {
-				path, _, _ := strings.Cut(q.URL, "?")
-				if q.ID == item["id"] && bad[path[strings.LastIndexByte(path, '/')+1:]] {
-					item["status"] = 403
-					item["body"] = map[string]any{"error": map[string]any{"code": "Forbidden", "message": "Application is not authorized to perform this operation."}}
-				}
-			}
-		}
-		w.Header().Set("Content-Type", "application/json")
-		_ = json.NewEncoder(w).Encode(answer)
-	}))
-	t.Cleanup(srv.Close)
-	c := sim.Config()
-	env := []string{"INTUNE_TENANT_ID=" + c.TenantID, "INTUNE_CLIENT_ID=" + c.ClientID, "INTUNE_CLIENT_SECRET=" + c.ClientSecret,
-		"INTUNE_LOGIN_URL=" + srv.URL, "INTUNE_GRAPH_URL=" + srv.URL, "INTUNE_DETAILS=true"}
+	sim, env := simEnv(t, graphsim.Config{Devices: n, Seed: 66})
+	if err := sim.SetDeviceFault(graphsim.Fault403, 7, 8); err != nil {
+		t.Fatal(err)
+	}
+	env = append(env, "INTUNE_DETAILS=true")
 	res := runBinary(t, env, "-c", config("stdout.yaml"))
 	lines := strings.Split(strings.TrimSpace(res.stdout), "\n")
 	if res.exitCode != 4 || len(lines) != n {

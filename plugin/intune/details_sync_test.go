@@ -1,13 +1,8 @@
 package intune
 
 import (
-	"encoding/json"
 	"fmt"
-	"io"
-	"net/http"
-	"net/http/httptest"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -230,88 +225,24 @@ func TestDetailsOfDevicesGoneSinceTheListAreNotFailures(t *testing.T) {
 	}
 }
 
-// faultyDetails answers the detail GETs of some devices itself, inside
-// graphsim's batch answers: status is what their items get.
-func faultyDetails(t *testing.T, sim *graphsim.Server, status int, devices ...int) string {
-	url, _ := faultyDetailsSwitch(t, sim, status, devices...)
-	return url
-}
-
-// faultyDetailsSwitch is faultyDetails whose faults the returned switch
-// turns off and on (on at first).
-func faultyDetailsSwitch(t *testing.T, sim *graphsim.Server, status int, devices ...int) (string, *atomic.Bool) {
-	t.Helper()
-	bad := map[string]bool{}
-	for _, i := range devices {
-		bad[sim.DeviceID(i)] = true
-	}
-	faulty := &atomic.Bool{}
-	faulty.Store(true)
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !strings.HasSuffix(r.URL.Path, "/$batch") {
-			sim.ServeHTTP(w, r)
-			return
-		}
-		if !faulty.Load() {
-			sim.ServeHTTP(w, r)
-			return
-		}
-		payload, _ := io.ReadAll(r.Body)
-		var asked struct {
-			Requests []struct{ ID, URL string } `json:"requests"`
-		}
-		_ = json.Unmarshal(payload, &asked)
-		deviceOf := map[string]string{} // item id -> device id
-		for _, q := range asked.Requests {
-			path, _, _ := strings.Cut(q.URL, "?")
-			deviceOf[q.ID] = path[strings.LastIndexByte(path, '/')+1:]
-		}
-		r.Body = io.NopCloser(strings.NewReader(string(payload)))
-		rec := httptest.NewRecorder()
-		sim.ServeHTTP(rec, r)
-		var answer struct {
-			Responses []map[string]any `json:"responses"`
-		}
-		body, _ := io.ReadAll(rec.Result().Body)
-		dec := json.NewDecoder(strings.NewReader(string(body)))
-		dec.UseNumber()
-		if err := dec.Decode(&answer); err != nil {
-			w.WriteHeader(rec.Code)
-			_, _ = w.Write(body)
-			return
-		}
-		for _, item := range answer.Responses {
-			if id, _ := item["id"].(string); bad[deviceOf[id]] {
-				item["status"] = status
-				item["headers"] = map[string]string{"Content-Type": "application/json"}
-				item["body"] = map[string]any{"error": map[string]any{
-					"code": http.StatusText(status), "message": "{\r\n  \"_version\": 3,\r\n  \"Message\": \"Application is not authorized to perform this operation. Application must have one of the following scopes: DeviceManagementManagedDevices.Read.All - Operation ID (for customer support): 00000000-0000-0000-0000-000000000000\"\r\n}",
-					"innerError": map[string]any{"request-id": "inner-request"}}}
-			}
-		}
-		w.Header().Set("Content-Type", "application/json")
-		_ = json.NewEncoder(w).Encode(answer)
-	}))
-	t.Cleanup(srv.Close)
-	return srv.URL, faulty
-}
-
 // TestDetailsThatFailAreCountedAndTheDevicesStillDelivered: devices whose
 // GET keeps failing are delivered with their list version (placeholders
 // null), counted, and named in the log with what to do; the sync is not a
 // failed one.
 func TestDetailsThatFailAreCountedAndTheDevicesStillDelivered(t *testing.T) {
 	for name, tc := range map[string]struct {
-		status int
-		hint   string
+		fault graphsim.FaultKind
+		hint  string
 	}{
-		"503 until the retry policy gives up": {http.StatusServiceUnavailable, "giving up on the request"},
-		"403":                                 {http.StatusForbidden, "grant the app registration"},
+		"503 until the retry policy gives up": {graphsim.Fault503, "giving up on the request"},
+		"403":                                 {graphsim.Fault403, "grant the app registration"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			const n = 200
-			sim := graphsim.New(graphsim.Config{Devices: n, Seed: 25})
-			url := faultyDetails(t, sim, tc.status, 5, 6, 150)
+			sim, url := startSim(t, graphsim.Config{Devices: n, Seed: 25})
+			if err := sim.SetDeviceFault(tc.fault, 5, 6, 150); err != nil {
+				t.Fatal(err)
+			}
 			got, logs, failure := runSync(t, inputYAML(sim, url, "", append(detailsYAML(
 				"    properties: [ notes, physicalMemoryInBytes ]"),
 				"  backoff:", "    initial_interval: 10ms", "    max_interval: 50ms", "    max_elapsed_time: 1s")...))
@@ -427,14 +358,12 @@ func TestDetailsWithASelectOfNoListDefaultFetchNothing(t *testing.T) {
 // the code.
 func TestASecretNoLongerNamedIsNeverEmittedAgain(t *testing.T) {
 	const n = 300
-	sim := graphsim.New(graphsim.Config{Devices: n, Seed: 28})
+	sim, url := startSim(t, graphsim.Config{Devices: n, Seed: 28})
 	var all []int
 	for i := 0; i < n; i++ {
 		all = append(all, i)
 	}
 	dir := t.TempDir()
-	url, faulty := faultyDetailsSwitch(t, sim, http.StatusForbidden, all...)
-	faulty.Store(false)
 	run := func(props string) []received {
 		res := streamTest{input: inputYAML(sim, url, "", append(detailsYAML("    properties: "+props), "  state_cache: state")...),
 			caches: []string{fileCache("state", dir)}}.run(t)
@@ -453,7 +382,9 @@ func TestASecretNoLongerNamedIsNeverEmittedAgain(t *testing.T) {
 	if codes == 0 {
 		t.Fatal("no device has an activation lock bypass code: the test proves nothing")
 	}
-	faulty.Store(true)
+	if err := sim.SetDeviceFault(graphsim.Fault403, all...); err != nil {
+		t.Fatal(err)
+	}
 	second := run("[ notes ]")
 	for i, m := range second {
 		if !strings.Contains(string(m.body), `"activationLockBypassCode":null`) || m.meta[metaDetails] != "failed" {
