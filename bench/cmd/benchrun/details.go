@@ -35,6 +35,9 @@ type detailsOptions struct {
 	throttle   string
 	apiVersion string
 	only       bool
+	// memorySizes are the tenant sizes of the memory runs: details of
+	// every device against an unthrottled graphsim, kept in a file cache.
+	memorySizes []int
 }
 
 type detailsScenario struct {
@@ -42,11 +45,14 @@ type detailsScenario struct {
 	throttle graphsim.Throttle
 	first    detailsRun
 	second   detailsRun
-	started  time.Time
-	finished time.Time
-	load     [2]string
-	command  string
-	build    string
+	// throttledAt is when the first sync started.
+	throttledAt time.Time
+	memory      []detailsMemory
+	started     time.Time
+	finished    time.Time
+	load        [2]string
+	command     string
+	build       string
 }
 
 // detailsRun is one sync of the scenario: the process' measures and what
@@ -57,7 +63,7 @@ type detailsRun struct {
 }
 
 func newDetailsScenario(o detailsOptions) (*detailsScenario, error) {
-	if o.devices <= 0 {
+	if o.devices <= 0 && len(o.memorySizes) == 0 {
 		return nil, nil
 	}
 	t, err := graphsim.ParseThrottle(o.throttle)
@@ -76,6 +82,27 @@ func (sc *detailsScenario) simArgs() []string {
 }
 
 func runDetailsScenario(ctx context.Context, ps *paths, simBin string, sc *detailsScenario, timeout time.Duration) error {
+	sc.started, sc.load[0] = time.Now(), loadAverage()
+	if sc.o.devices > 0 {
+		if err := runDetailsThrottled(ctx, ps, simBin, sc, timeout); err != nil {
+			return err
+		}
+	}
+	for _, n := range sc.o.memorySizes {
+		m, err := runDetailsMemory(ctx, ps, simBin, sc.o.apiVersion, n, timeout)
+		if err != nil {
+			return fmt.Errorf("memory at %d devices: %v", n, err)
+		}
+		fmt.Printf("  memory %9s devices: first sync wall %7.1fs cpu %6.1fs peak RSS %6.1f MB; state %6.1f MB; second sync wall %6.1fs peak RSS %6.1f MB, %d details due again\n",
+			thousands(n), m.first.wall, m.first.cpu, float64(m.first.rssKB)/1024, float64(m.stateBytes)/(1<<20), m.second.wall, float64(m.second.rssKB)/1024, m.refetched)
+		sc.memory = append(sc.memory, m)
+	}
+	sc.finished, sc.load[1] = time.Now(), loadAverage()
+	return nil
+}
+
+// runDetailsThrottled is the first sync and the one an hour later.
+func runDetailsThrottled(ctx context.Context, ps *paths, simBin string, sc *detailsScenario, timeout time.Duration) error {
 	fmt.Printf("\n== %s\n", sc.title())
 	s, err := startSimArgs(simBin, sc.simArgs(), ps.tmp, "graphsim-details.log")
 	if err != nil {
@@ -88,7 +115,7 @@ func runDetailsScenario(ctx context.Context, ps *paths, simBin string, sc *detai
 	}
 	env := append(graphEnv(s.url), "INTUNE_SQLITE_DSN=file:"+db+"?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)",
 		"INTUNE_DETAILS=true", "INTUNE_API_VERSION="+sc.o.apiVersion)
-	sc.started, sc.load[0] = time.Now(), loadAverage()
+	sc.throttledAt = time.Now()
 	if sc.first, err = sc.sync(ctx, ps, s.url, env, "details-first.log", timeout); err != nil {
 		return fmt.Errorf("first sync: %v", err)
 	}
@@ -110,7 +137,7 @@ func runDetailsScenario(ctx context.Context, ps *paths, simBin string, sc *detai
 	}
 	// Hourly syncs start an hour apart: the second one's clock reads the
 	// first one's start plus an hour.
-	shift := time.Until(sc.started.Add(time.Hour)).Round(time.Millisecond)
+	shift := time.Until(sc.throttledAt.Add(time.Hour)).Round(time.Millisecond)
 	env = append(env, "INTUNE_DETAILS_CLOCK_SHIFT="+shift.String())
 	if sc.second, err = sc.sync(ctx, ps, s.url, env, "details-second.log", timeout); err != nil {
 		return fmt.Errorf("second sync: %v", err)
@@ -120,8 +147,78 @@ func runDetailsScenario(ctx context.Context, ps *paths, simBin string, sc *detai
 	if err := verifyDetails(db, sc.o, changed); err != nil {
 		return fmt.Errorf("after the second sync: %v", err)
 	}
-	sc.finished, sc.load[1] = time.Now(), loadAverage()
 	return nil
+}
+
+// detailsMemory is what fetching and keeping every device's details costs
+// a process, against the tenant's size: a first sync (every device's
+// details fetched), the state it leaves, and a second sync (every device's
+// details read from the state, none fetched).
+type detailsMemory struct {
+	devices       int
+	first, second sample
+	stateBytes    int64
+	refetched     int64 // details the second sync fetched: those due by age already
+}
+
+// runDetailsMemory runs the input with details, emit: all and a file
+// cache as state_cache into the drop output, twice, against an
+// unthrottled graphsim of n devices: what it holds, not how Intune paces it.
+func runDetailsMemory(ctx context.Context, ps *paths, simBin, version string, n int, timeout time.Duration) (detailsMemory, error) {
+	m := detailsMemory{devices: n}
+	s, err := startSimArgs(simBin, []string{"-addr", "127.0.0.1:0", "-seed", fmt.Sprint(detailsSeed), "-devices", fmt.Sprint(n)}, ps.tmp, "graphsim-details-memory.log")
+	if err != nil {
+		return m, err
+	}
+	defer s.stop()
+	state := filepath.Join(ps.tmp, fmt.Sprintf("details-state-%d", n))
+	if err := os.MkdirAll(state, 0o700); err != nil {
+		return m, err
+	}
+	defer os.RemoveAll(state)
+	cfg, err := writeConfig(ps.tmp, "details-memory.yaml", intuneInput(s.url)+fmt.Sprintf(`    api_version: %s
+    details: { enabled: true }
+    max_requests_per_second: 1000000
+    state_cache: state
+cache_resources:
+  - label: state
+    file: { directory: %q }
+output:
+  drop: {}
+`, version, state))
+	if err != nil {
+		return m, err
+	}
+	var starts [2]time.Time
+	for k, run := range []*sample{&m.first, &m.second} {
+		starts[k] = time.Now()
+		if *run, err = measure(ctx, []string{ps.binary, "-c", cfg}, nil, nil, filepath.Join(ps.tmp, fmt.Sprintf("details-memory-%d-%d.log", n, k)), timeout); err != nil {
+			return m, err
+		}
+		if k == 0 {
+			entries, err := os.ReadDir(state)
+			if err != nil {
+				return m, err
+			}
+			for _, e := range entries {
+				if info, err := e.Info(); err == nil {
+					m.stateBytes += info.Size()
+				}
+			}
+		}
+	}
+	st, err := simStats(s.url)
+	if err != nil {
+		return m, err
+	}
+	// First refreshes are spread over max_age (7 days) from the fetch:
+	// the second sync fetches those that fell due between the two.
+	m.refetched = st.DetailGets - int64(n)
+	due := int64(float64(n)*starts[1].Sub(starts[0]).Seconds()/(7*24*3600)) + 2
+	if m.refetched < 0 || m.refetched > due {
+		return m, fmt.Errorf("graphsim served %d devices' details over both syncs, want %d and at most %d due again by age", st.DetailGets, n, due)
+	}
+	return m, nil
 }
 
 // sync runs config/sqlite.yaml once and counts what graphsim served.
@@ -228,6 +325,9 @@ const (
 )
 
 func renderDetails(sc *detailsScenario) string {
+	if sc.o.devices <= 0 {
+		return ""
+	}
 	var b strings.Builder
 	w := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
 	rate := float64(sc.throttle.Requests) / sc.throttle.Window.Seconds()
@@ -276,13 +376,47 @@ func renderDetails(sc *detailsScenario) string {
 	return b.String()
 }
 
+const (
+	detailsMemoryBegin = "<!-- benchrun details memory: begin -->"
+	detailsMemoryEnd   = "<!-- benchrun details memory: end -->"
+)
+
+func renderDetailsMemory(sc *detailsScenario) string {
+	if len(sc.memory) == 0 {
+		return ""
+	}
+	var b strings.Builder
+	w := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
+	w("%s\n## Details: memory against the tenant's size\n\n", detailsMemoryBegin)
+	w("What fetching and keeping every device's details costs the process as the tenant grows: the input with `details` (%s), `emit: all`, ", sc.o.apiVersion)
+	w("a file cache as `state_cache`, into the `drop` output, against graphsim **without throttle or latency** (`max_requests_per_second: 1000000`), twice: ")
+	w("a first sync that fetches every device's details, and a second that reads them from the state and fetches only those whose first refresh, ")
+	w("spread over `max_age`, already fell due (graphsim's count is checked against the time between the syncs). ")
+	w("**State** is the cache's files after the first sync: the devices' hashes and their details, one value (format 2).\n\n")
+	w("| devices | first sync wall | CPU | peak RSS | state | second sync wall | CPU | peak RSS | due again |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	for _, m := range sc.memory {
+		w("| %s | %.1f s | %.1f s | %.0f MB | %.1f MB | %.1f s | %.1f s | %.0f MB | %d |\n", thousands(m.devices), m.first.wall, m.first.cpu, float64(m.first.rssKB)/1024,
+			float64(m.stateBytes)/(1<<20), m.second.wall, m.second.cpu, float64(m.second.rssKB)/1024, m.refetched)
+	}
+	w("\nRun %s to %s (load average %s before, %s after), %s; `%s`.\n%s\n",
+		sc.started.UTC().Format("2006-01-02 15:04"), sc.finished.UTC().Format("15:04 MST"), sc.load[0], sc.load[1], sc.build, sc.command, detailsMemoryEnd)
+	return b.String()
+}
+
 // spliceDetails puts the scenario's section into RESULTS.md: in place of
 // the previous one, else before the detected-apps scenario (or the idle
 // footprint, or the list of runs), else at the end.
 func spliceDetails(existing, section string) string {
-	if i := strings.Index(existing, detailsBegin); i >= 0 {
-		if j := strings.Index(existing[i:], detailsEnd); j >= 0 {
-			rest := strings.TrimLeft(existing[i+j+len(detailsEnd):], "\n")
+	return spliceSection(existing, section, detailsBegin, detailsEnd)
+}
+
+// spliceSection puts a section framed by begin and end into RESULTS.md: in
+// place of the previous one, else before the detected-apps scenario (or
+// the idle footprint, or the list of runs), else at the end.
+func spliceSection(existing, section, begin, end string) string {
+	if i := strings.Index(existing, begin); i >= 0 {
+		if j := strings.Index(existing[i:], end); j >= 0 {
+			rest := strings.TrimLeft(existing[i+j+len(end):], "\n")
 			return existing[:i] + section + "\n" + rest
 		}
 	}

@@ -103,6 +103,8 @@ func main() {
 	flag.DurationVar(&o.details.latency, "details-latency", 50*time.Millisecond, "graphsim's latency before every answer in the details scenario")
 	flag.StringVar(&o.details.throttle, "details-throttle", "2000/20s", "graphsim -throttle of the details scenario (Intune's 2,000 requests per 20 s per app)")
 	flag.StringVar(&o.details.apiVersion, "details-api-version", "v1.0", "INTUNE_API_VERSION of the details scenario")
+	var detailsMemorySizes string
+	flag.StringVar(&detailsMemorySizes, "details-memory-sizes", "10000,100000,1000000", "tenant sizes of the details scenario's memory runs, unthrottled (empty: none)")
 	flag.BoolVar(&o.details.only, "details-only", false, "run the details scenario alone and replace only its section of -results (and not -svg)")
 	flag.StringVar(&o.resultsPath, "results", "RESULTS.md", "where to write the Markdown results")
 	flag.StringVar(&o.svgPath, "svg", "results.svg", "where to write the chart")
@@ -111,6 +113,9 @@ func main() {
 	var err error
 	if o.sizes, err = parseSizes(sizes); err != nil {
 		fatalf("-sizes: %v", err)
+	}
+	if o.details.memorySizes, err = parseSizes(detailsMemorySizes); err != nil {
+		fatalf("-details-memory-sizes: %v", err)
 	}
 	if o.runs < 1 {
 		fatalf("-runs must be at least 1")
@@ -175,8 +180,8 @@ func run(o *options) error {
 	}
 	if o.details.only {
 		progs, destProgs, o.idle, o.apps.devices = nil, nil, false, 0
-		if o.details.devices <= 0 {
-			return fmt.Errorf("-details-only with -details-devices %d: nothing to run", o.details.devices)
+		if o.details.devices <= 0 && len(o.details.memorySizes) == 0 {
+			return fmt.Errorf("-details-only with -details-devices %d and no -details-memory-sizes: nothing to run", o.details.devices)
 		}
 	}
 	apps, err := newAppsScenario(o.apps, o.skip)
@@ -273,13 +278,13 @@ func run(o *options) error {
 		}
 		appsSection = renderApps(apps)
 	}
-	var detailsSection string
+	var detailsSection, detailsMemorySection string
 	if details != nil {
 		details.command, details.build = o.commandLine, "`bin/intune-benthos` and `bin/graphsim` from `make build`, "+o.buildNote
 		if err := runDetailsScenario(ctx, ps, simBin, details, o.timeout); err != nil {
 			return err
 		}
-		detailsSection = renderDetails(details)
+		detailsSection, detailsMemorySection = renderDetails(details), renderDetailsMemory(details)
 	}
 	o.finished = time.Now()
 	o.loadAfter = loadAverage()
@@ -298,6 +303,9 @@ func run(o *options) error {
 		if detailsSection != "" {
 			md = spliceDetails(md, detailsSection)
 		}
+		if detailsMemorySection != "" {
+			md = spliceSection(md, detailsMemorySection, detailsMemoryBegin, detailsMemoryEnd)
+		}
 		if err := os.WriteFile(o.resultsPath, []byte(md), 0o644); err != nil {
 			return err
 		}
@@ -310,6 +318,9 @@ func run(o *options) error {
 	}
 	if detailsSection != "" {
 		md = spliceDetails(md, detailsSection)
+	}
+	if detailsMemorySection != "" {
+		md = spliceSection(md, detailsMemorySection, detailsMemoryBegin, detailsMemoryEnd)
 	}
 	if err := os.WriteFile(o.resultsPath, []byte(md), 0o644); err != nil {
 		return err
