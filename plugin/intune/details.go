@@ -1,6 +1,7 @@
 package intune
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"math"
@@ -300,7 +301,9 @@ func detailsValues(answer []byte, properties []string) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("the answer is not a JSON object: %w", err)
 	}
-	return append(out, '}'), nil
+	// Kept for every device until it is fetched again: exactly its size,
+	// not the answer's (whose context alone is longer than some values).
+	return bytes.Clone(append(out, '}')), nil
 }
 
 // mergeDetails appends to dst the device body with each placeholder
