@@ -602,24 +602,6 @@ const (
 	appsEnd   = "<!-- benchrun detected-apps scenario: end -->"
 )
 
-// spliceApps puts the scenario's section into an existing RESULTS.md: in
-// place of the previous one, else before the idle footprint (or the list of
-// runs), else at the end.
-func spliceApps(existing, section string) string {
-	if i := strings.Index(existing, appsBegin); i >= 0 {
-		if j := strings.Index(existing[i:], appsEnd); j >= 0 {
-			rest := strings.TrimLeft(existing[i+j+len(appsEnd):], "\n")
-			return existing[:i] + section + "\n" + rest
-		}
-	}
-	for _, h := range []string{"\n## Idle footprint\n", "\n## Every run\n"} {
-		if i := strings.Index(existing, h); i >= 0 {
-			return existing[:i+1] + section + "\n" + existing[i+1:]
-		}
-	}
-	return strings.TrimRight(existing, "\n") + "\n\n" + section
-}
-
 func renderApps(sc *appsScenario) string {
 	var b strings.Builder
 	w := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }

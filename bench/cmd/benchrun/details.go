@@ -403,13 +403,6 @@ func renderDetailsMemory(sc *detailsScenario) string {
 	return b.String()
 }
 
-// spliceDetails puts the scenario's section into RESULTS.md: in place of
-// the previous one, else before the detected-apps scenario (or the idle
-// footprint, or the list of runs), else at the end.
-func spliceDetails(existing, section string) string {
-	return spliceSection(existing, section, detailsBegin, detailsEnd)
-}
-
 // spliceSection puts a section framed by begin and end into RESULTS.md: in
 // place of the previous one, else before the detected-apps scenario (or
 // the idle footprint, or the list of runs), else at the end.

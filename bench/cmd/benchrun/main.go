@@ -296,32 +296,14 @@ func run(o *options) error {
 		if err != nil && !os.IsNotExist(err) {
 			return err
 		}
-		md := string(existing)
-		if appsSection != "" {
-			md = spliceApps(md, appsSection)
-		}
-		if detailsSection != "" {
-			md = spliceDetails(md, detailsSection)
-		}
-		if detailsMemorySection != "" {
-			md = spliceSection(md, detailsMemorySection, detailsMemoryBegin, detailsMemoryEnd)
-		}
+		md := spliceScenarios(string(existing), appsSection, detailsSection, detailsMemorySection)
 		if err := os.WriteFile(o.resultsPath, []byte(md), 0o644); err != nil {
 			return err
 		}
 		fmt.Printf("\nbench: done in %s; wrote its section of %s\n", o.finished.Sub(o.started).Round(time.Second), o.resultsPath)
 		return nil
 	}
-	md := renderMarkdown(o, scenarios)
-	if appsSection != "" {
-		md = spliceApps(md, appsSection)
-	}
-	if detailsSection != "" {
-		md = spliceDetails(md, detailsSection)
-	}
-	if detailsMemorySection != "" {
-		md = spliceSection(md, detailsMemorySection, detailsMemoryBegin, detailsMemoryEnd)
-	}
+	md := spliceScenarios(renderMarkdown(o, scenarios), appsSection, detailsSection, detailsMemorySection)
 	if err := os.WriteFile(o.resultsPath, []byte(md), 0o644); err != nil {
 		return err
 	}
@@ -330,6 +312,21 @@ func run(o *options) error {
 	}
 	fmt.Printf("\nbench: done in %s; wrote %s and %s\n", o.finished.Sub(o.started).Round(time.Second), o.resultsPath, o.svgPath)
 	return nil
+}
+
+// spliceScenarios puts the sections of the scenarios that write one of
+// their own (the detected-apps scenario, the details scenario and its
+// memory runs; empty when not run) into md, each in place of its previous
+// one.
+func spliceScenarios(md, apps, details, detailsMemory string) string {
+	for _, sec := range []struct{ text, begin, end string }{
+		{apps, appsBegin, appsEnd}, {details, detailsBegin, detailsEnd}, {detailsMemory, detailsMemoryBegin, detailsMemoryEnd},
+	} {
+		if sec.text != "" {
+			md = spliceSection(md, sec.text, sec.begin, sec.end)
+		}
+	}
+	return md
 }
 
 // buildPeers builds the floor and the msgraph program (when they run) into
