@@ -216,7 +216,8 @@ func (p *newColumnsProcessor) placeUnmapped(ctx context.Context, syncID string, 
 
 // tableColumns returns the table's columns, reading them on first use (and
 // again after a failure, at most every retryColumnsEvery); nil while they
-// are unknown or add_columns is off.
+// are unknown or add_columns is off. The table is read with add_columns
+// off too: reading it adds the columns a release added (loadLocked).
 func (p *newColumnsProcessor) tableColumns(ctx context.Context) map[string]bool {
 	if p.table == nil {
 		return nil
@@ -224,11 +225,11 @@ func (p *newColumnsProcessor) tableColumns(ctx context.Context) map[string]bool 
 	cols := p.known.Load()
 	if cols == nil {
 		p.mu.Lock()
-		loaded := p.loadLocked(ctx)
+		p.loadLocked(ctx)
 		p.mu.Unlock()
-		cols = &loaded
+		cols = p.known.Load()
 	}
-	if !p.add || *cols == nil {
+	if !p.add || cols == nil {
 		return nil
 	}
 	return *cols
