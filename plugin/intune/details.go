@@ -8,7 +8,6 @@ import (
 	"net/url"
 	"slices"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -68,11 +67,6 @@ type detailsRun struct {
 	metrics *inputMetrics
 
 	fetched, kept, failures, gone, requests atomic.Int64
-}
-
-type journalEntry struct {
-	id  string
-	rec detailsRecord
 }
 
 // selectedHash identifies a set of fetched properties: details fetched with
@@ -369,62 +363,4 @@ func mergeDetails(dst, body, values []byte, placeholders map[string]bool) ([]byt
 		dst = append(dst, m.value...)
 	}
 	return append(dst, '}'), nil
-}
-
-// journalWriter writes the records it is sent to the journal, a piece a
-// second at most, so that a fetch never waits for the cache; stop writes
-// what is left.
-type journalWriter struct {
-	journal *detailsJournal
-	entries chan journalEntry
-	done    chan struct{}
-	warn    func(error)
-}
-
-func startJournalWriter(journal *detailsJournal, warn func(error)) *journalWriter {
-	w := &journalWriter{journal: journal, entries: make(chan journalEntry, 4096), done: make(chan struct{}), warn: warn}
-	go w.run()
-	return w
-}
-
-func (w *journalWriter) run() {
-	defer close(w.done)
-	ticker := time.NewTicker(time.Second)
-	defer ticker.Stop()
-	piece := newDetailsSet(0)
-	var once sync.Once
-	flush := func() {
-		if piece.len() == 0 {
-			return
-		}
-		// The cache has its own timeouts; a journal that cannot be written
-		// costs GETs after a crash, not data.
-		if err := w.journal.write(context.Background(), piece); err != nil {
-			once.Do(func() {
-				w.warn(fmt.Errorf("%w; details fetched since the last saved state would be fetched again after a crash", err))
-			})
-		}
-		piece = newDetailsSet(0)
-	}
-	for {
-		select {
-		case e, open := <-w.entries:
-			if !open {
-				flush()
-				return
-			}
-			piece.put(e.id, e.rec)
-			if piece.len() >= 1000 {
-				flush()
-			}
-		case <-ticker.C:
-			flush()
-		}
-	}
-}
-
-// stop writes what is left and waits for it. No entry may be sent after.
-func (w *journalWriter) stop() {
-	close(w.entries)
-	<-w.done
 }
