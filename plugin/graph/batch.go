@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -206,7 +205,3 @@ func itemError(status int, itemHeaders map[string]string, body []byte, batch htt
 	gerr.RetryAfter, gerr.HasRetryAfter = parseRetryAfter(h.Get("Retry-After"), time.Now())
 	return gerr
 }
-
-// ErrBatchItemGaveUp reports an item of a batch that Graph kept answering
-// with a transient error until the retry policy's time ran out.
-var ErrBatchItemGaveUp = errors.New("giving up on the request")

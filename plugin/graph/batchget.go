@@ -2,6 +2,7 @@ package graph
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"sync"
@@ -38,6 +39,10 @@ type BatchGets struct {
 	// the policy's time while every page waits for them.
 	broken error
 }
+
+// ErrBatchItemGaveUp reports an item of a batch that Graph kept answering
+// with a transient error until the retry policy's time ran out.
+var ErrBatchItemGaveUp = errors.New("giving up on the request")
 
 // BatchResult is how one GET of BatchGets ended.
 type BatchResult struct {
