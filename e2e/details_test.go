@@ -36,38 +36,25 @@ func detailsEnv(env []string, version string) []string {
 	return append(env, "INTUNE_DETAILS=true", "INTUNE_API_VERSION="+version)
 }
 
-// sqliteDB is a SQLite file for a shipped config, and the DSN it is given.
-func sqliteDB(t *testing.T) (*sql.DB, string) {
-	t.Helper()
-	path := filepath.Join(t.TempDir(), "intune.db")
-	dsn := "file:" + path + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)"
-	db, err := sql.Open("sqlite", dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	return db, dsn
-}
-
 // checkDetailColumns compares, for every device, each detail column as the
 // database typed it with graphsim's real value (JSON values compared as
 // JSON, numbers digit for digit), and checks the fetch time and that the
 // secrets are NULL.
-func checkDetailColumns(t *testing.T, db *sql.DB, sim *graphsim.Server, version string, n int) {
+func checkDetailColumns(t *testing.T, tb shippedTable, sim *graphsim.Server, version string, n int) {
 	t.Helper()
 	cols := detailColumns[version]
 	names := make([]string, 0, len(cols))
 	for c := range cols {
 		names = append(names, c)
 	}
-	json := jsonText(db)
+	json := jsonText(tb.dest)
 	selects := make([]string, len(names))
 	for k, c := range names {
 		selects[k] = json(c)
 	}
 	q := "SELECT id, _details_fetched_at IS NOT NULL, activation_lock_bypass_code IS NULL, remote_assistance_session_url IS NULL, " +
 		strings.Join(selects, ", ") + " FROM managed_devices"
-	rows, err := db.Query(q)
+	rows, err := tb.db.Query(q)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -119,11 +106,10 @@ func checkDetailColumns(t *testing.T, db *sql.DB, sim *graphsim.Server, version 
 	}
 }
 
-// jsonText is the expression that reads a column as JSON text in db's
+// jsonText is the expression that reads a column as JSON text in dest's
 // dialect, so that numbers, strings, booleans and objects compare alike.
-func jsonText(db *sql.DB) func(col string) string {
-	var version string
-	if err := db.QueryRow(`SELECT sqlite_version()`).Scan(&version); err == nil {
+func jsonText(dest string) func(col string) string {
+	if dest == "sqlite" {
 		return func(col string) string {
 			return fmt.Sprintf("CASE WHEN %[1]s IS NULL THEN NULL WHEN typeof(%[1]s) = 'text' AND json_valid(%[1]s) AND substr(%[1]s, 1, 1) IN ('{', '[') THEN %[1]s ELSE json_quote(%[1]s) END", col)
 		}
@@ -175,23 +161,15 @@ func sameDetail(t *testing.T, got sql.NullString, want json.RawMessage) bool {
 func TestShippedTablesHoldEveryDevicesRealDetails(t *testing.T) {
 	const n = 300
 	for _, version := range []string{"v1.0", "beta"} {
-		t.Run("sqlite "+version, func(t *testing.T) {
-			sim, env := simEnv(t, graphsim.Config{Devices: n, Seed: 61, PageSize: 100})
-			db, dsn := sqliteDB(t)
-			res := runBinary(t, append(detailsEnv(env, version), "INTUNE_SQLITE_DSN="+dsn), "-c", config("sqlite.yaml"))
-			if res.exitCode != 0 {
-				t.Fatalf("exit %d\n%s", res.exitCode, res.logs())
-			}
-			checkDetailColumns(t, db, sim, version, n)
-		})
-		t.Run("postgres "+version, func(t *testing.T) {
-			dsn, db := freshDatabase(t)
-			sim, env := simEnv(t, graphsim.Config{Devices: n, Seed: 62, PageSize: 100})
-			res := runBinary(t, append(detailsEnv(env, version), "INTUNE_PG_DSN="+dsn), "-c", config("postgres.yaml"))
-			if res.exitCode != 0 {
-				t.Fatalf("exit %d\n%s", res.exitCode, res.logs())
-			}
-			checkDetailColumns(t, db, sim, version, n)
+		t.Run(version, func(t *testing.T) {
+			eachShippedTable(t, func(t *testing.T, tb shippedTable) {
+				sim, env := simEnv(t, graphsim.Config{Devices: n, Seed: 61, PageSize: 100})
+				res := runBinary(t, append(detailsEnv(env, version), tb.env...), "-c", config(tb.config))
+				if res.exitCode != 0 {
+					t.Fatalf("exit %d\n%s", res.exitCode, res.logs())
+				}
+				checkDetailColumns(t, tb, sim, version, n)
+			})
 		})
 	}
 }
@@ -202,13 +180,13 @@ func TestShippedTablesHoldEveryDevicesRealDetails(t *testing.T) {
 func TestWithoutDetailsListDefaultColumnsAreNullNeverZero(t *testing.T) {
 	const n = 200
 	sim, env := simEnv(t, graphsim.Config{Devices: n, Seed: 63})
-	db, dsn := sqliteDB(t)
-	res := runBinary(t, append(env, "INTUNE_DETAILS=false", "INTUNE_API_VERSION=beta", "INTUNE_SQLITE_DSN="+dsn), "-c", config("sqlite.yaml"))
+	tb := sqliteTable(t, "sqlite.yaml")
+	res := runBinary(t, append(append(env, "INTUNE_DETAILS=false", "INTUNE_API_VERSION=beta"), tb.env...), "-c", config(tb.config))
 	if res.exitCode != 0 {
 		t.Fatalf("exit %d\n%s", res.exitCode, res.logs())
 	}
 	var rows, memory, zero, hardware, mac, fetched int
-	err := db.QueryRow(`SELECT count(*), count(physical_memory_in_bytes), count(*) FILTER (WHERE physical_memory_in_bytes = 0),
+	err := tb.db.QueryRow(`SELECT count(*), count(physical_memory_in_bytes), count(*) FILTER (WHERE physical_memory_in_bytes = 0),
 		count(hardware_information), count(ethernet_mac_address), count(_details_fetched_at) FROM managed_devices`).
 		Scan(&rows, &memory, &zero, &hardware, &mac, &fetched)
 	if err != nil {
@@ -230,8 +208,8 @@ func TestWithoutDetailsListDefaultColumnsAreNullNeverZero(t *testing.T) {
 func TestKilledDuringDetailsTheRestartFetchesEachDeviceOnce(t *testing.T) {
 	const n = 3000
 	sim, env := simEnv(t, graphsim.Config{Devices: n, Seed: 64, PageSize: 500})
-	db, dsn := sqliteDB(t)
-	env = append(detailsEnv(env, "v1.0"), "INTUNE_SQLITE_DSN="+dsn)
+	tb := sqliteTable(t, "sqlite.yaml")
+	env = append(detailsEnv(env, "v1.0"), tb.env...)
 	sim.SetStallDetailsAfter(1300)
 	cmd, lines, stderr := startBinary(t, env, "-c", config("sqlite.yaml"))
 	go func() {
@@ -259,7 +237,7 @@ func TestKilledDuringDetailsTheRestartFetchesEachDeviceOnce(t *testing.T) {
 	if !strings.Contains(res.logs(), "resumes after page") || !strings.Contains(res.logs(), "pieces of journal left by a sync that stopped") {
 		t.Errorf("the second run did not resume with the journal:\n%s", res.logs())
 	}
-	checkDetailColumns(t, db, sim, "v1.0", n)
+	checkDetailColumns(t, tb, sim, "v1.0", n)
 	for i := 0; i < n; i++ {
 		if c := sim.DetailFetches()[sim.DeviceID(i)]; c != 1 {
 			t.Errorf("device %d: details fetched %d times", i, c)

@@ -35,19 +35,23 @@ func eachShippedTable(t *testing.T, test func(t *testing.T, tb shippedTable)) {
 // eachDatabase runs test against a SQLite config and a PostgreSQL config,
 // each with a database of its own.
 func eachDatabase(t *testing.T, sqliteConfig, postgresConfig string, test func(t *testing.T, tb shippedTable)) {
-	t.Run("sqlite", func(t *testing.T) {
-		dsn := "file:" + filepath.Join(t.TempDir(), "intune.db") + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)"
-		db, err := sql.Open("sqlite", dsn)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { db.Close() })
-		test(t, shippedTable{"sqlite", sqliteConfig, []string{"INTUNE_SQLITE_DSN=" + dsn}, db})
-	})
+	t.Run("sqlite", func(t *testing.T) { test(t, sqliteTable(t, sqliteConfig)) })
 	t.Run("postgres", func(t *testing.T) {
 		dsn, db := freshDatabase(t)
 		test(t, shippedTable{"postgres", postgresConfig, []string{"INTUNE_PG_DSN=" + dsn}, db})
 	})
+}
+
+// sqliteTable is a SQLite config with a database file of its own.
+func sqliteTable(t *testing.T, config string) shippedTable {
+	t.Helper()
+	dsn := "file:" + filepath.Join(t.TempDir(), "intune.db") + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)"
+	db, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return shippedTable{"sqlite", config, []string{"INTUNE_SQLITE_DSN=" + dsn}, db}
 }
 
 // rows reads every row of managed_devices, each column as the driver gives
