@@ -116,13 +116,8 @@ func runDetailsThrottled(ctx context.Context, ps *paths, simBin string, sc *deta
 	env := append(graphEnv(s.url), "INTUNE_SQLITE_DSN=file:"+db+"?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)",
 		"INTUNE_DETAILS=true", "INTUNE_API_VERSION="+sc.o.apiVersion)
 	sc.throttledAt = time.Now()
-	if sc.first, err = sc.sync(ctx, ps, s.url, env, "details-first.log", timeout); err != nil {
-		return fmt.Errorf("first sync: %v", err)
-	}
-	fmt.Printf("  first sync   wall %7.1fs  detail GETs %6d  batches %5d  429s %4d  cpu %6.1fs  peak RSS %6.1f MB\n",
-		sc.first.wall, sc.first.stats.DetailGets, sc.first.stats.BatchRequests, sc.first.stats.Throttled, sc.first.cpu, float64(sc.first.rssKB)/1024)
-	if err := verifyDetails(db, sc.o, nil); err != nil {
-		return fmt.Errorf("after the first sync: %v", err)
+	if sc.first, err = sc.syncChecked(ctx, ps, s.url, db, env, "first sync", nil, timeout); err != nil {
+		return err
 	}
 	var changed []int
 	for i := 0; i < sc.o.changes; i++ {
@@ -139,15 +134,24 @@ func runDetailsThrottled(ctx context.Context, ps *paths, simBin string, sc *deta
 	// first one's start plus an hour.
 	shift := time.Until(sc.throttledAt.Add(time.Hour)).Round(time.Millisecond)
 	env = append(env, "INTUNE_DETAILS_CLOCK_SHIFT="+shift.String())
-	if sc.second, err = sc.sync(ctx, ps, s.url, env, "details-second.log", timeout); err != nil {
-		return fmt.Errorf("second sync: %v", err)
+	sc.second, err = sc.syncChecked(ctx, ps, s.url, db, env, "an hour later", changed, timeout)
+	return err
+}
+
+// syncChecked runs one sync, prints what it cost and checks the table in
+// the SQLite file db against graphsim's truth (changed: the devices
+// changed so far).
+func (sc *detailsScenario) syncChecked(ctx context.Context, ps *paths, url, db string, env []string, name string, changed []int, timeout time.Duration) (detailsRun, error) {
+	run, err := sc.sync(ctx, ps, url, env, "details-"+strings.ReplaceAll(name, " ", "-")+".log", timeout)
+	if err != nil {
+		return run, fmt.Errorf("%s: %v", name, err)
 	}
-	fmt.Printf("  an hour later wall %6.1fs  detail GETs %6d  batches %5d  429s %4d  cpu %6.1fs  peak RSS %6.1f MB\n",
-		sc.second.wall, sc.second.stats.DetailGets, sc.second.stats.BatchRequests, sc.second.stats.Throttled, sc.second.cpu, float64(sc.second.rssKB)/1024)
+	fmt.Printf("  %-13s wall %7.1fs  detail GETs %6d  batches %5d  429s %4d  cpu %6.1fs  peak RSS %6.1f MB\n",
+		name, run.wall, run.stats.DetailGets, run.stats.BatchRequests, run.stats.Throttled, run.cpu, float64(run.rssKB)/1024)
 	if err := verifyDetails(db, sc.o, changed); err != nil {
-		return fmt.Errorf("after the second sync: %v", err)
+		return run, fmt.Errorf("after the %s: %v", name, err)
 	}
-	return nil
+	return run, nil
 }
 
 // detailsMemory is what fetching and keeping every device's details costs
