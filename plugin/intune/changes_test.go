@@ -1,6 +1,7 @@
 package intune
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"sort"
@@ -195,19 +196,50 @@ func TestSyncMarkersFrameTheSync(t *testing.T) {
 	}
 }
 
-func TestStateSnapshotRoundTripsAndStaysSmall(t *testing.T) {
+func TestStateSnapshotRoundTripsInChunksAndStaysSmall(t *testing.T) {
+	ctx := context.Background()
+	res := memoryCacheResources(t)
+	t.Setenv(envStateChunkBytes, "1000000")
+	store, err := newStateStore(res, "mem", "k", fingerprinter{})
+	if err != nil {
+		t.Fatal(err)
+	}
 	s := newSnapshot(0)
+	s.details = newDetailsSet(0)
 	for i := 0; i < 200000; i++ {
-		s.put(fmt.Sprintf("%08x-0000-4000-8000-%012x", i, i), golden(i))
+		id := fmt.Sprintf("%08x-0000-4000-8000-%012x", i, i)
+		s.put(id, golden(i))
+		if i%10 == 0 {
+			s.details.put(id, detailsRecord{fetchedAt: int64(i), values: []byte(`{"notes":"n"}`)})
+		}
 	}
 	s.put("Not-A-GUID", 7)
-	raw := s.encode()
-	if len(raw) > 6<<20 {
-		t.Errorf("200,000 devices take %d bytes in the cache, want a few MB", len(raw))
+	if err := store.save(ctx, s); err != nil {
+		t.Fatal(err)
 	}
-	back, err := decodeSnapshot(raw)
-	if err != nil || back.len() != s.len() {
-		t.Fatalf("decoded %d devices, err %v", back.len(), err)
+	raw, err := cacheGet(ctx, res, "mem", "k")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, _, err := decodeManifest(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	total := 0
+	for _, c := range m.chunks {
+		total += c.size
+		if c.size > 1000000+100 {
+			t.Errorf("a chunk of %d bytes, over the chunk size", c.size)
+		}
+	}
+	if len(m.chunks) < 5 || total > 6<<20 {
+		t.Errorf("200,000 devices take %d bytes in %d chunks, want a few MB in several", total, len(m.chunks))
+	}
+
+	fresh, _ := newStateStore(res, "mem", "k", fingerprinter{})
+	back, err := fresh.previous(ctx)
+	if err != nil || back.len() != s.len() || back.details.len() != 20000 {
+		t.Fatalf("read back %d devices, err %v", back.len(), err)
 	}
 	if h, ok := back.get("0000002a-0000-4000-8000-00000000002a"); !ok || h != golden(42) {
 		t.Errorf("device 42: %x %v", h, ok)
@@ -215,8 +247,36 @@ func TestStateSnapshotRoundTripsAndStaysSmall(t *testing.T) {
 	if h, ok := back.get("Not-A-GUID"); !ok || h != 7 {
 		t.Errorf("text id: %d %v", h, ok)
 	}
-	if _, err := decodeSnapshot(raw[:len(raw)-3]); err == nil {
-		t.Error("a truncated snapshot decoded")
+	if rec, ok := back.details.get("00000028-0000-4000-8000-000000000028"); !ok || rec.fetchedAt != 40 || string(rec.values) != `{"notes":"n"}` {
+		t.Errorf("device 40's details: %+v %v", rec, ok)
+	}
+}
+
+func TestStateOfAnOlderReleaseIsReadAndReplaced(t *testing.T) {
+	ctx := context.Background()
+	res := memoryCacheResources(t)
+	old := newSnapshot(0)
+	old.put("0000002a-0000-4000-8000-00000000002a", 42)
+	if err := cacheSet(ctx, res, "mem", "k", old.encode()); err != nil {
+		t.Fatal(err)
+	}
+	store, _ := newStateStore(res, "mem", "k", fingerprinter{})
+	back, err := store.previous(ctx)
+	if err != nil || back.len() != 1 {
+		t.Fatalf("the single-value snapshot of an older release: %v", err)
+	}
+	next := newSnapshot(0)
+	next.put("0000002b-0000-4000-8000-00000000002b", 43)
+	if err := store.save(ctx, next); err != nil {
+		t.Fatal(err)
+	}
+	fresh, _ := newStateStore(res, "mem", "k", fingerprinter{})
+	back, err = fresh.previous(ctx)
+	if _, ok := back.get("0000002b-0000-4000-8000-00000000002b"); err != nil || back.len() != 1 || !ok {
+		t.Fatalf("after the first save: %d devices, %v", back.len(), err)
+	}
+	if _, err := decodeSnapshot(old.encode()[:30]); err == nil {
+		t.Error("a truncated single-value snapshot decoded")
 	}
 }
 

@@ -132,35 +132,32 @@ func readDetailsRecords(b []byte) (*detailsSet, []byte, error) {
 	b = b[w:]
 	d := newDetailsSet(int(min(n, uint64(len(b)/40))))
 	for i := uint64(0); i < n; i++ {
-		g, id, rest, err := readIDKey(b)
+		g, id, rec, rest, err := readDetailsRecord(b)
 		if err != nil {
 			return nil, nil, fmt.Errorf("details record %d: %w", i+1, err)
 		}
-		var rec detailsRecord
-		var fields [2]uint64
-		for k := range fields {
-			v, w := binary.Uvarint(rest)
-			if w <= 0 {
-				return nil, nil, fmt.Errorf("details record %d is truncated", i+1)
-			}
-			fields[k], rest = v, rest[w:]
-		}
-		rec.fetchedAt, rec.refreshAt = int64(fields[0]), int64(fields[1])
-		if len(rest) < 16 {
-			return nil, nil, fmt.Errorf("details record %d is truncated", i+1)
-		}
-		rec.trigger, rec.selected = binary.LittleEndian.Uint64(rest), binary.LittleEndian.Uint64(rest[8:])
-		rest = rest[16:]
-		size, w := binary.Uvarint(rest)
-		if w <= 0 || uint64(len(rest)-w) < size {
-			return nil, nil, fmt.Errorf("details record %d is truncated", i+1)
-		}
-		rec.values = rest[w : w+int(size) : w+int(size)]
-		b = rest[w+int(size):]
 		d.m.put(d.m.idOf(g, id), rec)
 		d.bytes += len(rec.values)
+		b = rest
 	}
 	return d, b, nil
+}
+
+// readDetailsRecord reads one record appendDetailsRecord wrote. Its values
+// are a slice of b.
+func readDetailsRecord(b []byte) (g [16]byte, id string, rec detailsRecord, rest []byte, err error) {
+	g, id, rest, err = readIDKey(b)
+	if err != nil {
+		return g, id, rec, nil, err
+	}
+	r := uvarintReader{b: rest}
+	rec.fetchedAt, rec.refreshAt = int64(r.uvarint()), int64(r.uvarint())
+	rec.trigger, rec.selected = r.uint64(), r.uint64()
+	rec.values = r.bytes()
+	if r.err != nil {
+		return g, id, rec, nil, errors.New("truncated")
+	}
+	return g, id, rec, r.b, nil
 }
 
 // detailsJournal keeps the details fetched since the snapshot was last

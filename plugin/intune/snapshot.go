@@ -1,6 +1,7 @@
 package intune
 
 import (
+	"context"
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
@@ -81,6 +82,15 @@ func (m byID[V]) each(fn func(g [16]byte, id string, v V)) {
 	for id, v := range m.other {
 		fn([16]byte{}, id, v)
 	}
+}
+
+// putKey sets the entry each would name (g, or else id).
+func (m byID[V]) putKey(g [16]byte, id string, v V) {
+	if id == "" {
+		m.guids[g] = v
+		return
+	}
+	m.other[id] = v
 }
 
 // hasKey tells whether the entry each named (g, or else id) is in m.
@@ -211,18 +221,117 @@ func scannedID(idLit []byte, err error) (string, error) {
 	return id, nil
 }
 
-// The cache format (intune-snapshot/2): a magic, the count of hashes and
-// one record per device (a kind byte, the id: 16 bytes for a GUID,
-// length-prefixed text otherwise, and the hash), then the details section
-// (details_state.go): its count and one record per device. Version 1, which
-// releases before details wrote, is the magic "intune-snapshot/1" and the
-// hash records alone, up to the end: it is read as a snapshot without
-// details, and written as version 2 by the next sync.
+// The snapshot's kind in a chunked state (state_chunks.go), and its
+// records there: each a kind byte, then
+//
+//   - snapshotHashRecord: the id (appendIDKey) and the 8-byte hash;
+//   - snapshotDetailsRecord: a details record (appendDetailsRecord).
+//
+// The manifest's counts are the hashes' and the details'.
+const (
+	snapshotKind          = "devices"
+	snapshotHashRecord    = 'h'
+	snapshotDetailsRecord = 'd'
+)
+
+// writeTo writes s as records of w's generation.
+func (s *snapshot) writeTo(ctx context.Context, w *stateWriter) ([]uint64, error) {
+	var err error
+	s.hashes.each(func(g [16]byte, id string, h uint64) {
+		if err != nil {
+			return
+		}
+		w.buf = append(w.buf, snapshotHashRecord)
+		w.buf = appendIDKey(w.buf, g, id)
+		w.buf = binary.LittleEndian.AppendUint64(w.buf, h)
+		err = w.endRecord(ctx)
+	})
+	counts := []uint64{uint64(s.hashes.len()), 0}
+	if s.details == nil || err != nil {
+		return counts, err
+	}
+	d := s.details
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	counts[1] = uint64(d.m.len())
+	d.m.each(func(g [16]byte, id string, rec detailsRecord) {
+		if err != nil {
+			return
+		}
+		w.buf = append(w.buf, snapshotDetailsRecord)
+		w.buf = appendDetailsRecord(w.buf, g, id, rec)
+		err = w.endRecord(ctx)
+	})
+	return counts, err
+}
+
+// newSnapshotFor is an empty snapshot sized for what m's counts say.
+func newSnapshotFor(m *stateManifest) *snapshot {
+	var hashes, details uint64
+	if len(m.counts) >= 2 {
+		hashes, details = m.counts[0], m.counts[1]
+	}
+	s := newSnapshot(int(min(hashes, 1<<26)))
+	if details > 0 {
+		s.details = newDetailsSet(int(min(details, 1<<26)))
+	}
+	return s
+}
+
+// readChunk adds the records of one chunk to s.
+func (s *snapshot) readChunk(b []byte) error {
+	for n := 1; len(b) > 0; n++ {
+		kind := b[0]
+		var err error
+		switch kind {
+		case snapshotHashRecord:
+			var g [16]byte
+			var id string
+			g, id, b, err = readIDKey(b[1:])
+			if err == nil && len(b) < 8 {
+				err = errors.New("truncated")
+			}
+			if err == nil {
+				s.hashes.putKey(g, id, binary.LittleEndian.Uint64(b))
+				b = b[8:]
+			}
+		case snapshotDetailsRecord:
+			var g [16]byte
+			var id string
+			var rec detailsRecord
+			g, id, rec, b, err = readDetailsRecord(b[1:])
+			if err == nil {
+				if s.details == nil {
+					s.details = newDetailsSet(0)
+				}
+				s.details.m.putKey(g, id, rec)
+				s.details.bytes += len(rec.values)
+			}
+		default:
+			err = fmt.Errorf("an unknown record kind %q", kind)
+		}
+		if err != nil {
+			return fmt.Errorf("record %d: %w", n, err)
+		}
+	}
+	return nil
+}
+
+// The single-value format of releases before the chunked state
+// (intune-snapshot/2): a magic, the count of hashes and one record per
+// device (a kind byte, the id: 16 bytes for a GUID, length-prefixed text
+// otherwise, and the hash), then the details section (details_state.go):
+// its count and one record per device. Version 1, which releases before
+// details wrote, is the magic "intune-snapshot/1" and the hash records
+// alone, up to the end. Both are read, and the next save writes the
+// chunked state in their place.
 var (
 	snapshotMagic   = []byte("intune-snapshot/2\n")
 	snapshotMagicV1 = []byte("intune-snapshot/1\n")
 )
 
+// encode writes the single-value format; tests use it to stand for a state
+// an older release saved.
 func (s *snapshot) encode() []byte {
 	size := len(snapshotMagic) + 10 + 25*s.hashes.len() + 10
 	if s.details != nil {

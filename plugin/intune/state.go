@@ -2,6 +2,7 @@ package intune
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 
@@ -11,10 +12,11 @@ import (
 // stateStore keeps the snapshot of the last complete sync in a Benthos cache
 // and in memory between the syncs of one process.
 type stateStore struct {
-	res   *service.Resources
-	cache string
-	key   string
-	fp    fingerprinter
+	res    *service.Resources
+	cache  string
+	key    string
+	fp     fingerprinter
+	chunks *chunkedState
 
 	mu     sync.Mutex
 	loaded bool
@@ -30,7 +32,7 @@ func newStateStore(mgr *service.Resources, cache, key string, fp fingerprinter) 
 	if !mgr.HasCache(cache) {
 		return nil, fmt.Errorf("%s: cache resource %q is not defined", fieldStateCache, cache)
 	}
-	return &stateStore{res: mgr, cache: cache, key: key, fp: fp}, nil
+	return &stateStore{res: mgr, cache: cache, key: key, fp: fp, chunks: newChunkedState(mgr, cache, key)}, nil
 }
 
 // previous returns the last complete sync's snapshot, reading the cache the
@@ -41,17 +43,20 @@ func (s *stateStore) previous(ctx context.Context) (*snapshot, error) {
 	if s.loaded {
 		return s.last, nil
 	}
-	raw, err := cacheGet(ctx, s.res, s.cache, s.key)
-	if keyMissing(err) {
-		s.loaded = true
-		return nil, nil
-	}
+	var snap *snapshot
+	_, legacy, err := s.chunks.read(ctx, snapshotKind, func(m *stateManifest, chunk []byte) error {
+		if snap == nil {
+			snap = newSnapshotFor(m)
+		}
+		return snap.readChunk(chunk)
+	})
 	if err != nil {
-		return nil, fmt.Errorf("reading the device snapshot %q from cache %q: %w", s.key, s.cache, err)
+		return nil, fmt.Errorf("reading the device snapshot: %w", err)
 	}
-	snap, err := decodeSnapshot(raw)
-	if err != nil {
-		return nil, fmt.Errorf("device snapshot %q in cache %q: %w", s.key, s.cache, err)
+	if legacy != nil {
+		if snap, err = decodeSnapshot(legacy); err != nil {
+			return nil, fmt.Errorf("device snapshot %q in cache %q: %w", s.key, s.cache, err)
+		}
 	}
 	s.loaded, s.last = true, snap
 	return snap, nil
@@ -60,9 +65,17 @@ func (s *stateStore) previous(ctx context.Context) (*snapshot, error) {
 // save makes snap the last complete sync's, in the cache first: the memory
 // copy only moves once the cache holds it.
 func (s *stateStore) save(ctx context.Context, snap *snapshot) error {
-	raw := snap.encode()
-	if err := cacheSet(ctx, s.res, s.cache, s.key, raw); err != nil {
-		return fmt.Errorf("saving the device snapshot %q (%d bytes) to cache %q: %w", s.key, len(raw), s.cache, err)
+	w := s.chunks.begin(ctx)
+	counts, err := snap.writeTo(ctx, w)
+	if err == nil {
+		err = w.commit(ctx, snapshotKind, counts)
+	}
+	if errors.Is(err, errStateOvertaken) {
+		return nil
+	}
+	if err != nil {
+		w.abandon(ctx)
+		return fmt.Errorf("saving the device snapshot %q to cache %q: %w", s.key, s.cache, err)
 	}
 	s.mu.Lock()
 	s.loaded, s.last = true, snap

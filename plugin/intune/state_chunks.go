@@ -1,0 +1,336 @@
+package intune
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"sync"
+
+	"github.com/benthosdev/benthos/v4/public/service"
+	"github.com/cespare/xxhash/v2"
+)
+
+// chunkedState keeps one snapshot in a cache as a generation of chunks,
+// each a few MB, so that no value grows with the tenant past what every
+// cache takes (PostgreSQL refuses a field over 1 GB, SQLite a value over
+// 1,000,000,000 bytes, Redis over 512 MB), and a manifest that names them.
+//
+// The keys, for a state key K:
+//
+//   - K_<gen>_<n>: chunk n of generation gen, a run of whole records;
+//   - K_head, then K: the manifest (format, generation, each chunk's
+//     length and hash, the writer's counts), with its own hash.
+//
+// A save writes every chunk of a new generation, then the manifest, first
+// to K_head then to K, then deletes the previous generation's chunks. The
+// switch is the write of K_head: before it completes, a reader finds the
+// previous manifest (K_head torn or old, K old) and its chunks, all still
+// there; after, the new one. K is the same manifest again, so that a write
+// cut short (the file cache writes in place) leaves one whole copy; and it
+// is the key that releases before chunks kept their whole snapshot under,
+// which a reader still takes when no manifest is there (legacy).
+type chunkedState struct {
+	res        *service.Resources
+	cache      string
+	key        string
+	chunkBytes int
+
+	mu       sync.Mutex
+	reserved uint64 // the highest generation a writer of this process took
+}
+
+// defaultChunkBytes is a chunk's size: small beside any cache's limit, and
+// few enough writes (25 for 100 MB) that each costs nothing.
+const defaultChunkBytes = 4 << 20
+
+// envStateChunkBytes sets another chunk size, for tests that want many.
+const envStateChunkBytes = "INTUNE_STATE_CHUNK_BYTES"
+
+func newChunkedState(res *service.Resources, cache, key string) *chunkedState {
+	size := defaultChunkBytes
+	if v, err := strconv.Atoi(os.Getenv(envStateChunkBytes)); err == nil && v > 0 {
+		size = v
+	}
+	return &chunkedState{res: res, cache: cache, key: key, chunkBytes: size}
+}
+
+func (s *chunkedState) headKey() string { return s.key + "_head" }
+
+func (s *chunkedState) chunkKey(gen uint64, n int) string {
+	return s.key + "_" + strconv.FormatUint(gen, 10) + "_" + strconv.Itoa(n)
+}
+
+// stateManifest says what one saved generation is.
+type stateManifest struct {
+	kind   string   // whose snapshot: "devices", "apps"
+	gen    uint64   // which generation of chunks
+	counts []uint64 // the writer's own, to size what reads it
+	chunks []chunkInfo
+}
+
+type chunkInfo struct {
+	size int
+	hash uint64
+}
+
+var stateManifestMagic = []byte("intune-state/3\n")
+
+func (m *stateManifest) encode() []byte {
+	out := append([]byte(nil), stateManifestMagic...)
+	out = binary.AppendUvarint(out, uint64(len(m.kind)))
+	out = append(out, m.kind...)
+	out = binary.AppendUvarint(out, m.gen)
+	out = binary.AppendUvarint(out, uint64(len(m.counts)))
+	for _, c := range m.counts {
+		out = binary.AppendUvarint(out, c)
+	}
+	out = binary.AppendUvarint(out, uint64(len(m.chunks)))
+	for _, c := range m.chunks {
+		out = binary.AppendUvarint(out, uint64(c.size))
+		out = binary.LittleEndian.AppendUint64(out, c.hash)
+	}
+	return binary.LittleEndian.AppendUint64(out, xxhash.Sum64(out))
+}
+
+// decodeManifest reads a manifest; ok is false for a value that is not one
+// (a release's single value, or nothing).
+func decodeManifest(raw []byte) (m *stateManifest, ok bool, err error) {
+	if !hasPrefix(raw, stateManifestMagic) {
+		return nil, false, nil
+	}
+	if len(raw) < len(stateManifestMagic)+8 || xxhash.Sum64(raw[:len(raw)-8]) != binary.LittleEndian.Uint64(raw[len(raw)-8:]) {
+		return nil, true, errors.New("the state manifest is damaged (its hash does not match)")
+	}
+	r := uvarintReader{b: raw[len(stateManifestMagic) : len(raw)-8]}
+	m = &stateManifest{}
+	m.kind = string(r.bytes())
+	m.gen = r.uvarint()
+	m.counts = make([]uint64, min(r.uvarint(), 64))
+	for i := range m.counts {
+		m.counts[i] = r.uvarint()
+	}
+	n := r.uvarint()
+	for i := uint64(0); i < n && r.err == nil; i++ {
+		size := r.uvarint()
+		m.chunks = append(m.chunks, chunkInfo{size: int(size), hash: r.uint64()})
+	}
+	if r.err != nil || len(r.b) != 0 {
+		return nil, true, errors.New("the state manifest is damaged")
+	}
+	return m, true, nil
+}
+
+// uvarintReader reads the fields of a record, remembering the first error.
+type uvarintReader struct {
+	b   []byte
+	err error
+}
+
+func (r *uvarintReader) uvarint() uint64 {
+	if r.err != nil {
+		return 0
+	}
+	v, w := binary.Uvarint(r.b)
+	if w <= 0 {
+		r.err = errors.New("truncated")
+		return 0
+	}
+	r.b = r.b[w:]
+	return v
+}
+
+func (r *uvarintReader) uint64() uint64 {
+	if r.err != nil || len(r.b) < 8 {
+		r.err = errors.New("truncated")
+		return 0
+	}
+	v := binary.LittleEndian.Uint64(r.b)
+	r.b = r.b[8:]
+	return v
+}
+
+func (r *uvarintReader) bytes() []byte {
+	n := r.uvarint()
+	if r.err != nil || uint64(len(r.b)) < n {
+		r.err = errors.New("truncated")
+		return nil
+	}
+	v := r.b[:n:n]
+	r.b = r.b[n:]
+	return v
+}
+
+// current is the manifest a reader takes: K_head's, or K's when K_head is
+// torn or older; or, with no manifest anywhere, K's value as a release
+// before this format left it (legacy, nil when there is none).
+func (s *chunkedState) current(ctx context.Context) (m *stateManifest, legacy []byte, err error) {
+	var best *stateManifest
+	var firstErr error
+	for _, key := range []string{s.headKey(), s.key} {
+		raw, err := cacheGet(ctx, s.res, s.cache, key)
+		if keyMissing(err) {
+			continue
+		}
+		if err != nil {
+			return nil, nil, fmt.Errorf("reading the state %q from cache %q: %w", key, s.cache, err)
+		}
+		m, isManifest, err := decodeManifest(raw)
+		switch {
+		case err != nil:
+			firstErr = fmt.Errorf("state %q in cache %q: %w", key, s.cache, err)
+		case isManifest:
+			if best == nil || m.gen > best.gen {
+				best = m
+			}
+		case key == s.key && best == nil:
+			legacy = raw
+		}
+	}
+	if best != nil {
+		return best, nil, nil
+	}
+	if legacy == nil && firstErr != nil {
+		return nil, nil, firstErr
+	}
+	return nil, legacy, nil
+}
+
+// read hands each chunk of the saved snapshot of kind to fn, in order,
+// after checking its length and hash. It returns the manifest, or the
+// legacy value, or neither on a first run.
+func (s *chunkedState) read(ctx context.Context, kind string, fn func(m *stateManifest, chunk []byte) error) (*stateManifest, []byte, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	m, legacy, err := s.current(ctx)
+	if err != nil || m == nil {
+		return nil, legacy, err
+	}
+	if m.kind != kind {
+		return nil, nil, fmt.Errorf("state %q in cache %q holds %s, not %s: is the cache key shared with another input?", s.key, s.cache, m.kind, kind)
+	}
+	for n, c := range m.chunks {
+		key := s.chunkKey(m.gen, n)
+		raw, err := cacheGet(ctx, s.res, s.cache, key)
+		if keyMissing(err) {
+			return nil, nil, fmt.Errorf("state %q in cache %q: chunk %d of %d (%q) is missing", s.key, s.cache, n+1, len(m.chunks), key)
+		}
+		if err != nil {
+			return nil, nil, fmt.Errorf("reading state chunk %q from cache %q: %w", key, s.cache, err)
+		}
+		if len(raw) != c.size || xxhash.Sum64(raw) != c.hash {
+			return nil, nil, fmt.Errorf("state %q in cache %q: chunk %d of %d (%q) is damaged (%d bytes, %d expected, or its hash differs)", s.key, s.cache, n+1, len(m.chunks), key, len(raw), c.size)
+		}
+		if err := fn(m, raw); err != nil {
+			return nil, nil, fmt.Errorf("state %q in cache %q, chunk %d: %w", s.key, s.cache, n+1, err)
+		}
+	}
+	return m, nil, nil
+}
+
+// stateWriter writes one generation: records are appended to buf, and
+// written as a chunk whenever it is full (endRecord). Only its owner uses
+// it.
+type stateWriter struct {
+	s      *chunkedState
+	gen    uint64
+	buf    []byte
+	chunks []chunkInfo
+	err    error // the first write that failed: commit refuses then
+}
+
+// begin reserves a new generation, above the saved one and any other
+// writer's of this process.
+func (s *chunkedState) begin(ctx context.Context) *stateWriter {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if m, _, err := s.current(ctx); err == nil && m != nil {
+		// A manifest that cannot be read is no generation to stay above:
+		// commit checks again before it switches.
+		s.reserved = max(s.reserved, m.gen)
+	}
+	s.reserved++
+	return &stateWriter{s: s, gen: s.reserved, buf: make([]byte, 0, s.chunkBytes+s.chunkBytes/8)}
+}
+
+// endRecord ends a record appended to buf: a full buffer is written as
+// the next chunk. A write that fails is kept for commit to report, and
+// returned.
+func (w *stateWriter) endRecord(ctx context.Context) error {
+	if len(w.buf) < w.s.chunkBytes || w.err != nil {
+		return w.err
+	}
+	return w.flush(ctx)
+}
+
+func (w *stateWriter) flush(ctx context.Context) error {
+	if len(w.buf) == 0 || w.err != nil {
+		return w.err
+	}
+	key := w.s.chunkKey(w.gen, len(w.chunks))
+	if err := cacheSet(ctx, w.s.res, w.s.cache, key, w.buf); err != nil {
+		w.err = fmt.Errorf("saving state chunk %q (%d bytes) to cache %q: %w", key, len(w.buf), w.s.cache, err)
+		return w.err
+	}
+	w.chunks = append(w.chunks, chunkInfo{size: len(w.buf), hash: xxhash.Sum64(w.buf)})
+	w.buf = w.buf[:0]
+	return nil
+}
+
+// chunksWritten is how many chunks are in the cache so far.
+func (w *stateWriter) chunksWritten() int { return len(w.chunks) }
+
+// errStateOvertaken is commit's answer when a later sync's snapshot was
+// saved first: the older one is dropped, not switched to.
+var errStateOvertaken = errors.New("a later sync's state was saved first")
+
+// commit writes what is left, switches the state to this generation, and
+// deletes the previous one's chunks.
+func (w *stateWriter) commit(ctx context.Context, kind string, counts []uint64) error {
+	if err := w.flush(ctx); err != nil {
+		return err
+	}
+	s := w.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	old, _, _ := s.current(ctx)
+	if old != nil && old.gen >= w.gen {
+		w.deleteChunks(ctx, w.gen, 0, len(w.chunks))
+		return errStateOvertaken
+	}
+	m := stateManifest{kind: kind, gen: w.gen, counts: counts, chunks: w.chunks}
+	raw := m.encode()
+	for _, key := range []string{s.headKey(), s.key} {
+		if err := cacheSet(ctx, s.res, s.cache, key, raw); err != nil {
+			return fmt.Errorf("saving the state manifest %q to cache %q: %w", key, s.cache, err)
+		}
+	}
+	if old != nil {
+		w.deleteChunks(ctx, old.gen, 0, len(old.chunks))
+	}
+	// A process killed while writing this generation before may have left
+	// more chunks of it than this one has: they are nobody's.
+	for n := len(w.chunks); ; n++ {
+		if _, err := cacheGet(ctx, s.res, s.cache, s.chunkKey(w.gen, n)); err != nil {
+			break
+		}
+		w.deleteChunks(ctx, w.gen, n, n+1)
+	}
+	return nil
+}
+
+// abandon deletes what a writer wrote for a snapshot that will not be
+// saved.
+func (w *stateWriter) abandon(ctx context.Context) {
+	w.deleteChunks(ctx, w.gen, 0, len(w.chunks))
+}
+
+// deleteChunks deletes chunks from..to-1 of gen. What cannot be deleted
+// is left: no reader follows a chunk no manifest names.
+func (w *stateWriter) deleteChunks(ctx context.Context, gen uint64, from, to int) {
+	for n := from; n < to; n++ {
+		_ = cacheDelete(ctx, w.s.res, w.s.cache, w.s.chunkKey(gen, n))
+	}
+}
