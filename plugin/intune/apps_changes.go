@@ -1,65 +1,64 @@
 package intune
 
 import (
+	"context"
 	"encoding/json"
-	"strings"
 
 	"github.com/cespare/xxhash/v2"
 )
 
 // appsChanges follows one sync of intune_detected_apps against the last
-// complete one, as changeTracker does for devices: it remembers every app
-// and pair seen (their key and a hash of the message), drops the unchanged
-// ones with emit: changes, and once the sync is complete names what left.
-// Only the sync's goroutine uses it.
+// complete one, as changeTracker does for devices: it hashes every app and
+// pair message, drops the unchanged ones with emit: changes, writes each
+// to the sync's own snapshot as it goes, and once the sync is complete
+// names what left. Its memory is the last snapshot, compact (about 16
+// bytes a pair), and the ids the sync's snapshot defined: never the pairs
+// twice. Only the sync's goroutine uses it.
 type appsChanges struct {
-	previous *snapshot // nil on the first sync: everything is new
-	current  *snapshot
+	previous *appsSnapshot    // nil on the first sync: everything is new
+	current  *appsStateWriter // nil for a resumed sync: it is no snapshot
 	onlyNew  bool
 	upserts  int
 	deleted  int
 }
 
-func newAppsChanges(previous *snapshot, onlyNew bool) *appsChanges {
-	capacity := 0
-	if previous != nil {
-		capacity = previous.len()
-	}
-	return &appsChanges{previous: previous, current: newSnapshot(capacity), onlyNew: onlyNew}
-}
-
-// Snapshot keys: an app by its id, a pair by its device and app ids. A
-// space is in neither kind of id.
-const (
-	appKeyPrefix  = "app "
-	pairKeyPrefix = "pair "
-)
-
-func appKey(appID string) string            { return appKeyPrefix + appID }
-func pairKey(deviceID, appID string) string { return pairKeyPrefix + deviceID + " " + appID }
-func splitPairKey(key string) (string, string) {
-	d, a, _ := strings.Cut(strings.TrimPrefix(key, pairKeyPrefix), " ")
-	return d, a
+func newAppsChanges(previous *appsSnapshot, current *appsStateWriter, onlyNew bool) *appsChanges {
+	return &appsChanges{previous: previous, current: current, onlyNew: onlyNew}
 }
 
 // keep records item's messages and returns those to emit: all of them
 // unless emit: changes drops the unchanged.
-func (c *appsChanges) keep(item appsItem) appsItem {
+func (c *appsChanges) keep(ctx context.Context, item appsItem) (appsItem, error) {
 	filter := c.onlyNew && c.previous != nil
 	kept := appsItem{entity: item.entity, operation: item.operation, run: item.run}
 	for i, body := range item.bodies {
 		appID, _ := item.appIDs[i].(string)
-		key := appKey(appID)
+		var deviceID string
 		if item.deviceIDs != nil {
-			deviceID, _ := item.deviceIDs[i].(string)
-			key = pairKey(deviceID, appID)
+			deviceID, _ = item.deviceIDs[i].(string)
 		}
 		hash := xxhash.Sum64(body)
-		c.current.put(key, hash)
-		if !filter {
+		if c.current != nil {
+			var err error
+			if item.deviceIDs != nil {
+				err = c.current.pair(ctx, deviceID, appID, hash)
+			} else {
+				err = c.current.app(ctx, appID, hash)
+			}
+			if err != nil {
+				return appsItem{}, err
+			}
+		}
+		if c.previous == nil {
 			continue
 		}
-		if old, ok := c.previous.get(key); ok && old == hash {
+		var unchanged bool
+		if item.deviceIDs != nil {
+			unchanged = c.previous.seePair(deviceID, appID, hash)
+		} else {
+			unchanged = c.previous.seeApp(appID, hash)
+		}
+		if !filter || unchanged {
 			continue
 		}
 		kept.bodies = append(kept.bodies, body)
@@ -72,31 +71,51 @@ func (c *appsChanges) keep(item appsItem) appsItem {
 		kept = item
 	}
 	c.upserts += len(kept.bodies)
-	return kept
+	return kept, nil
 }
 
-// deletions are the apps and the pairs of the last complete sync that this
-// complete sync did not see, as Graph's delta queries write removed items.
-func (c *appsChanges) deletions() (apps, pairs appsItem) {
-	apps = appsItem{entity: entityDetectedAppMeta, operation: opDeleteMeta}
-	pairs = appsItem{entity: entityDeviceAppMeta, operation: opDeleteMeta}
+// deletionsPerItem is how many tombstones one item carries.
+const deletionsPerItem = 1000
+
+// sendDeletions sends a tombstone for each pair, then each app, of the last
+// complete sync that this complete sync did not see, as Graph's delta
+// queries write removed items, a thousand to an item.
+func (c *appsChanges) sendDeletions(send func(appsItem) error) error {
 	if c.previous == nil {
-		return apps, pairs
+		return nil
 	}
-	for _, key := range c.previous.missingFrom(c.current) {
-		if strings.HasPrefix(key, pairKeyPrefix) {
-			deviceID, appID := splitPairKey(key)
-			pairs.bodies = append(pairs.bodies, pairTombstone(deviceID, appID))
-			pairs.appIDs = append(pairs.appIDs, appID)
-			pairs.deviceIDs = append(pairs.deviceIDs, deviceID)
-			continue
+	pairs := appsItem{entity: entityDeviceAppMeta, operation: opDeleteMeta}
+	flush := func(item *appsItem, force bool) error {
+		if len(item.bodies) == 0 || !force && len(item.bodies) < deletionsPerItem {
+			return nil
 		}
-		appID := strings.TrimPrefix(key, appKeyPrefix)
+		c.deleted += len(item.bodies)
+		err := send(*item)
+		*item = appsItem{entity: item.entity, operation: item.operation}
+		return err
+	}
+	err := c.previous.eachUnseenPair(func(deviceID, appID string) error {
+		pairs.bodies = append(pairs.bodies, pairTombstone(deviceID, appID))
+		pairs.appIDs = append(pairs.appIDs, appID)
+		pairs.deviceIDs = append(pairs.deviceIDs, deviceID)
+		return flush(&pairs, false)
+	})
+	if err == nil {
+		err = flush(&pairs, true)
+	}
+	if err != nil {
+		return err
+	}
+	apps := appsItem{entity: entityDetectedAppMeta, operation: opDeleteMeta}
+	err = c.previous.eachUnseenApp(func(appID string) error {
 		apps.bodies = append(apps.bodies, tombstone(appID))
 		apps.appIDs = append(apps.appIDs, appID)
+		return flush(&apps, false)
+	})
+	if err == nil {
+		err = flush(&apps, true)
 	}
-	c.deleted = len(apps.bodies) + len(pairs.bodies)
-	return apps, pairs
+	return err
 }
 
 // pairTombstone is the body of a pair's deletion.

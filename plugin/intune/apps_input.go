@@ -51,7 +51,7 @@ type detectedAppsInput struct {
 	redact      redactor
 	client      *graph.Client
 	throttle    *graph.Throttle
-	state       *stateStore      // nil without state_cache
+	state       *appsStateStore  // nil without state_cache
 	checkpoints *checkpointStore // nil without checkpoint_cache
 	metrics     *inputMetrics
 
@@ -75,7 +75,7 @@ func newAppsInput(conf *service.ParsedConfig, mgr *service.Resources) (*detected
 	}
 	in.client.Throttle = in.throttle
 	query := graph.DetectedAppsURL(c.graphURL)
-	if in.state, err = newStateStore(mgr, c.stateCache, storeKey(appsStateKeyPrefix, c.keyScope(), query), fingerprinter{}); err != nil {
+	if in.state, err = newAppsStateStore(mgr, c.stateCache, storeKey(appsStateKeyPrefix, c.keyScope(), query)); err != nil {
 		return nil, err
 	}
 	if in.checkpoints, err = newCheckpointStore(mgr, c.checkpointCache, storeKey(appsCheckpointKeyPrefix, c.keyScope(), query)); err != nil {

@@ -39,6 +39,7 @@ type appsRun struct {
 	units, unitsDone int
 	fanOutStarted    time.Time
 	lastProgress     time.Time
+	handedOver       bool // every message was handed to Read
 }
 
 func newAppsRun(now time.Time) *appsRun {
@@ -95,10 +96,22 @@ func (in *detectedAppsInput) syncOnce(ctx context.Context, items chan<- appsItem
 		if err != nil {
 			return fmt.Errorf("sync %s stopped: %w", run.id, err)
 		}
-		run.changes = newAppsChanges(previous, in.conf.emitChanges)
-		if run.resumeAfter != "" {
+		var current *appsStateWriter
+		if run.resumeAfter == "" {
+			current = in.state.begin(ctx)
+		} else {
 			in.log.Warnf("Sync %s resumed from a checkpoint: it emits no deletions and keeps the previous snapshot; the next complete sync names the deletions", run.id)
 		}
+		run.changes = newAppsChanges(previous, current, in.conf.emitChanges)
+		if previous != nil {
+			in.log.Infof("Sync %s compares with the last complete sync's %d apps and %d pairs, read from cache %q", run.id, previous.appCount(), previous.pairCount(), in.state.chunks.cache)
+		}
+		defer func() {
+			if current != nil && !run.handedOver {
+				// Not every message was handed on: this is no snapshot.
+				current.w.abandon(context.Background())
+			}
+		}()
 	}
 
 	apps, err := in.listApps(ctx, out)
@@ -132,13 +145,11 @@ func (in *detectedAppsInput) syncOnce(ctx context.Context, items chan<- appsItem
 	in.logProgress(run, true)
 	if run.changes != nil && run.resumeAfter == "" {
 		// Every request succeeded: what the sync did not see has left.
-		apps, pairs := run.changes.deletions()
-		for _, item := range []appsItem{pairs, apps} {
-			if err := out.send(item); err != nil {
-				return err
-			}
+		if err := run.changes.sendDeletions(out.send); err != nil {
+			return err
 		}
 	}
+	run.handedOver = true
 	out.finish()
 	return nil
 }
@@ -464,7 +475,10 @@ func (o *appsOutbox) sendAt(item appsItem, cur syncCursor) error {
 	case item.operation != nil:
 		operation = opDelete
 	case o.run.changes != nil:
-		item = o.run.changes.keep(item)
+		var err error
+		if item, err = o.run.changes.keep(o.ctx, item); err != nil {
+			return fmt.Errorf("sync %s stopped: %w", o.run.id, err)
+		}
 	}
 	o.metrics.emitted.Incr(int64(len(item.bodies)), operation)
 	o.run.cursor++
@@ -523,7 +537,7 @@ func unitName(strategy string) string {
 // complete downstream, and its snapshot the one the next sync compares with.
 func (in *detectedAppsInput) delivered(run *appsRun) {
 	elapsed := time.Since(run.startedAt)
-	if run.changes != nil && run.resumeAfter == "" {
+	if run.changes != nil && run.changes.current != nil {
 		if !in.state.saveDelivered(run.id, run.changes.current, in.log, in.conf.interval == 0) {
 			return
 		}

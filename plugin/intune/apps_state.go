@@ -1,0 +1,376 @@
+package intune
+
+import (
+	"cmp"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/benthosdev/benthos/v4/public/service"
+)
+
+// The apps input's snapshot in a chunked state (state_chunks.go): what the
+// last complete sync emitted, as records of a kind byte and
+//
+//   - appsDefineApp, appsDefineDevice: an id (length-prefixed), which
+//     gets the next index of its kind, counting from 0;
+//   - appsAppRecord: an app's index (uvarint) and the hash of its message;
+//   - appsPairRecord: a device's index, an app's index (uvarint each) and
+//     the hash of the pair's message.
+//
+// An id is defined before a record uses it, and once, so a pair costs about
+// 14 bytes (10 M pairs: about 140 MB, in 35 chunks). The manifest's counts
+// are the apps defined, the devices defined, the app records and the pair
+// records, so that a reader allocates once.
+const (
+	appsStateKind    = "apps"
+	appsDefineApp    = 'a'
+	appsDefineDevice = 'e'
+	appsAppRecord    = 'A'
+	appsPairRecord   = 'P'
+)
+
+// appsSnapshot is the last complete sync's apps and pairs, compact: each id
+// once, and a pair as two indexes and a hash in one sorted slice (16 bytes
+// a pair, 160 MB for 10 M), with a bit per entry that the sync running
+// against it sets when it sees the entry again. What is unset at the end
+// has left.
+type appsSnapshot struct {
+	appIndex    map[string]uint32
+	appIDs      []string
+	appHash     []uint64
+	appListed   bitset // the app had a record, not only pairs
+	deviceIndex map[string]uint32
+	deviceIDs   []string
+	pairs       []pairEntry // sorted by key, one per key
+
+	appSeen  bitset
+	pairSeen bitset
+}
+
+// pairEntry is a pair: its device's index in the high 32 bits of key, its
+// app's in the low ones.
+type pairEntry struct {
+	key  uint64
+	hash uint64
+}
+
+func pairKeyOf(device, app uint32) uint64 { return uint64(device)<<32 | uint64(app) }
+
+type bitset []uint64
+
+func newBitset(n int) bitset             { return make(bitset, (n+63)/64) }
+func (b bitset) set(i int)               { b[i/64] |= 1 << (i % 64) }
+func (b bitset) has(i int) bool          { return b[i/64]&(1<<(i%64)) != 0 }
+func (b bitset) grow(n int) bitset       { return append(b, make(bitset, max(0, (n+63)/64-len(b)))...) }
+func (s *appsSnapshot) pairCount() int   { return len(s.pairs) }
+func (s *appsSnapshot) appCount() int    { return len(s.appIDs) }
+func (s *appsSnapshot) deviceCount() int { return len(s.deviceIDs) }
+
+func newAppsSnapshot(apps, devices, pairs int) *appsSnapshot {
+	return &appsSnapshot{
+		appIndex:    make(map[string]uint32, apps),
+		appIDs:      make([]string, 0, apps),
+		appHash:     make([]uint64, 0, apps),
+		deviceIndex: make(map[string]uint32, devices),
+		deviceIDs:   make([]string, 0, devices),
+		pairs:       make([]pairEntry, 0, pairs),
+	}
+}
+
+func (s *appsSnapshot) defineApp(id string) uint32 {
+	if i, ok := s.appIndex[id]; ok {
+		return i
+	}
+	i := uint32(len(s.appIDs))
+	s.appIndex[id] = i
+	s.appIDs = append(s.appIDs, id)
+	s.appHash = append(s.appHash, 0)
+	return i
+}
+
+func (s *appsSnapshot) defineDevice(id string) uint32 {
+	if i, ok := s.deviceIndex[id]; ok {
+		return i
+	}
+	i := uint32(len(s.deviceIDs))
+	s.deviceIndex[id] = i
+	s.deviceIDs = append(s.deviceIDs, id)
+	return i
+}
+
+// seal sorts the pairs, keeps one record of each (a sync emits a pair
+// once), and readies the bits a sync sets.
+func (s *appsSnapshot) seal() {
+	slices.SortFunc(s.pairs, func(a, b pairEntry) int { return cmp.Compare(a.key, b.key) })
+	kept := s.pairs[:0]
+	for i, p := range s.pairs {
+		if i > 0 && s.pairs[i-1].key == p.key {
+			continue
+		}
+		kept = append(kept, p)
+	}
+	s.pairs = slices.Clip(kept)
+	s.appListed = s.appListed.grow(len(s.appIDs))
+	s.appSeen = newBitset(len(s.appIDs))
+	s.pairSeen = newBitset(len(s.pairs))
+}
+
+// seeApp marks the app as seen again and tells whether its message is the
+// same as the last complete sync's.
+func (s *appsSnapshot) seeApp(appID string, hash uint64) (unchanged bool) {
+	i, ok := s.appIndex[appID]
+	if !ok || !s.appListed.has(int(i)) {
+		return false
+	}
+	s.appSeen.set(int(i))
+	return s.appHash[i] == hash
+}
+
+// seePair marks the pair as seen again and tells whether its message is
+// the same as the last complete sync's.
+func (s *appsSnapshot) seePair(deviceID, appID string, hash uint64) (unchanged bool) {
+	d, ok := s.deviceIndex[deviceID]
+	if !ok {
+		return false
+	}
+	a, ok := s.appIndex[appID]
+	if !ok {
+		return false
+	}
+	key := pairKeyOf(d, a)
+	i, found := slices.BinarySearchFunc(s.pairs, key, func(p pairEntry, k uint64) int { return cmp.Compare(p.key, k) })
+	if !found {
+		return false
+	}
+	s.pairSeen.set(i)
+	return s.pairs[i].hash == hash
+}
+
+// eachUnseenPair calls fn with each pair not seen again, in key order.
+func (s *appsSnapshot) eachUnseenPair(fn func(deviceID, appID string) error) error {
+	for i, p := range s.pairs {
+		if !s.pairSeen.has(i) {
+			if err := fn(s.deviceIDs[p.key>>32], s.appIDs[uint32(p.key)]); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// eachUnseenApp calls fn with each listed app not seen again.
+func (s *appsSnapshot) eachUnseenApp(fn func(appID string) error) error {
+	for i, id := range s.appIDs {
+		if s.appListed.has(i) && !s.appSeen.has(i) {
+			if err := fn(id); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// readChunk adds one chunk's records to s.
+func (s *appsSnapshot) readChunk(b []byte) error {
+	r := uvarintReader{b: b}
+	for n := 1; len(r.b) > 0 && r.err == nil; n++ {
+		kind := r.b[0]
+		r.b = r.b[1:]
+		switch kind {
+		case appsDefineApp:
+			s.defineApp(string(r.bytes()))
+		case appsDefineDevice:
+			s.defineDevice(string(r.bytes()))
+		case appsAppRecord:
+			i, hash := r.uvarint(), r.uint64()
+			if r.err == nil && i >= uint64(len(s.appIDs)) {
+				return fmt.Errorf("record %d: app %d is not defined", n, i)
+			}
+			if r.err == nil {
+				s.appHash[i] = hash
+				s.appListed = s.appListed.grow(int(i) + 1)
+				s.appListed.set(int(i))
+			}
+		case appsPairRecord:
+			d, a, hash := r.uvarint(), r.uvarint(), r.uint64()
+			if r.err == nil && (d >= uint64(len(s.deviceIDs)) || a >= uint64(len(s.appIDs))) {
+				return fmt.Errorf("record %d: device %d or app %d is not defined", n, d, a)
+			}
+			s.pairs = append(s.pairs, pairEntry{key: pairKeyOf(uint32(d), uint32(a)), hash: hash})
+		default:
+			return fmt.Errorf("record %d: an unknown kind %q", n, kind)
+		}
+		if r.err != nil {
+			return fmt.Errorf("record %d: %w", n, r.err)
+		}
+	}
+	return nil
+}
+
+// appsSnapshotFromLegacy converts the single-value snapshot of releases
+// before the chunked state, which kept "app <id>" and "pair <device id>
+// <app id>" as text keys.
+func appsSnapshotFromLegacy(old *snapshot) (*appsSnapshot, error) {
+	s := newAppsSnapshot(0, 0, old.len())
+	var bad string
+	old.hashes.each(func(g [16]byte, id string, hash uint64) {
+		key := old.hashes.idOf(g, id)
+		switch {
+		case strings.HasPrefix(key, pairKeyPrefix):
+			d, a, ok := strings.Cut(strings.TrimPrefix(key, pairKeyPrefix), " ")
+			if !ok {
+				bad = key
+				return
+			}
+			s.pairs = append(s.pairs, pairEntry{key: pairKeyOf(s.defineDevice(d), s.defineApp(a)), hash: hash})
+		case strings.HasPrefix(key, appKeyPrefix):
+			i := s.defineApp(strings.TrimPrefix(key, appKeyPrefix))
+			s.appHash[i] = hash
+			s.appListed = s.appListed.grow(int(i) + 1)
+			s.appListed.set(int(i))
+		default:
+			bad = key
+		}
+	})
+	if bad != "" {
+		return nil, fmt.Errorf("not an apps snapshot: key %.80q", bad)
+	}
+	s.seal()
+	return s, nil
+}
+
+// The single-value snapshot of older releases: its keys.
+const (
+	appKeyPrefix  = "app "
+	pairKeyPrefix = "pair "
+)
+
+// appsStateWriter writes a sync's apps and pairs as they are emitted, so
+// that the sync holds its own snapshot nowhere but in the cache: its
+// memory is the ids it defined, not the pairs.
+type appsStateWriter struct {
+	w       *stateWriter
+	apps    map[string]uint32
+	devices map[string]uint32
+	counts  [4]uint64 // apps defined, devices defined, app records, pair records
+}
+
+func (w *appsStateWriter) appRef(id string) uint32 {
+	if i, ok := w.apps[id]; ok {
+		return i
+	}
+	i := uint32(len(w.apps))
+	w.apps[id] = i
+	w.w.buf = append(w.w.buf, appsDefineApp)
+	w.w.buf = binary.AppendUvarint(w.w.buf, uint64(len(id)))
+	w.w.buf = append(w.w.buf, id...)
+	w.counts[0]++
+	return i
+}
+
+func (w *appsStateWriter) deviceRef(id string) uint32 {
+	if i, ok := w.devices[id]; ok {
+		return i
+	}
+	i := uint32(len(w.devices))
+	w.devices[id] = i
+	w.w.buf = append(w.w.buf, appsDefineDevice)
+	w.w.buf = binary.AppendUvarint(w.w.buf, uint64(len(id)))
+	w.w.buf = append(w.w.buf, id...)
+	w.counts[1]++
+	return i
+}
+
+// app records an app's message.
+func (w *appsStateWriter) app(ctx context.Context, appID string, hash uint64) error {
+	a := w.appRef(appID)
+	w.w.buf = append(w.w.buf, appsAppRecord)
+	w.w.buf = binary.AppendUvarint(w.w.buf, uint64(a))
+	w.w.buf = binary.LittleEndian.AppendUint64(w.w.buf, hash)
+	w.counts[2]++
+	return w.w.endRecord(ctx)
+}
+
+// pair records a pair's message.
+func (w *appsStateWriter) pair(ctx context.Context, deviceID, appID string, hash uint64) error {
+	d, a := w.deviceRef(deviceID), w.appRef(appID)
+	w.w.buf = append(w.w.buf, appsPairRecord)
+	w.w.buf = binary.AppendUvarint(w.w.buf, uint64(d))
+	w.w.buf = binary.AppendUvarint(w.w.buf, uint64(a))
+	w.w.buf = binary.LittleEndian.AppendUint64(w.w.buf, hash)
+	w.counts[3]++
+	return w.w.endRecord(ctx)
+}
+
+// appsStateStore keeps the apps input's snapshot in state_cache.
+type appsStateStore struct {
+	chunks *chunkedState
+}
+
+func newAppsStateStore(mgr *service.Resources, cache, key string) (*appsStateStore, error) {
+	if cache == "" {
+		return nil, nil
+	}
+	if !mgr.HasCache(cache) {
+		return nil, fmt.Errorf("%s: cache resource %q is not defined", fieldStateCache, cache)
+	}
+	return &appsStateStore{chunks: newChunkedState(mgr, cache, key)}, nil
+}
+
+// previous reads the last complete sync's snapshot: nil on a first run.
+func (s *appsStateStore) previous(ctx context.Context) (*appsSnapshot, error) {
+	var snap *appsSnapshot
+	_, legacy, err := s.chunks.read(ctx, appsStateKind, func(m *stateManifest, chunk []byte) error {
+		if snap == nil {
+			var c [4]uint64
+			copy(c[:], m.counts)
+			snap = newAppsSnapshot(int(min(c[0], 1<<24)), int(min(c[1], 1<<24)), int(min(c[3], 1<<30)))
+		}
+		return snap.readChunk(chunk)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("reading the apps snapshot: %w", err)
+	}
+	if legacy != nil {
+		old, err := decodeSnapshot(legacy)
+		if err == nil {
+			snap, err = appsSnapshotFromLegacy(old)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("apps snapshot %q in cache %q: %w", s.chunks.key, s.chunks.cache, err)
+		}
+		return snap, nil
+	}
+	if snap != nil {
+		snap.seal()
+	}
+	return snap, nil
+}
+
+// begin starts the snapshot of a new sync.
+func (s *appsStateStore) begin(ctx context.Context) *appsStateWriter {
+	return &appsStateWriter{w: s.chunks.begin(ctx), apps: map[string]uint32{}, devices: map[string]uint32{}}
+}
+
+// saveDelivered makes the snapshot w wrote the last complete sync's, once
+// every message of the sync was acknowledged. A snapshot that cannot be
+// saved is logged, and is the process' failure for a one-shot sync: the
+// next sync would repeat this one's changes and deletions.
+func (s *appsStateStore) saveDelivered(syncID string, w *appsStateWriter, log *service.Logger, oneShot bool) bool {
+	ctx := context.Background()
+	err := w.w.commit(ctx, appsStateKind, w.counts[:])
+	if err == nil || errors.Is(err, errStateOvertaken) {
+		return true
+	}
+	w.w.abandon(ctx)
+	err = fmt.Errorf("sync %s delivered everything, but saving the apps snapshot %q to cache %q failed: %w; the next sync repeats its changes and deletions", syncID, s.chunks.key, s.chunks.cache, err)
+	log.Errorf("%v", err)
+	if oneShot {
+		recordFailure(err)
+	}
+	return false
+}
