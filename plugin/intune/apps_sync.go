@@ -84,6 +84,9 @@ func (in *detectedAppsInput) run(ctx context.Context, items chan<- appsItem, don
 // needs fewer requests, and hands everything to Read. It returns nil only
 // when every request succeeded.
 func (in *detectedAppsInput) syncOnce(ctx context.Context, items chan<- appsItem, now time.Time) error {
+	if err := errors.Join(in.state.writable(ctx), in.checkpoints.writable(ctx)); err != nil {
+		return fmt.Errorf("no sync started: %w", err)
+	}
 	run := in.resumeOrStart(ctx, now)
 	stats := in.throttle.Stats()
 	run.requestsAtStart, run.throttledAtStart = stats.Requests, stats.Throttled

@@ -140,6 +140,11 @@ func runSyncs(ctx context.Context, interval time.Duration, log *service.Logger, 
 // syncOnce lists every device and hands each page to Read. It returns nil
 // only when the last page was read.
 func (in *managedDevicesInput) syncOnce(ctx context.Context, items chan<- pageItem, now time.Time) error {
+	if err := errors.Join(in.state.writable(ctx), in.checkpoints.writable(ctx)); err != nil {
+		err = fmt.Errorf("no sync started: %w", err)
+		in.log.Errorf("%v", err)
+		return err
+	}
 	firstURL := graph.ManagedDevicesURL(in.conf.graphURL, in.conf.query)
 	run := in.resumeOrStart(ctx, firstURL, now)
 	run.boxMeta(in.conf.query.APIVersion)
