@@ -3,6 +3,7 @@ package intune
 import (
 	"context"
 	"encoding/json"
+	"sort"
 
 	"github.com/cespare/xxhash/v2"
 )
@@ -74,48 +75,108 @@ func (c *appsChanges) keep(ctx context.Context, item appsItem) (appsItem, error)
 	return kept, nil
 }
 
-// deletionsPerItem is how many tombstones one item carries.
+// deletionsPerItem is how many tombstones one item carries at most.
 const deletionsPerItem = 1000
 
-// sendDeletions sends a tombstone for each pair, then each app, of the last
-// complete sync that this complete sync did not see, as Graph's delta
-// queries write removed items, a thousand to an item.
-func (c *appsChanges) sendDeletions(send func(appsItem) error) error {
+// tombstones collects deletions into items of deletionsPerItem and sends
+// each when it is full, or at flush.
+type tombstones struct {
+	item    appsItem
+	send    func(appsItem) error
+	deleted *int
+}
+
+func newTombstones(entity any, send func(appsItem) error, deleted *int) *tombstones {
+	return &tombstones{item: appsItem{entity: entity, operation: opDeleteMeta}, send: send, deleted: deleted}
+}
+
+func (t *tombstones) pair(deviceID, appID string) error {
+	t.item.bodies = append(t.item.bodies, pairTombstone(deviceID, appID))
+	t.item.appIDs = append(t.item.appIDs, appID)
+	t.item.deviceIDs = append(t.item.deviceIDs, deviceID)
+	return t.sendIfFull()
+}
+
+func (t *tombstones) app(appID string) error {
+	t.item.bodies = append(t.item.bodies, tombstone(appID))
+	t.item.appIDs = append(t.item.appIDs, appID)
+	return t.sendIfFull()
+}
+
+func (t *tombstones) sendIfFull() error {
+	if len(t.item.bodies) < deletionsPerItem {
+		return nil
+	}
+	return t.flush()
+}
+
+func (t *tombstones) flush() error {
+	if len(t.item.bodies) == 0 {
+		return nil
+	}
+	*t.deleted += len(t.item.bodies)
+	err := t.send(t.item)
+	t.item = appsItem{entity: t.item.entity, operation: t.item.operation}
+	return err
+}
+
+// sendDeviceDeletions sends, once a device's pairs went through keep, a
+// tombstone for each pair the last complete sync had on it that this sync
+// did not see: the apps uninstalled from it. per_device sends them with the
+// device, before its checkpoint, so that they are never left to the end of
+// a sync that may stop first.
+func (c *appsChanges) sendDeviceDeletions(deviceID string, send func(appsItem) error) error {
 	if c.previous == nil {
 		return nil
 	}
-	pairs := appsItem{entity: entityDeviceAppMeta, operation: opDeleteMeta}
-	flush := func(item *appsItem, force bool) error {
-		if len(item.bodies) == 0 || !force && len(item.bodies) < deletionsPerItem {
-			return nil
-		}
-		c.deleted += len(item.bodies)
-		err := send(*item)
-		*item = appsItem{entity: item.entity, operation: item.operation}
-		return err
-	}
-	err := c.previous.eachUnseenPair(func(deviceID, appID string) error {
-		pairs.bodies = append(pairs.bodies, pairTombstone(deviceID, appID))
-		pairs.appIDs = append(pairs.appIDs, appID)
-		pairs.deviceIDs = append(pairs.deviceIDs, deviceID)
-		return flush(&pairs, false)
-	})
+	out := newTombstones(entityDeviceAppMeta, send, &c.deleted)
+	err := c.previous.eachUnseenPairOf(deviceID, out.pair)
 	if err == nil {
-		err = flush(&pairs, true)
+		err = out.flush()
+	}
+	return err
+}
+
+// sendDeletions sends, at the end of a sync that read every unit it had
+// to, a tombstone for each pair, then each app, of the last complete sync
+// that this sync did not see, as Graph's delta queries write removed items.
+//
+//   - Apps: every sync lists them all, so each one not seen has left.
+//   - Pairs, per_device: the devices still listed had theirs deleted with
+//     them (sendDeviceDeletions), by this sync or, for a sync resumed from
+//     a checkpoint, by the one it resumes; what is left are the pairs of
+//     the devices no longer listed (devices: every device listed, sorted
+//     by id).
+//   - Pairs, per_app and export: every pair not seen, when the sync saw
+//     every unit (not resumed); a resumed sync leaves them to the next
+//     complete one.
+func (c *appsChanges) sendDeletions(send func(appsItem) error, strategy string, devices []deviceRef, resumed bool) error {
+	if c.previous == nil {
+		return nil
+	}
+	pairs := newTombstones(entityDeviceAppMeta, send, &c.deleted)
+	var err error
+	switch {
+	case strategy == strategyPerDevice:
+		listed := func(deviceID string) bool {
+			i := sort.Search(len(devices), func(i int) bool { return devices[i].id >= deviceID })
+			return i < len(devices) && devices[i].id == deviceID
+		}
+		err = c.previous.eachUnseenPairWhere(func(deviceID string) bool { return !listed(deviceID) }, pairs.pair)
+	case !resumed:
+		err = c.previous.eachUnseenPairWhere(nil, pairs.pair)
+	}
+	if err == nil {
+		err = pairs.flush()
 	}
 	if err != nil {
 		return err
 	}
-	apps := appsItem{entity: entityDetectedAppMeta, operation: opDeleteMeta}
-	err = c.previous.eachUnseenApp(func(appID string) error {
-		apps.bodies = append(apps.bodies, tombstone(appID))
-		apps.appIDs = append(apps.appIDs, appID)
-		return flush(&apps, false)
-	})
-	if err == nil {
-		err = flush(&apps, true)
+	apps := newTombstones(entityDetectedAppMeta, send, &c.deleted)
+	if err := c.previous.eachUnseenApp(apps.app); err != nil {
+		return err
 	}
-	return err
+	return apps.flush()
 }
 
 // pairTombstone is the body of a pair's deletion.

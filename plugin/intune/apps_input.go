@@ -43,6 +43,7 @@ type appsItem struct {
 	operation any   // intune_operation: nil for upserts
 	run       *appsRun
 	acks      *pageAcks
+	kept      bool // change detection already saw it
 }
 
 type detectedAppsInput struct {

@@ -150,11 +150,41 @@ func (s *appsSnapshot) seePair(deviceID, appID string, hash uint64) (unchanged b
 	return s.pairs[i].hash == hash
 }
 
-// eachUnseenPair calls fn with each pair not seen again, in key order.
-func (s *appsSnapshot) eachUnseenPair(fn func(deviceID, appID string) error) error {
+// eachUnseenPairWhere calls fn with each pair not seen again whose
+// device's id device says true for (every one, device nil), in key order.
+func (s *appsSnapshot) eachUnseenPairWhere(device func(id string) bool, fn func(deviceID, appID string) error) error {
+	var take bitset // per device index, once asked
+	if device != nil {
+		take = newBitset(len(s.deviceIDs))
+		for i, id := range s.deviceIDs {
+			if device(id) {
+				take.set(i)
+			}
+		}
+	}
 	for i, p := range s.pairs {
+		d := int(p.key >> 32)
+		if s.pairSeen.has(i) || take != nil && !take.has(d) {
+			continue
+		}
+		if err := fn(s.deviceIDs[d], s.appIDs[uint32(p.key)]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// eachUnseenPairOf calls fn with each pair of the device not seen again.
+func (s *appsSnapshot) eachUnseenPairOf(deviceID string, fn func(deviceID, appID string) error) error {
+	d, ok := s.deviceIndex[deviceID]
+	if !ok {
+		return nil
+	}
+	first := pairKeyOf(d, 0)
+	i, _ := slices.BinarySearchFunc(s.pairs, first, func(p pairEntry, k uint64) int { return cmp.Compare(p.key, k) })
+	for ; i < len(s.pairs) && s.pairs[i].key>>32 == uint64(d); i++ {
 		if !s.pairSeen.has(i) {
-			if err := fn(s.deviceIDs[p.key>>32], s.appIDs[uint32(p.key)]); err != nil {
+			if err := fn(deviceID, s.appIDs[uint32(s.pairs[i].key)]); err != nil {
 				return err
 			}
 		}

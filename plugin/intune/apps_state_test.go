@@ -77,7 +77,7 @@ func TestAppsSnapshotRoundTripsInChunksAndNamesWhatLeft(t *testing.T) {
 		t.Error("a pair the snapshot does not hold reads as unchanged")
 	}
 	var gone []string
-	_ = snap.eachUnseenPair(func(d, a string) error { gone = append(gone, d+" "+a); return nil })
+	_ = snap.eachUnseenPairWhere(nil, func(d, a string) error { gone = append(gone, d+" "+a); return nil })
 	var goneApps []string
 	_ = snap.eachUnseenApp(func(a string) error { goneApps = append(goneApps, a); return nil })
 	sort.Strings(gone)

@@ -103,7 +103,11 @@ func (in *detectedAppsInput) syncOnce(ctx context.Context, items chan<- appsItem
 		if run.resumeAfter == "" {
 			current = in.state.begin(ctx)
 		} else {
-			in.log.Warnf("Sync %s resumed from a checkpoint: it emits no deletions and keeps the previous snapshot; the next complete sync names the deletions", run.id)
+			what := "names every deletion"
+			if run.strategy != strategyPerDevice {
+				what = "names the apps that left, and leaves the pairs that left to the next complete sync"
+			}
+			in.log.Warnf("Sync %s resumed from a checkpoint: it %s, and keeps the last complete sync's snapshot", run.id, what)
 		}
 		run.changes = newAppsChanges(previous, current, in.conf.emitChanges)
 		if previous != nil {
@@ -137,18 +141,20 @@ func (in *detectedAppsInput) syncOnce(ctx context.Context, items chan<- appsItem
 			return in.appDevices(ctx, apps[i])
 		})
 	default:
-		devices = unitsAfter(devices, run.resumeAfter, func(d deviceRef) string { return d.id })
-		err = in.fanOut(ctx, out, len(devices), func(i int) string { return devices[i].id }, func(ctx context.Context, i int) (appsItem, error) {
-			return in.deviceApps(ctx, devices[i])
+		byID := func(d deviceRef) string { return d.id }
+		devices = unitsAfter(devices, "", byID) // all of them, for the deletions
+		todo := unitsAfter(devices, run.resumeAfter, byID)
+		err = in.fanOut(ctx, out, len(todo), func(i int) string { return todo[i].id }, func(ctx context.Context, i int) (appsItem, error) {
+			return in.deviceApps(ctx, todo[i])
 		})
 	}
 	if err != nil {
 		return in.stopped(ctx, run, "joining apps and devices "+run.strategy, err)
 	}
 	in.logProgress(run, true)
-	if run.changes != nil && run.resumeAfter == "" {
+	if run.changes != nil {
 		// Every request succeeded: what the sync did not see has left.
-		if err := run.changes.sendDeletions(out.send); err != nil {
+		if err := run.changes.sendDeletions(out.send, run.strategy, devices, run.resumeAfter != ""); err != nil {
 			return err
 		}
 	}
@@ -460,6 +466,18 @@ type appsOutbox struct {
 // sendUnit sends the pairs of one app or device, with the cursor that
 // marks it delivered.
 func (o *appsOutbox) sendUnit(item appsItem, unitID string) error {
+	if c := o.run.changes; c != nil && o.run.strategy == strategyPerDevice {
+		// The device's pairs that it no longer has are deleted before its
+		// checkpoint, so that a sync resumed after it names them too.
+		var err error
+		if item, err = c.keep(o.ctx, item); err != nil {
+			return fmt.Errorf("sync %s stopped: %w", o.run.id, err)
+		}
+		if err := c.sendDeviceDeletions(unitID, o.send); err != nil {
+			return err
+		}
+		item.kept = true
+	}
 	return o.sendAt(item, syncCursor{
 		SyncID:    o.run.id,
 		StartedAt: o.run.startedAtText,
@@ -477,7 +495,7 @@ func (o *appsOutbox) sendAt(item appsItem, cur syncCursor) error {
 	switch {
 	case item.operation != nil:
 		operation = opDelete
-	case o.run.changes != nil:
+	case o.run.changes != nil && !item.kept:
 		var err error
 		if item, err = o.run.changes.keep(o.ctx, item); err != nil {
 			return fmt.Errorf("sync %s stopped: %w", o.run.id, err)

@@ -192,6 +192,67 @@ func sortedKinds(kinds map[string]int) []string {
 	return out
 }
 
+// appsTable is what a destination keyed as the shipped configs are holds
+// after it applied the messages of some syncs: pairs by "device app", apps
+// by id.
+type appsTable struct {
+	pairs map[string]string
+	apps  map[string]bool
+}
+
+func newAppsTable() *appsTable {
+	return &appsTable{pairs: map[string]string{}, apps: map[string]bool{}}
+}
+
+// apply applies a run's messages and counts its upserts and deletions.
+func (tb *appsTable) apply(got []received) (upserts, deletes int) {
+	for _, m := range got {
+		appID, _ := m.meta[metaAppID].(string)
+		deviceID, _ := m.meta[metaDeviceID].(string)
+		deleted := m.meta[metaOperation] == opDelete
+		if deleted {
+			deletes++
+		} else {
+			upserts++
+		}
+		switch {
+		case m.meta[metaEntity] == entityDetectedApp && deleted:
+			delete(tb.apps, appID)
+		case m.meta[metaEntity] == entityDetectedApp:
+			tb.apps[appID] = true
+		case deleted:
+			delete(tb.pairs, deviceID+" "+appID)
+		default:
+			tb.pairs[deviceID+" "+appID] = string(m.body)
+		}
+	}
+	return upserts, deletes
+}
+
+// check compares the table with graphsim's inventory.
+func (tb *appsTable) check(t *testing.T, sim *graphsim.Server, when string) {
+	t.Helper()
+	want := sim.DeviceAppPairs()
+	if len(tb.pairs) != len(want) {
+		t.Errorf("%s: the table holds %d pairs, graphsim %d", when, len(tb.pairs), len(want))
+	}
+	for _, p := range want {
+		body, ok := tb.pairs[p.DeviceID+" "+p.AppID]
+		if !ok {
+			t.Errorf("%s: pair %+v missing", when, p)
+			break
+		}
+		var got struct{ DeviceName string }
+		if err := json.Unmarshal([]byte(body), &got); err != nil || got.DeviceName != p.DeviceName {
+			t.Errorf("%s: pair %+v is %s", when, p, body)
+			break
+		}
+	}
+	if len(tb.apps) != len(sim.DetectedApps()) {
+		t.Errorf("%s: %d apps kept, graphsim holds %d", when, len(tb.apps), len(sim.DetectedApps()))
+	}
+}
+
 // TestDetectedAppsStateKeepsATableExact applies two syncs with emit: changes
 // to a table keyed by device and app, as the shipped configs do, with a
 // tenant that upgraded and uninstalled apps and retired a device between
@@ -201,53 +262,16 @@ func TestDetectedAppsStateKeepsATableExact(t *testing.T) {
 	sim, url := startSim(t, graphsim.Config{Devices: 60, DetectedApps: 400, AppsPerDevice: 25, Seed: 17})
 	dir := t.TempDir()
 	conf := appsYAML(sim, url, "  emit: changes", "  state_cache: state", "  max_requests_per_second: 2000")
-	table := map[string]string{} // "device app" -> pair body
-	apps := map[string]bool{}
+	table := newAppsTable()
 	apply := func() (upserts, deletes int) {
 		res := streamTest{input: conf, caches: []string{fileCache("state", dir)}}.run(t)
 		if res.failure != nil {
 			t.Fatalf("sync failed: %v\n%s", res.failure, res.logs)
 		}
-		for _, m := range res.got {
-			appID, _ := m.meta[metaAppID].(string)
-			deviceID, _ := m.meta[metaDeviceID].(string)
-			deleted := m.meta[metaOperation] == opDelete
-			if deleted {
-				deletes++
-			} else {
-				upserts++
-			}
-			switch {
-			case m.meta[metaEntity] == entityDetectedApp && deleted:
-				delete(apps, appID)
-			case m.meta[metaEntity] == entityDetectedApp:
-				apps[appID] = true
-			case deleted:
-				delete(table, deviceID+" "+appID)
-			default:
-				table[deviceID+" "+appID] = string(m.body)
-			}
-		}
-		return upserts, deletes
-	}
-	check := func(when string) {
-		t.Helper()
-		want := sim.DeviceAppPairs()
-		if len(table) != len(want) {
-			t.Errorf("%s: the table holds %d pairs, graphsim %d", when, len(table), len(want))
-		}
-		for _, p := range want {
-			if _, ok := table[p.DeviceID+" "+p.AppID]; !ok {
-				t.Errorf("%s: pair %+v missing", when, p)
-				break
-			}
-		}
-		if len(apps) != len(sim.DetectedApps()) {
-			t.Errorf("%s: %d apps kept, graphsim holds %d", when, len(apps), len(sim.DetectedApps()))
-		}
+		return table.apply(res.got)
 	}
 	first, deletes := apply()
-	check("after the first sync")
+	table.check(t, sim, "after the first sync")
 	if deletes != 0 {
 		t.Errorf("the first sync deleted %d", deletes)
 	}
@@ -255,13 +279,61 @@ func TestDetectedAppsStateKeepsATableExact(t *testing.T) {
 	sim.ChangeApps(1, 2, 3)
 	sim.Remove(5)
 	upserts, deletes := apply()
-	check("after the second sync")
+	table.check(t, sim, "after the second sync")
 	if deletes == 0 {
 		t.Error("nothing was deleted after uninstalls and a retired device")
 	}
 	if upserts == 0 || upserts >= first/10 {
 		t.Errorf("the second sync sent %d upserts of %d messages: want only what changed", upserts, first)
 	}
+}
+
+// TestDetectedAppsResumedPerDeviceSyncNamesEveryDeletion stops the sync
+// after a change a third of the way through its pairs, as a kill would,
+// and runs it again: the resumed sync and the one it resumes together
+// leave the table exactly graphsim's, uninstalls on the devices before
+// and after the checkpoint and a retired device included, and the resumed
+// sync's snapshot is no complete one, so the next sync still compares
+// with the last complete sync's and changes nothing.
+func TestDetectedAppsResumedPerDeviceSyncNamesEveryDeletion(t *testing.T) {
+	sim, url := startSim(t, graphsim.Config{Devices: 90, DetectedApps: 500, AppsPerDevice: 30, Seed: 41})
+	dir := t.TempDir()
+	conf := appsYAML(sim, url, "  strategy: per_device", "  emit: changes", "  state_cache: state", "  checkpoint_cache: state",
+		"  max_requests_per_second: 2000", "  max_concurrency: 2")
+	caches := []string{fileCache("state", dir)}
+	table := newAppsTable()
+	res := streamTest{input: conf, caches: caches}.run(t)
+	if res.failure != nil {
+		t.Fatalf("the first sync failed: %v\n%s", res.failure, res.logs)
+	}
+	table.apply(res.got)
+	table.check(t, sim, "after the first sync")
+
+	// Apps 0..29 are on nearly every device: changing them uninstalls
+	// and upgrades them on devices on both sides of the checkpoint.
+	sim.ChangeApps(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19)
+	sim.Remove(3, 40, 77)
+	stopped := streamTest{input: conf, caches: caches, until: func(got []received) bool { return len(got) > 60 }}.run(t)
+	if !stopped.stopped {
+		t.Fatalf("the second sync ended by itself:\n%s", stopped.logs)
+	}
+	table.apply(stopped.got)
+	resumed := streamTest{input: conf, caches: caches}.run(t)
+	if resumed.failure != nil {
+		t.Fatalf("the resumed sync failed: %v\n%s", resumed.failure, resumed.logs)
+	}
+	if !strings.Contains(resumed.logs.String(), "resumes per_device after") {
+		t.Fatalf("the sync did not resume:\n%s", resumed.logs)
+	}
+	table.apply(resumed.got)
+	table.check(t, sim, "after the resumed sync")
+
+	again := streamTest{input: conf, caches: caches}.run(t)
+	if again.failure != nil {
+		t.Fatalf("the next sync failed: %v\n%s", again.failure, again.logs)
+	}
+	table.apply(again.got)
+	table.check(t, sim, "after the next complete sync")
 }
 
 // TestDetectedAppsResumeAfterTheLastDeliveredUnit stops a sync a third of

@@ -67,6 +67,7 @@ func (s *chunkedState) chunkKey(gen uint64, n int) string {
 type stateManifest struct {
 	kind   string   // whose snapshot: "devices", "apps"
 	gen    uint64   // which generation of chunks
+	floor  uint64   // the lowest generation whose chunks may be left
 	counts []uint64 // the writer's own, to size what reads it
 	chunks []chunkInfo
 }
@@ -83,6 +84,7 @@ func (m *stateManifest) encode() []byte {
 	out = binary.AppendUvarint(out, uint64(len(m.kind)))
 	out = append(out, m.kind...)
 	out = binary.AppendUvarint(out, m.gen)
+	out = binary.AppendUvarint(out, m.floor)
 	out = binary.AppendUvarint(out, uint64(len(m.counts)))
 	for _, c := range m.counts {
 		out = binary.AppendUvarint(out, c)
@@ -108,6 +110,7 @@ func decodeManifest(raw []byte) (m *stateManifest, ok bool, err error) {
 	m = &stateManifest{}
 	m.kind = string(r.bytes())
 	m.gen = r.uvarint()
+	m.floor = r.uvarint()
 	m.counts = make([]uint64, min(r.uvarint(), 64))
 	for i := range m.counts {
 		m.counts[i] = r.uvarint()
@@ -287,7 +290,13 @@ func (w *stateWriter) chunksWritten() int { return len(w.chunks) }
 var errStateOvertaken = errors.New("a later sync's state was saved first")
 
 // commit writes what is left, switches the state to this generation, and
-// deletes the previous one's chunks.
+// deletes the chunks of every generation below it.
+//
+// Which generations may still have chunks: the manifest's floor says the
+// lowest. A save writes the new manifest with the previous one's floor,
+// deletes every generation from the floor up, and writes the manifest
+// again with its own generation as the floor. A process killed while
+// deleting leaves the old floor, and the next save deletes what is left.
 func (w *stateWriter) commit(ctx context.Context, kind string, counts []uint64) error {
 	if err := w.flush(ctx); err != nil {
 		return err
@@ -300,25 +309,59 @@ func (w *stateWriter) commit(ctx context.Context, kind string, counts []uint64) 
 		w.deleteChunks(ctx, w.gen, 0, len(w.chunks))
 		return errStateOvertaken
 	}
-	m := stateManifest{kind: kind, gen: w.gen, counts: counts, chunks: w.chunks}
+	m := stateManifest{kind: kind, gen: w.gen, floor: w.gen, counts: counts, chunks: w.chunks}
+	if old != nil {
+		m.floor = min(old.floor, old.gen)
+	}
+	if err := s.writeManifest(ctx, &m); err != nil {
+		return err
+	}
+	if m.floor == m.gen {
+		w.deleteLeftovers(ctx, w.gen, len(w.chunks), len(w.chunks))
+		return nil
+	}
+	for gen := m.floor; gen < w.gen; gen++ {
+		known := 0 // chunks known to be there: probing them is a read each
+		if old != nil && gen == old.gen {
+			known = len(old.chunks)
+		}
+		w.deleteLeftovers(ctx, gen, 0, known)
+	}
+	w.deleteLeftovers(ctx, w.gen, len(w.chunks), len(w.chunks))
+	m.floor = m.gen
+	// Written again only to raise the floor: if this fails, the next save
+	// deletes the same generations again, and finds nothing.
+	_ = s.writeManifest(ctx, &m)
+	return nil
+}
+
+// writeManifest writes m to both its keys.
+func (s *chunkedState) writeManifest(ctx context.Context, m *stateManifest) error {
 	raw := m.encode()
 	for _, key := range []string{s.headKey(), s.key} {
 		if err := cacheSet(ctx, s.res, s.cache, key, raw); err != nil {
 			return fmt.Errorf("saving the state manifest %q to cache %q: %w", key, s.cache, err)
 		}
 	}
-	if old != nil {
-		w.deleteChunks(ctx, old.gen, 0, len(old.chunks))
-	}
-	// A process killed while writing this generation before may have left
-	// more chunks of it than this one has: they are nobody's.
-	for n := len(w.chunks); ; n++ {
-		if _, err := cacheGet(ctx, s.res, s.cache, s.chunkKey(w.gen, n)); err != nil {
+	return nil
+}
+
+// deleteLeftovers deletes the chunks of gen from chunk keep up: those of
+// a replaced generation (keep 0), or those a process killed while writing
+// this generation left past the ones its manifest names. Chunks below
+// known are there; past them, it reads until a chunk is missing. It
+// deletes from the last down, so that whatever a kill leaves always
+// starts at chunk keep, and is found again.
+func (w *stateWriter) deleteLeftovers(ctx context.Context, gen uint64, keep, known int) {
+	n := max(keep, known)
+	for ; ; n++ {
+		if _, err := cacheGet(ctx, w.s.res, w.s.cache, w.s.chunkKey(gen, n)); err != nil {
 			break
 		}
-		w.deleteChunks(ctx, w.gen, n, n+1)
 	}
-	return nil
+	for n--; n >= keep; n-- {
+		w.deleteChunks(ctx, gen, n, n+1)
+	}
 }
 
 // abandon deletes what a writer wrote for a snapshot that will not be

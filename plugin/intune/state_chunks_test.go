@@ -207,3 +207,38 @@ func TestChunkedStateRefusesAnotherInputsKind(t *testing.T) {
 		t.Errorf("%v", err)
 	}
 }
+
+func TestChunkedStateDeletesWhatADeletionCutShortLeft(t *testing.T) {
+	ctx := context.Background()
+	res := memoryCacheResources(t)
+	s := newChunkedState(res, "mem", "k")
+	s.chunkBytes = 1
+	saveRecords(t, s, "a", "b", "c", "d")
+
+	// The switch to generation 2, then a kill while generation 1's chunks
+	// were deleted: the manifest still has floor 1, chunks 0 and 1 are
+	// left.
+	w := s.begin(ctx)
+	w.buf = append(w.buf, "x"...)
+	if err := w.flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.writeManifest(ctx, &stateManifest{kind: "test", gen: w.gen, floor: 1, chunks: w.chunks}); err != nil {
+		t.Fatal(err)
+	}
+	w.deleteChunks(ctx, 1, 2, 4)
+	if got, _, err := readAll(t, s); err != nil || got != "x" {
+		t.Fatalf("read %q, %v", got, err)
+	}
+
+	saveRecords(t, s, "y")
+	for _, key := range []string{"k_1_0", "k_1_1", "k_2_0"} {
+		if cacheHas(t, res, key) {
+			t.Errorf("%s is left", key)
+		}
+	}
+	raw, _ := cacheGet(ctx, res, "mem", "k")
+	if m, _, err := decodeManifest(raw); err != nil || m.floor != m.gen {
+		t.Errorf("the manifest after a complete clean-up: %+v, %v; want its floor raised to its generation", m, err)
+	}
+}
