@@ -67,6 +67,7 @@ type options struct {
 	buildNote, commandLine string
 	apps                   appsOptions
 	details                detailsOptions
+	state                  stateOptions
 }
 
 func main() {
@@ -106,6 +107,12 @@ func main() {
 	var detailsMemorySizes string
 	flag.StringVar(&detailsMemorySizes, "details-memory-sizes", "10000,100000,1000000", "tenant sizes of the details scenario's memory runs, unthrottled (empty: none)")
 	flag.BoolVar(&o.details.only, "details-only", false, "run the details scenario alone and replace only its section of -results (and not -svg)")
+	var stateSizes, stateConfigs string
+	flag.BoolVar(&o.state.only, "state-only", false, "run the state scenario alone (the shipped apps configs twice, against -state-sizes devices) and replace only its section of -results")
+	flag.StringVar(&stateSizes, "state-sizes", "10000,100000", "tenant sizes (devices) of the state scenario")
+	flag.IntVar(&o.state.apps, "state-apps", 60000, "detected apps of the state scenario")
+	flag.IntVar(&o.state.perDevice, "state-apps-per-device", 150, "graphsim -apps-per-device of the state scenario")
+	flag.StringVar(&stateConfigs, "state-configs", "apps-sqlite.yaml,apps-postgres.yaml", "shipped configs of the state scenario")
 	flag.StringVar(&o.resultsPath, "results", "RESULTS.md", "where to write the Markdown results")
 	flag.StringVar(&o.svgPath, "svg", "results.svg", "where to write the chart")
 	flag.Parse()
@@ -120,7 +127,17 @@ func main() {
 	if o.runs < 1 {
 		fatalf("-runs must be at least 1")
 	}
+	if o.state.sizes, err = parseSizes(stateSizes); err != nil {
+		fatalf("-state-sizes: %v", err)
+	}
+	o.state.configs = strings.Split(stateConfigs, ",")
 	o.commandLine = invocation()
+	if o.state.only {
+		if err := runStateOnly(&o); err != nil {
+			fatalf("%v", err)
+		}
+		return
+	}
 	if err := run(&o); err != nil {
 		fatalf("%v", err)
 	}
