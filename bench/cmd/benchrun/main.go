@@ -107,9 +107,10 @@ func main() {
 	var detailsMemorySizes string
 	flag.StringVar(&detailsMemorySizes, "details-memory-sizes", "10000,100000,1000000", "tenant sizes of the details scenario's memory runs, unthrottled (empty: none)")
 	flag.BoolVar(&o.details.only, "details-only", false, "run the details scenario alone and replace only its section of -results (and not -svg)")
-	var stateSizes, stateConfigs string
+	var stateSizes, stateDevices, stateConfigs string
 	flag.BoolVar(&o.state.only, "state-only", false, "run the state scenario alone (the shipped apps configs twice, against -state-sizes devices) and replace only its section of -results")
 	flag.StringVar(&stateSizes, "state-sizes", "10000,100000", "tenant sizes (devices) of the state scenario")
+	flag.StringVar(&stateDevices, "state-devices", "10000,100000,1000000", "tenant sizes of the state scenario's device runs (details, state in PostgreSQL; empty: none)")
 	flag.IntVar(&o.state.apps, "state-apps", 60000, "detected apps of the state scenario")
 	flag.IntVar(&o.state.perDevice, "state-apps-per-device", 150, "graphsim -apps-per-device of the state scenario")
 	flag.StringVar(&stateConfigs, "state-configs", "apps-sqlite.yaml,apps-postgres.yaml", "shipped configs of the state scenario")
@@ -129,6 +130,9 @@ func main() {
 	}
 	if o.state.sizes, err = parseSizes(stateSizes); err != nil {
 		fatalf("-state-sizes: %v", err)
+	}
+	if o.state.devices, err = parseSizes(stateDevices); err != nil {
+		fatalf("-state-devices: %v", err)
 	}
 	o.state.configs = strings.Split(stateConfigs, ",")
 	o.commandLine = invocation()

@@ -21,7 +21,8 @@ import (
 
 type stateOptions struct {
 	only      bool
-	sizes     []int // devices
+	sizes     []int // devices of the apps runs
+	devices   []int // devices of the device runs
 	apps      int   // detected apps of the tenant
 	perDevice int
 	configs   []string
@@ -43,8 +44,10 @@ type stateResult struct {
 }
 
 const (
-	stateBegin = "<!-- benchrun state: begin -->"
-	stateEnd   = "<!-- benchrun state: end -->"
+	stateBegin        = "<!-- benchrun state: begin -->"
+	stateEnd          = "<!-- benchrun state: end -->"
+	stateDevicesBegin = "<!-- benchrun state devices: begin -->"
+	stateDevicesEnd   = "<!-- benchrun state devices: end -->"
 )
 
 // delivered is the apps input's last line for a sync.
@@ -69,6 +72,15 @@ func runStateOnly(o *options) error {
 	build := buildNote(o.repo)
 	started, loadBefore := time.Now(), loadAverage()
 	ctx := context.Background()
+	var devices []deviceStateResult
+	for _, n := range o.state.devices {
+		r, err := runStateDevices(ctx, ps, simBin, n, o.timeout)
+		if err != nil {
+			return fmt.Errorf("state scenario, devices, %d devices: %w", n, err)
+		}
+		fmt.Printf("bench: state devices %d: %+v\n", n, r)
+		devices = append(devices, r)
+	}
 	var results []stateResult
 	for _, n := range o.state.sizes {
 		for _, cfg := range o.state.configs {
@@ -80,13 +92,20 @@ func runStateOnly(o *options) error {
 			results = append(results, r)
 		}
 	}
-	section := renderState(o.state, results, fmt.Sprintf("Run %s to %s UTC (load average %s before, %s after), `bin/intune-benthos` and `bin/graphsim` from `make build`, %s; `%s`.",
-		started.UTC().Format("2006-01-02 15:04"), time.Now().UTC().Format("15:04"), loadBefore, loadAverage(), build, o.commandLine))
+	note := fmt.Sprintf("Run %s to %s UTC (load average %s before, %s after), `bin/intune-benthos` and `bin/graphsim` from `make build`, %s; `%s`.",
+		started.UTC().Format("2006-01-02 15:04"), time.Now().UTC().Format("15:04"), loadBefore, loadAverage(), build, o.commandLine)
 	existing, err := os.ReadFile(o.resultsPath)
 	if err != nil && !os.IsNotExist(err) {
 		return err
 	}
-	return os.WriteFile(o.resultsPath, []byte(spliceSection(string(existing), section, stateBegin, stateEnd)), 0o644)
+	md := string(existing)
+	if len(results) > 0 {
+		md = spliceSection(md, renderState(o.state, results, note), stateBegin, stateEnd)
+	}
+	if len(devices) > 0 {
+		md = spliceSection(md, renderStateDevices(devices, note), stateDevicesBegin, stateDevicesEnd)
+	}
+	return os.WriteFile(o.resultsPath, []byte(md), 0o644)
 }
 
 // runStateApps runs cfg twice against a fresh graphsim of n devices and a
@@ -192,4 +211,100 @@ func renderState(so stateOptions, results []stateResult, note string) string {
 	}
 	b.WriteString("\n" + note + "\n" + stateEnd + "\n")
 	return b.String()
+}
+
+func renderStateDevices(devices []deviceStateResult, note string) string {
+	var b strings.Builder
+	b.WriteString(stateDevicesBegin + "\n")
+	b.WriteString("## State: the device list against the tenant's size\n\n")
+	b.WriteString("`intune_managed_devices` with `details` (v1.0), `emit: changes` and its state in PostgreSQL (Benthos' `sql` cache, as `config/postgres.yaml` keeps it), into the `drop` output, twice against an unthrottled graphsim with nothing changed between the runs: the first sync fetches every device's details, the second reads the state (hashes and details) and sends nothing. **State** is the size of `intune_state` after the first run.\n\n")
+	b.WriteString("| devices | first sync wall | CPU | peak RSS | state | second sync wall | CPU | peak RSS | upserts |\n")
+	b.WriteString("|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	for _, r := range devices {
+		a, z := r.runs[0], r.runs[1]
+		fmt.Fprintf(&b, "| %s | %.1f s | %.1f s | %.0f MB | %.1f MB | %.1f s | %.1f s | %.0f MB | %s |\n",
+			thousands(r.devices), a.wall, a.cpu, float64(a.rssKB)/1024, float64(r.stateBytes)/1e6, z.wall, z.cpu, float64(z.rssKB)/1024, thousands(r.upserts))
+	}
+	b.WriteString("\n" + note + "\n" + stateDevicesEnd + "\n")
+	return b.String()
+}
+
+// deviceStateResult is the device input's two syncs of one tenant size.
+type deviceStateResult struct {
+	devices    int
+	runs       [2]sample
+	stateBytes int64
+	upserts    int // the second sync's
+}
+
+// deviceDelivered is the device input's last line for a sync.
+var deviceDelivered = regexp.MustCompile(`delivered: (\d+) devices listed, (\d+) upserts and (\d+) deletions emitted`)
+
+// runStateDevices runs the device input with details and its state in a
+// fresh PostgreSQL database twice against graphsim of n devices.
+func runStateDevices(ctx context.Context, ps *paths, simBin string, n int, timeout time.Duration) (deviceStateResult, error) {
+	res := deviceStateResult{devices: n}
+	s, err := startSimArgs(simBin, []string{"-addr", "127.0.0.1:0", "-seed", "1", "-devices", fmt.Sprint(n)}, ps.tmp, "graphsim-state-devices.log")
+	if err != nil {
+		return res, err
+	}
+	defer s.stop()
+	dsn, err := freshDatabase(ps.pgServer)
+	if err != nil {
+		return res, err
+	}
+	cfg, err := writeConfig(ps.tmp, "state-devices.yaml", intuneInput(s.url)+fmt.Sprintf(`    details: { enabled: true }
+    max_requests_per_second: 1000000
+    emit: changes
+    state_cache: state
+cache_resources:
+  - label: state
+    sql:
+      driver: postgres
+      dsn: %q
+      table: intune_state
+      key_column: key
+      value_column: value
+      set_suffix: ON CONFLICT (key) DO UPDATE SET value = excluded.value
+      init_statement: CREATE TABLE IF NOT EXISTS intune_state (key text PRIMARY KEY, value bytea)
+output:
+  drop: {}
+`, dsn))
+	if err != nil {
+		return res, err
+	}
+	for k := range res.runs {
+		logPath := filepath.Join(ps.tmp, fmt.Sprintf("state-devices-%d-%d.log", n, k))
+		if res.runs[k], err = measure(ctx, []string{ps.binary, "-c", cfg, "--set", "logger.level=INFO"}, nil, nil, logPath, timeout); err != nil {
+			return res, err
+		}
+		raw, err := os.ReadFile(logPath)
+		if err != nil {
+			return res, err
+		}
+		m := deviceDelivered.FindStringSubmatch(string(raw))
+		if m == nil {
+			return res, fmt.Errorf("run %d logged no delivered sync:\n%s", k+1, tail(logPath, 20))
+		}
+		if listed, _ := strconv.Atoi(m[1]); listed != n {
+			return res, fmt.Errorf("run %d listed %d devices, graphsim has %d", k+1, listed, n)
+		}
+		if k == 0 {
+			db, err := sql.Open("postgres", dsn)
+			if err != nil {
+				return res, err
+			}
+			err = db.QueryRow(`SELECT sum(length(value)) FROM intune_state`).Scan(&res.stateBytes)
+			db.Close()
+			if err != nil {
+				return res, err
+			}
+		} else {
+			res.upserts, _ = strconv.Atoi(m[2])
+		}
+	}
+	if res.upserts != 0 {
+		return res, fmt.Errorf("the second sync sent %d upserts with nothing changed", res.upserts)
+	}
+	return res, nil
 }
