@@ -282,9 +282,6 @@ func (w *stateWriter) flush(ctx context.Context) error {
 	return nil
 }
 
-// chunksWritten is how many chunks are in the cache so far.
-func (w *stateWriter) chunksWritten() int { return len(w.chunks) }
-
 // errStateOvertaken is commit's answer when a later sync's snapshot was
 // saved first: the older one is dropped, not switched to.
 var errStateOvertaken = errors.New("a later sync's state was saved first")
