@@ -290,28 +290,24 @@ type appsStateWriter struct {
 }
 
 func (w *appsStateWriter) appRef(id string) uint32 {
-	if i, ok := w.apps[id]; ok {
-		return i
-	}
-	i := uint32(len(w.apps))
-	w.apps[id] = i
-	w.w.buf = append(w.w.buf, appsDefineApp)
-	w.w.buf = binary.AppendUvarint(w.w.buf, uint64(len(id)))
-	w.w.buf = append(w.w.buf, id...)
-	w.counts[0]++
-	return i
+	return w.ref(w.apps, appsDefineApp, id, &w.counts[0])
 }
 
 func (w *appsStateWriter) deviceRef(id string) uint32 {
-	if i, ok := w.devices[id]; ok {
+	return w.ref(w.devices, appsDefineDevice, id, &w.counts[1])
+}
+
+// ref is id's index in refs, defining it (a record of kind) the first time.
+func (w *appsStateWriter) ref(refs map[string]uint32, kind byte, id string, defined *uint64) uint32 {
+	if i, ok := refs[id]; ok {
 		return i
 	}
-	i := uint32(len(w.devices))
-	w.devices[id] = i
-	w.w.buf = append(w.w.buf, appsDefineDevice)
+	i := uint32(len(refs))
+	refs[id] = i
+	w.w.buf = append(w.w.buf, kind)
 	w.w.buf = binary.AppendUvarint(w.w.buf, uint64(len(id)))
 	w.w.buf = append(w.w.buf, id...)
-	w.counts[1]++
+	*defined++
 	return i
 }
 
