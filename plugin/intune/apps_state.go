@@ -39,13 +39,11 @@ const (
 // against it sets when it sees the entry again. What is unset at the end
 // has left.
 type appsSnapshot struct {
-	appIndex    map[string]uint32
-	appIDs      []string
-	appHash     []uint64
-	appListed   bitset // the app had a record, not only pairs
-	deviceIndex map[string]uint32
-	deviceIDs   []string
-	pairs       []pairEntry // sorted by key, one per key
+	apps      idTable
+	appHash   []uint64
+	appListed bitset // the app had a record, not only pairs
+	devices   idTable
+	pairs     []pairEntry // sorted by key, one per key
 
 	appSeen  bitset
 	pairSeen bitset
@@ -67,38 +65,50 @@ func (b bitset) set(i int)               { b[i/64] |= 1 << (i % 64) }
 func (b bitset) has(i int) bool          { return b[i/64]&(1<<(i%64)) != 0 }
 func (b bitset) grow(n int) bitset       { return append(b, make(bitset, max(0, (n+63)/64-len(b)))...) }
 func (s *appsSnapshot) pairCount() int   { return len(s.pairs) }
-func (s *appsSnapshot) appCount() int    { return len(s.appIDs) }
-func (s *appsSnapshot) deviceCount() int { return len(s.deviceIDs) }
+func (s *appsSnapshot) appCount() int    { return len(s.apps.ids) }
+func (s *appsSnapshot) deviceCount() int { return len(s.devices.ids) }
 
 func newAppsSnapshot(apps, devices, pairs int) *appsSnapshot {
 	return &appsSnapshot{
-		appIndex:    make(map[string]uint32, apps),
-		appIDs:      make([]string, 0, apps),
-		appHash:     make([]uint64, 0, apps),
-		deviceIndex: make(map[string]uint32, devices),
-		deviceIDs:   make([]string, 0, devices),
-		pairs:       make([]pairEntry, 0, pairs),
+		apps:    newIDTable(apps),
+		appHash: make([]uint64, 0, apps),
+		devices: newIDTable(devices),
+		pairs:   make([]pairEntry, 0, pairs),
 	}
 }
 
-func (s *appsSnapshot) defineApp(id string) uint32 {
-	if i, ok := s.appIndex[id]; ok {
-		return i
+// idTable numbers ids from 0 in the order they are defined.
+type idTable struct {
+	index map[string]uint32
+	ids   []string
+}
+
+func newIDTable(capacity int) idTable {
+	return idTable{index: make(map[string]uint32, capacity), ids: make([]string, 0, capacity)}
+}
+
+// define returns id's number, giving it the next one the first time
+// (added).
+func (t *idTable) define(id string) (i uint32, added bool) {
+	if i, ok := t.index[id]; ok {
+		return i, false
 	}
-	i := uint32(len(s.appIDs))
-	s.appIndex[id] = i
-	s.appIDs = append(s.appIDs, id)
-	s.appHash = append(s.appHash, 0)
+	i = uint32(len(t.ids))
+	t.index[id] = i
+	t.ids = append(t.ids, id)
+	return i, true
+}
+
+func (s *appsSnapshot) defineApp(id string) uint32 {
+	i, added := s.apps.define(id)
+	if added {
+		s.appHash = append(s.appHash, 0)
+	}
 	return i
 }
 
 func (s *appsSnapshot) defineDevice(id string) uint32 {
-	if i, ok := s.deviceIndex[id]; ok {
-		return i
-	}
-	i := uint32(len(s.deviceIDs))
-	s.deviceIndex[id] = i
-	s.deviceIDs = append(s.deviceIDs, id)
+	i, _ := s.devices.define(id)
 	return i
 }
 
@@ -114,15 +124,15 @@ func (s *appsSnapshot) seal() {
 		kept = append(kept, p)
 	}
 	s.pairs = slices.Clip(kept)
-	s.appListed = s.appListed.grow(len(s.appIDs))
-	s.appSeen = newBitset(len(s.appIDs))
+	s.appListed = s.appListed.grow(len(s.apps.ids))
+	s.appSeen = newBitset(len(s.apps.ids))
 	s.pairSeen = newBitset(len(s.pairs))
 }
 
 // seeApp marks the app as seen again and tells whether its message is the
 // same as the last complete sync's.
 func (s *appsSnapshot) seeApp(appID string, hash uint64) (unchanged bool) {
-	i, ok := s.appIndex[appID]
+	i, ok := s.apps.index[appID]
 	if !ok || !s.appListed.has(int(i)) {
 		return false
 	}
@@ -133,11 +143,11 @@ func (s *appsSnapshot) seeApp(appID string, hash uint64) (unchanged bool) {
 // seePair marks the pair as seen again and tells whether its message is
 // the same as the last complete sync's.
 func (s *appsSnapshot) seePair(deviceID, appID string, hash uint64) (unchanged bool) {
-	d, ok := s.deviceIndex[deviceID]
+	d, ok := s.devices.index[deviceID]
 	if !ok {
 		return false
 	}
-	a, ok := s.appIndex[appID]
+	a, ok := s.apps.index[appID]
 	if !ok {
 		return false
 	}
@@ -155,8 +165,8 @@ func (s *appsSnapshot) seePair(deviceID, appID string, hash uint64) (unchanged b
 func (s *appsSnapshot) eachUnseenPairWhere(device func(id string) bool, fn func(deviceID, appID string) error) error {
 	var take bitset // per device index, once asked
 	if device != nil {
-		take = newBitset(len(s.deviceIDs))
-		for i, id := range s.deviceIDs {
+		take = newBitset(len(s.devices.ids))
+		for i, id := range s.devices.ids {
 			if device(id) {
 				take.set(i)
 			}
@@ -167,7 +177,7 @@ func (s *appsSnapshot) eachUnseenPairWhere(device func(id string) bool, fn func(
 		if s.pairSeen.has(i) || take != nil && !take.has(d) {
 			continue
 		}
-		if err := fn(s.deviceIDs[d], s.appIDs[uint32(p.key)]); err != nil {
+		if err := fn(s.devices.ids[d], s.apps.ids[uint32(p.key)]); err != nil {
 			return err
 		}
 	}
@@ -176,7 +186,7 @@ func (s *appsSnapshot) eachUnseenPairWhere(device func(id string) bool, fn func(
 
 // eachUnseenPairOf calls fn with each pair of the device not seen again.
 func (s *appsSnapshot) eachUnseenPairOf(deviceID string, fn func(deviceID, appID string) error) error {
-	d, ok := s.deviceIndex[deviceID]
+	d, ok := s.devices.index[deviceID]
 	if !ok {
 		return nil
 	}
@@ -184,7 +194,7 @@ func (s *appsSnapshot) eachUnseenPairOf(deviceID string, fn func(deviceID, appID
 	i, _ := slices.BinarySearchFunc(s.pairs, first, func(p pairEntry, k uint64) int { return cmp.Compare(p.key, k) })
 	for ; i < len(s.pairs) && s.pairs[i].key>>32 == uint64(d); i++ {
 		if !s.pairSeen.has(i) {
-			if err := fn(deviceID, s.appIDs[uint32(s.pairs[i].key)]); err != nil {
+			if err := fn(deviceID, s.apps.ids[uint32(s.pairs[i].key)]); err != nil {
 				return err
 			}
 		}
@@ -194,7 +204,7 @@ func (s *appsSnapshot) eachUnseenPairOf(deviceID string, fn func(deviceID, appID
 
 // eachUnseenApp calls fn with each listed app not seen again.
 func (s *appsSnapshot) eachUnseenApp(fn func(appID string) error) error {
-	for i, id := range s.appIDs {
+	for i, id := range s.apps.ids {
 		if s.appListed.has(i) && !s.appSeen.has(i) {
 			if err := fn(id); err != nil {
 				return err
@@ -217,7 +227,7 @@ func (s *appsSnapshot) readChunk(b []byte) error {
 			s.defineDevice(string(r.bytes()))
 		case appsAppRecord:
 			i, hash := r.uvarint(), r.uint64()
-			if r.err == nil && i >= uint64(len(s.appIDs)) {
+			if r.err == nil && i >= uint64(len(s.apps.ids)) {
 				return fmt.Errorf("record %d: app %d is not defined", n, i)
 			}
 			if r.err == nil {
@@ -227,7 +237,7 @@ func (s *appsSnapshot) readChunk(b []byte) error {
 			}
 		case appsPairRecord:
 			d, a, hash := r.uvarint(), r.uvarint(), r.uint64()
-			if r.err == nil && (d >= uint64(len(s.deviceIDs)) || a >= uint64(len(s.appIDs))) {
+			if r.err == nil && (d >= uint64(len(s.devices.ids)) || a >= uint64(len(s.apps.ids))) {
 				return fmt.Errorf("record %d: device %d or app %d is not defined", n, d, a)
 			}
 			s.pairs = append(s.pairs, pairEntry{key: pairKeyOf(uint32(d), uint32(a)), hash: hash})
@@ -284,30 +294,28 @@ const (
 // memory is the ids it defined, not the pairs.
 type appsStateWriter struct {
 	w       *stateWriter
-	apps    map[string]uint32
-	devices map[string]uint32
+	apps    idTable
+	devices idTable
 	counts  [4]uint64 // apps defined, devices defined, app records, pair records
 }
 
 func (w *appsStateWriter) appRef(id string) uint32 {
-	return w.ref(w.apps, appsDefineApp, id, &w.counts[0])
+	return w.ref(&w.apps, appsDefineApp, id, &w.counts[0])
 }
 
 func (w *appsStateWriter) deviceRef(id string) uint32 {
-	return w.ref(w.devices, appsDefineDevice, id, &w.counts[1])
+	return w.ref(&w.devices, appsDefineDevice, id, &w.counts[1])
 }
 
-// ref is id's index in refs, defining it (a record of kind) the first time.
-func (w *appsStateWriter) ref(refs map[string]uint32, kind byte, id string, defined *uint64) uint32 {
-	if i, ok := refs[id]; ok {
-		return i
+// ref is id's number in table, written as a record of kind the first time.
+func (w *appsStateWriter) ref(table *idTable, kind byte, id string, defined *uint64) uint32 {
+	i, added := table.define(id)
+	if added {
+		w.w.buf = append(w.w.buf, kind)
+		w.w.buf = binary.AppendUvarint(w.w.buf, uint64(len(id)))
+		w.w.buf = append(w.w.buf, id...)
+		*defined++
 	}
-	i := uint32(len(refs))
-	refs[id] = i
-	w.w.buf = append(w.w.buf, kind)
-	w.w.buf = binary.AppendUvarint(w.w.buf, uint64(len(id)))
-	w.w.buf = append(w.w.buf, id...)
-	*defined++
 	return i
 }
 
@@ -379,7 +387,7 @@ func (s *appsStateStore) previous(ctx context.Context) (*appsSnapshot, error) {
 
 // begin starts the snapshot of a new sync.
 func (s *appsStateStore) begin(ctx context.Context) *appsStateWriter {
-	return &appsStateWriter{w: s.chunks.begin(ctx), apps: map[string]uint32{}, devices: map[string]uint32{}}
+	return &appsStateWriter{w: s.chunks.begin(ctx), apps: newIDTable(0), devices: newIDTable(0)}
 }
 
 // saveDelivered makes the snapshot w wrote the last complete sync's, once
