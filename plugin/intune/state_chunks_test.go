@@ -11,6 +11,15 @@ import (
 	"github.com/benthosdev/benthos/v4/public/service"
 )
 
+// newTestChunkedState is a chunked state under key "k" of a memory cache
+// "mem", in chunks of size bytes.
+func newTestChunkedState(t *testing.T, size int) (*service.Resources, *chunkedState) {
+	res := memoryCacheResources(t)
+	s := newChunkedState(res, "mem", "k")
+	s.chunkBytes = size
+	return res, s
+}
+
 // saveRecords saves records as one generation of s, a record at a time.
 func saveRecords(t *testing.T, s *chunkedState, records ...string) {
 	t.Helper()
@@ -52,9 +61,7 @@ func cacheHas(t *testing.T, res *service.Resources, key string) bool {
 }
 
 func TestChunkedStateSavesInChunksAndDeletesThePreviousGeneration(t *testing.T) {
-	res := memoryCacheResources(t)
-	s := newChunkedState(res, "mem", "k")
-	s.chunkBytes = 10
+	res, s := newTestChunkedState(t, 10)
 	first := []string{"aaaaaa", "bbbbbb", "cccccc", "dddddd", "e"}
 	saveRecords(t, s, first...)
 	got, _, err := readAll(t, s)
@@ -79,9 +86,7 @@ func TestChunkedStateSavesInChunksAndDeletesThePreviousGeneration(t *testing.T) 
 
 func TestChunkedStateAWriteCutShortKeepsThePreviousSnapshot(t *testing.T) {
 	ctx := context.Background()
-	res := memoryCacheResources(t)
-	s := newChunkedState(res, "mem", "k")
-	s.chunkBytes = 4
+	res, s := newTestChunkedState(t, 4)
 	saveRecords(t, s, "old1", "old2")
 
 	// A sync writes some chunks of the next generation, and the process
@@ -113,8 +118,7 @@ func TestChunkedStateAWriteCutShortKeepsThePreviousSnapshot(t *testing.T) {
 
 func TestChunkedStateReadsTheWholeManifestCopyWhenOneIsTorn(t *testing.T) {
 	ctx := context.Background()
-	res := memoryCacheResources(t)
-	s := newChunkedState(res, "mem", "k")
+	res, s := newTestChunkedState(t, defaultChunkBytes)
 	saveRecords(t, s, "one")
 	w := s.begin(ctx)
 	w.buf = append(w.buf, "two"...)
@@ -146,9 +150,7 @@ func TestChunkedStateReadsTheWholeManifestCopyWhenOneIsTorn(t *testing.T) {
 
 func TestChunkedStateRefusesAMissingOrDamagedChunk(t *testing.T) {
 	ctx := context.Background()
-	res := memoryCacheResources(t)
-	s := newChunkedState(res, "mem", "k")
-	s.chunkBytes = 3
+	res, s := newTestChunkedState(t, 3)
 	saveRecords(t, s, "abc", "def")
 	if err := cacheSet(ctx, res, "mem", "k_1_1", []byte("deF")); err != nil {
 		t.Fatal(err)
@@ -166,8 +168,7 @@ func TestChunkedStateRefusesAMissingOrDamagedChunk(t *testing.T) {
 
 func TestChunkedStateGivesTheLegacyValueUntilTheFirstSave(t *testing.T) {
 	ctx := context.Background()
-	res := memoryCacheResources(t)
-	s := newChunkedState(res, "mem", "k")
+	res, s := newTestChunkedState(t, defaultChunkBytes)
 	if err := cacheSet(ctx, res, "mem", "k", []byte("intune-snapshot/2\nold")); err != nil {
 		t.Fatal(err)
 	}
@@ -182,8 +183,7 @@ func TestChunkedStateGivesTheLegacyValueUntilTheFirstSave(t *testing.T) {
 
 func TestChunkedStateKeepsTheLaterOfTwoOverlappingSaves(t *testing.T) {
 	ctx := context.Background()
-	res := memoryCacheResources(t)
-	s := newChunkedState(res, "mem", "k")
+	_, s := newTestChunkedState(t, defaultChunkBytes)
 	older, later := s.begin(ctx), s.begin(ctx)
 	older.buf = append(older.buf, "older"...)
 	later.buf = append(later.buf, "later"...)
@@ -199,8 +199,7 @@ func TestChunkedStateKeepsTheLaterOfTwoOverlappingSaves(t *testing.T) {
 }
 
 func TestChunkedStateRefusesAnotherInputsKind(t *testing.T) {
-	res := memoryCacheResources(t)
-	s := newChunkedState(res, "mem", "k")
+	_, s := newTestChunkedState(t, defaultChunkBytes)
 	saveRecords(t, s, "x")
 	_, _, err := s.read(context.Background(), "apps", func(*stateManifest, []byte) error { return nil })
 	if err == nil || !strings.Contains(err.Error(), "holds test, not apps") {
@@ -210,9 +209,7 @@ func TestChunkedStateRefusesAnotherInputsKind(t *testing.T) {
 
 func TestChunkedStateDeletesWhatADeletionCutShortLeft(t *testing.T) {
 	ctx := context.Background()
-	res := memoryCacheResources(t)
-	s := newChunkedState(res, "mem", "k")
-	s.chunkBytes = 1
+	res, s := newTestChunkedState(t, 1)
 	saveRecords(t, s, "a", "b", "c", "d")
 
 	// The switch to generation 2, then a kill while generation 1's chunks
