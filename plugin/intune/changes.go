@@ -2,8 +2,11 @@ package intune
 
 import (
 	"bytes"
+	"cmp"
+	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 
 	"github.com/intune-benthos/intune-benthos/plugin/graph"
 )
@@ -25,30 +28,31 @@ var (
 	noPageMeta         any = 0
 )
 
-// changeTracker follows one sync against the previous complete one.
+// changeTracker follows one sync against the state of the previous
+// complete one, and writes this sync's state as its pages are handed on.
 type changeTracker struct {
 	fp       fingerprinter
-	previous *snapshot // nil on the first sync: everything is new
-	current  *snapshot
-	onlyNew  bool // emit: changes
+	previous *deviceState // empty on a first sync: everything is new
+	// writer writes this sync's state; nil when it has none to write (a
+	// resumed sync without details keeps the previous state as it is).
+	writer  *deviceStateWriter
+	onlyNew bool // emit: changes
 	// partial: the sync resumed from a checkpoint, so this process did not
-	// see its first pages. It may not name deletions or become the snapshot.
+	// see its first pages. It may not name deletions, and its state keeps
+	// the previous hashes (it adds the details it knows).
 	partial bool
 	upserts int
 }
 
-func newChangeTracker(fp fingerprinter, previous *snapshot, onlyChanges, partial bool) *changeTracker {
-	capacity := 1024
-	if previous != nil {
-		capacity = previous.len() + previous.len()/8
-	}
-	return &changeTracker{fp: fp, previous: previous, current: newSnapshot(capacity), onlyNew: onlyChanges, partial: partial}
+func newChangeTracker(fp fingerprinter, previous *deviceState, writer *deviceStateWriter, onlyChanges, partial bool) *changeTracker {
+	return &changeTracker{fp: fp, previous: previous, writer: writer, onlyNew: onlyChanges, partial: partial}
 }
 
-// observe records a page's devices and returns the indexes of those to
-// emit, with their ids: all of them, or with emit: changes only the new and
-// the changed ones.
-func (c *changeTracker) observe(page int, devices [][]byte) ([]int, []any, error) {
+// observe records a page's devices, with their details when pd is not nil
+// (pd.records and pd.known as emitted), and returns the indexes of those
+// to emit, with their ids: all of them, or with emit: changes only the new
+// and the changed ones.
+func (c *changeTracker) observe(ctx context.Context, page int, devices [][]byte, pd *pageDetails) ([]int, []any, error) {
 	keep := make([]int, 0, len(devices))
 	ids := make([]any, 0, len(devices))
 	for i, d := range devices {
@@ -56,11 +60,25 @@ func (c *changeTracker) observe(page int, devices [][]byte) ([]int, []any, error
 		if err != nil {
 			return nil, nil, fmt.Errorf("page %d, device %d: %w", page, i+1, err)
 		}
-		c.current.put(id, hash)
-		if c.onlyNew && c.previous != nil {
-			if old, ok := c.previous.get(id); ok && old == hash {
-				continue
+		old := c.previous.see(id)
+		if c.writer != nil {
+			var rec *detailsRecord
+			if pd != nil && pd.known[i] {
+				rec = &pd.records[i]
 			}
+			stored, hasHash := hash, true
+			if c.partial {
+				stored, hasHash = 0, false
+				if old != nil && old.hasHash() {
+					stored, hasHash = old.hash, true
+				}
+			}
+			if err := c.writer.device(ctx, id, stored, hasHash, rec); err != nil {
+				return nil, nil, err
+			}
+		}
+		if c.onlyNew && old != nil && old.hasHash() && old.hash == hash {
+			continue
 		}
 		keep = append(keep, i)
 		ids = append(ids, id)
@@ -69,19 +87,61 @@ func (c *changeTracker) observe(page int, devices [][]byte) ([]int, []any, error
 	return keep, ids, nil
 }
 
+// keepUnlisted writes, for a resumed sync, what the previous state holds
+// of every device this process did not list: its hash and its details
+// (read in the order they are stored, so that each chunk is read once).
+// Details that cannot be read are left out, and told to lost: they are
+// fetched again.
+func (c *changeTracker) keepUnlisted(ctx context.Context, lost func(error)) error {
+	if c.writer == nil || !c.partial {
+		return nil
+	}
+	type unlisted struct {
+		e  *deviceEntry
+		id string
+	}
+	var todo []unlisted
+	c.previous.each(func(e *deviceEntry, id string, seen bool) {
+		if !seen {
+			todo = append(todo, unlisted{e, id})
+		}
+	})
+	slices.SortFunc(todo, func(a, b unlisted) int {
+		return cmp.Or(cmp.Compare(a.e.src, b.e.src), cmp.Compare(a.e.off, b.e.off))
+	})
+	for _, u := range todo {
+		var rec *detailsRecord
+		if u.e.hasDetails() {
+			r, ok, err := c.previous.details(ctx, u.e)
+			if err != nil {
+				lost(err)
+			}
+			if ok {
+				rec = &r
+			}
+		}
+		if err := c.writer.device(ctx, idOf(u.e, u.id), u.e.hash, u.e.hasHash(), rec); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // deletions returns a tombstone for each device of the previous complete
 // sync that this one did not list, with their ids. Only a sync that read
 // every page may call it.
 func (c *changeTracker) deletions() ([][]byte, []any) {
-	if c.previous == nil || c.partial {
+	if c.partial {
 		return nil, nil
 	}
-	gone := c.previous.missingFrom(c.current)
-	tombstones := make([][]byte, len(gone))
-	ids := make([]any, len(gone))
-	for i, id := range gone {
-		tombstones[i], ids[i] = tombstone(id), id
-	}
+	var tombstones [][]byte
+	var ids []any
+	c.previous.each(func(e *deviceEntry, id string, seen bool) {
+		if e.hasHash() && !seen {
+			id = idOf(e, id)
+			tombstones, ids = append(tombstones, tombstone(id)), append(ids, id)
+		}
+	})
 	return tombstones, ids
 }
 

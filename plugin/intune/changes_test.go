@@ -2,6 +2,7 @@ package intune
 
 import (
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"sort"
@@ -204,18 +205,22 @@ func TestStateSnapshotRoundTripsInChunksAndStaysSmall(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := newSnapshot(0)
-	s.details = newDetailsSet(0)
+	w := store.begin(ctx)
 	for i := 0; i < 200000; i++ {
 		id := fmt.Sprintf("%08x-0000-4000-8000-%012x", i, i)
-		s.put(id, golden(i))
+		var rec *detailsRecord
 		if i%10 == 0 {
-			s.details.put(id, detailsRecord{fetchedAt: int64(i), values: []byte(`{"notes":"n"}`)})
+			rec = &detailsRecord{fetchedAt: int64(i), selected: uint64(i % 3), values: []byte(fmt.Sprintf(`{"notes":"n%d"}`, i))}
+		}
+		if err := w.device(ctx, id, golden(i), true, rec); err != nil {
+			t.Fatal(err)
 		}
 	}
-	s.put("Not-A-GUID", 7)
-	if err := store.save(ctx, s); err != nil {
+	if err := w.device(ctx, "Not-A-GUID", 7, true, nil); err != nil {
 		t.Fatal(err)
+	}
+	if !store.saveDelivered("s", w, nil, false) {
+		t.Fatal("not saved")
 	}
 	raw, err := cacheGet(ctx, res, "mem", "k")
 	if err != nil {
@@ -237,18 +242,23 @@ func TestStateSnapshotRoundTripsInChunksAndStaysSmall(t *testing.T) {
 	}
 
 	fresh, _ := newStateStore(res, "mem", "k", fingerprinter{})
-	back, err := fresh.previous(ctx)
-	if err != nil || back.len() != s.len() || back.details.len() != 20000 {
+	back, _, err := fresh.load(ctx, nil, nil)
+	if err != nil || back.len() != 200001 || back.detailsCount() != 20000 {
 		t.Fatalf("read back %d devices, err %v", back.len(), err)
 	}
-	if h, ok := back.get("0000002a-0000-4000-8000-00000000002a"); !ok || h != golden(42) {
-		t.Errorf("device 42: %x %v", h, ok)
+	defer back.release()
+	if e, _ := back.find("0000002a-0000-4000-8000-00000000002a"); e == nil || !e.hasHash() || e.hash != golden(42) || e.hasDetails() {
+		t.Errorf("device 42: %+v", e)
 	}
-	if h, ok := back.get("Not-A-GUID"); !ok || h != 7 {
-		t.Errorf("text id: %d %v", h, ok)
+	if e, _ := back.find("Not-A-GUID"); e == nil || e.hash != 7 {
+		t.Errorf("text id: %+v", e)
 	}
-	if rec, ok := back.details.get("00000028-0000-4000-8000-000000000028"); !ok || rec.fetchedAt != 40 || string(rec.values) != `{"notes":"n"}` {
-		t.Errorf("device 40's details: %+v %v", rec, ok)
+	for _, i := range []int{40, 199990, 0} {
+		e, _ := back.find(fmt.Sprintf("%08x-0000-4000-8000-%012x", i, i))
+		rec, ok, err := back.details(ctx, e)
+		if err != nil || !ok || rec.fetchedAt != int64(i) || rec.selected != uint64(i%3) || string(rec.values) != fmt.Sprintf(`{"notes":"n%d"}`, i) {
+			t.Errorf("device %d's details: %+v %v %v", i, rec, ok, err)
+		}
 	}
 }
 
@@ -257,22 +267,55 @@ func TestStateOfAnOlderReleaseIsReadAndReplaced(t *testing.T) {
 	res := memoryCacheResources(t)
 	old := newSnapshot(0)
 	old.put("0000002a-0000-4000-8000-00000000002a", 42)
+	old.details = newDetailsSet(0)
+	old.details.put("0000002a-0000-4000-8000-00000000002a", detailsRecord{fetchedAt: 5, values: []byte(`{"notes":"old"}`)})
 	if err := cacheSet(ctx, res, "mem", "k", old.encode()); err != nil {
 		t.Fatal(err)
 	}
 	store, _ := newStateStore(res, "mem", "k", fingerprinter{})
-	back, err := store.previous(ctx)
+	back, _, err := store.load(ctx, nil, nil)
 	if err != nil || back.len() != 1 {
 		t.Fatalf("the single-value snapshot of an older release: %v", err)
 	}
-	next := newSnapshot(0)
-	next.put("0000002b-0000-4000-8000-00000000002b", 43)
-	if err := store.save(ctx, next); err != nil {
+	e, _ := back.find("0000002a-0000-4000-8000-00000000002a")
+	if rec, ok, err := back.details(ctx, e); err != nil || !ok || rec.fetchedAt != 5 || string(rec.values) != `{"notes":"old"}` {
+		t.Errorf("its details: %+v %v %v", rec, ok, err)
+	}
+	back.release()
+
+	// The format the release before this one wrote: chunks of hash and
+	// details records of their own.
+	legacyChunks := newChunkedState(res, "mem", "k3")
+	lw := legacyChunks.begin(ctx)
+	lw.buf = append(lw.buf, snapshotHashRecord)
+	lw.buf = appendIDKey(lw.buf, [16]byte{1}, "")
+	lw.buf = binary.LittleEndian.AppendUint64(lw.buf, 11)
+	lw.buf = append(lw.buf, snapshotDetailsRecord)
+	lw.buf = appendDetailsRecord(lw.buf, [16]byte{1}, "", detailsRecord{fetchedAt: 9, values: []byte(`{"udid":"u"}`)})
+	if err := lw.commit(ctx, snapshotKind, []uint64{1, 1}); err != nil {
 		t.Fatal(err)
 	}
+	store3, _ := newStateStore(res, "mem", "k3", fingerprinter{})
+	back3, _, err := store3.load(ctx, nil, nil)
+	if err != nil || back3.len() != 1 || back3.detailsCount() != 1 {
+		t.Fatalf("the chunks of the release before: %v", err)
+	}
+	e, _ = back3.find(formatGUID([16]byte{1}))
+	if rec, ok, err := back3.details(ctx, e); err != nil || !ok || e.hash != 11 || string(rec.values) != `{"udid":"u"}` {
+		t.Errorf("its device: %+v %+v %v %v", e, rec, ok, err)
+	}
+	back3.release()
+
+	w := store.begin(ctx)
+	if err := w.device(ctx, "0000002b-0000-4000-8000-00000000002b", 43, true, nil); err != nil {
+		t.Fatal(err)
+	}
+	if !store.saveDelivered("s", w, nil, false) {
+		t.Fatal("not saved")
+	}
 	fresh, _ := newStateStore(res, "mem", "k", fingerprinter{})
-	back, err = fresh.previous(ctx)
-	if _, ok := back.get("0000002b-0000-4000-8000-00000000002b"); err != nil || back.len() != 1 || !ok {
+	back, _, err = fresh.load(ctx, nil, nil)
+	if e, _ := back.find("0000002b-0000-4000-8000-00000000002b"); err != nil || back.len() != 1 || e == nil {
 		t.Fatalf("after the first save: %d devices, %v", back.len(), err)
 	}
 	if _, err := decodeSnapshot(old.encode()[:30]); err == nil {

@@ -46,8 +46,10 @@ const (
 
 // detailsRun fetches the details of one sync's devices.
 type detailsRun struct {
-	conf     detailsConfig
-	set      *detailsSet
+	conf detailsConfig
+	// state is what the last complete sync and the journal knew of each
+	// device's details.
+	state    *deviceState
 	gets     *graph.BatchGets
 	now      func() time.Time
 	selected uint64
@@ -62,8 +64,10 @@ type detailsRun struct {
 	journalBehind func()
 	// startedAt is the details clock when the sync started, Unix seconds.
 	startedAt int64
-	// failed is told every details error of the sync.
+	// failed is told every details error of the sync; lost every kept
+	// details whose values could not be read from the state.
 	failed  func(error)
+	lost    func(error)
 	metrics *inputMetrics
 
 	fetched, kept, failures, gone, requests atomic.Int64
@@ -91,7 +95,7 @@ type pageDetails struct {
 
 // plan reads each device's id and trigger values and queues the GET of
 // every device whose details are due.
-func (r *detailsRun) plan(devices [][]byte) (*pageDetails, error) {
+func (r *detailsRun) plan(ctx context.Context, devices [][]byte) (*pageDetails, error) {
 	n := len(devices)
 	pd := &pageDetails{ids: make([]string, n), triggers: make([]uint64, n), outcomes: make([]detailsOutcome, n),
 		records: make([]detailsRecord, n), known: make([]bool, n), done: make(chan struct{})}
@@ -103,7 +107,12 @@ func (r *detailsRun) plan(devices [][]byte) (*pageDetails, error) {
 			return nil, fmt.Errorf("device %d: %w", i+1, err)
 		}
 		pd.ids[i], pd.triggers[i] = id, trig
-		pd.records[i], pd.known[i] = r.set.get(id)
+		entry, _ := r.state.find(id)
+		rec, known, err := r.state.details(ctx, entry)
+		if err != nil {
+			r.lost(err)
+		}
+		pd.records[i], pd.known[i] = rec, known
 		if r.due(pd.records[i], pd.known[i], trig, now) {
 			due = append(due, i)
 		}
@@ -147,7 +156,6 @@ func (r *detailsRun) settle(pd *pageDetails, i int, res graph.BatchResult) {
 		now := r.now()
 		rec := detailsRecord{fetchedAt: now.Unix(), trigger: pd.triggers[i], selected: r.selected, values: values}
 		rec.refreshAt = r.refreshAfter(now, pd.known[i]).Unix()
-		r.set.put(pd.ids[i], rec)
 		r.journalRecord(pd.ids[i], rec)
 		pd.records[i], pd.known[i], pd.outcomes[i] = rec, true, detailsFetched
 		r.fetched.Add(1)

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/benthosdev/benthos/v4/public/service"
+	"github.com/cespare/xxhash/v2"
 )
 
 // detailsRecord is what the input keeps of one device's details.
@@ -52,46 +53,10 @@ func (d *detailsSet) put(id string, rec detailsRecord) {
 	d.m.put(id, rec)
 }
 
-// putOlder keeps rec as id's details unless the set holds more recent
-// ones: a journal read after the snapshot that already holds its records
-// (a crash between the two) changes nothing.
-func (d *detailsSet) putOlder(id string, rec detailsRecord) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	old, ok := d.m.get(id)
-	if ok && old.fetchedAt > rec.fetchedAt {
-		return
-	}
-	d.bytes += len(rec.values) - len(old.values)
-	d.m.put(id, rec)
-}
-
 func (d *detailsSet) len() int {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	return d.m.len()
-}
-
-// merge adds every record of other that is not older than d's.
-func (d *detailsSet) merge(other *detailsSet) {
-	other.m.each(func(g [16]byte, id string, rec detailsRecord) { d.putOlder(other.m.idOf(g, id), rec) })
-}
-
-// keepOnly drops the details of the devices that hashes does not hold,
-// fetched before since: those that left the tenant, once a complete sync
-// that started at since has shown it. What was fetched later (by a sync
-// that overlaps, in interval mode) stays.
-func (d *detailsSet) keepOnly(hashes byID[uint64], since int64) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	d.m.deleteUnless(func(g [16]byte, id string) bool {
-		rec, _ := d.m.get(d.m.idOf(g, id))
-		keep := hashes.hasKey(g, id) || rec.fetchedAt >= since
-		if !keep {
-			d.bytes -= len(rec.values)
-		}
-		return keep
-	})
 }
 
 func (d *detailsSet) encodedSize() int {
@@ -113,7 +78,11 @@ func (d *detailsSet) appendRecords(out []byte) []byte {
 }
 
 func appendDetailsRecord(out []byte, g [16]byte, id string, rec detailsRecord) []byte {
-	out = appendIDKey(out, g, id)
+	return appendDetailsFields(appendIDKey(out, g, id), rec)
+}
+
+// appendDetailsFields writes a record's fields after its id.
+func appendDetailsFields(out []byte, rec detailsRecord) []byte {
 	out = binary.AppendUvarint(out, uint64(max(rec.fetchedAt, 0)))
 	out = binary.AppendUvarint(out, uint64(max(rec.refreshAt, 0)))
 	out = binary.LittleEndian.AppendUint64(out, rec.trigger)
@@ -150,24 +119,33 @@ func readDetailsRecord(b []byte) (g [16]byte, id string, rec detailsRecord, rest
 	if err != nil {
 		return g, id, rec, nil, err
 	}
-	r := uvarintReader{b: rest}
+	rec, rest, err = readDetailsFields(rest)
+	return g, id, rec, rest, err
+}
+
+// readDetailsFields reads what appendDetailsFields wrote. The values are
+// a slice of b.
+func readDetailsFields(b []byte) (rec detailsRecord, rest []byte, err error) {
+	r := uvarintReader{b: b}
 	rec.fetchedAt, rec.refreshAt = int64(r.uvarint()), int64(r.uvarint())
 	rec.trigger, rec.selected = r.uint64(), r.uint64()
 	rec.values = r.bytes()
 	if r.err != nil {
-		return g, id, rec, nil, errors.New("truncated")
+		return rec, nil, errors.New("truncated")
 	}
-	return g, id, rec, r.b, nil
+	return rec, r.b, nil
 }
 
-// detailsJournal keeps the details fetched since the snapshot was last
-// saved, in pieces of the state cache (keys prefix1, prefix2, ...), so
-// that a sync stopped half-way (a crash, a kill, an error) does not fetch
-// them again: the next start reads the snapshot, then every piece. A
-// delivered sync saves a snapshot holding them all, then deletes the
-// pieces, the last one first, so that the pieces left by a crash in
-// between are always 1..k: read again, they change nothing (detailsSet.put
-// keeps the more recent record).
+// detailsJournal keeps the details fetched since the device state was
+// last saved, in pieces of the state cache (keys prefix1, prefix2, ...),
+// so that a sync stopped half-way (a crash, a kill, an error) does not
+// fetch them again: each sync reads the state, then every piece. A
+// delivered sync saves a state holding them all, then deletes the pieces,
+// the last one first, so that the pieces left by a crash in between are
+// always 1..k: read again, they change nothing (foldEntries keeps the
+// details fetched last). The state's entries point into the pieces for
+// their values (valueSource): a piece written again under the same key
+// since is noticed by its size and hash, and those details fetched again.
 type detailsJournal struct {
 	res    *service.Resources
 	cache  string
@@ -185,41 +163,29 @@ func newDetailsJournal(state *stateStore) *detailsJournal {
 
 func (j *detailsJournal) key(n int) string { return j.prefix + strconv.Itoa(n) }
 
-// load reads every piece into into, and says how many there were. A piece
+// load adds every piece to into, and says how many there were. A piece
 // that cannot be read (the file cache writes in place: a kill can leave one
 // cut short) is skipped and told to skip: the journal only saves GETs.
-func (j *detailsJournal) load(ctx context.Context, into *detailsSet, skip func(error)) (int, error) {
+func (j *detailsJournal) load(ctx context.Context, into *deviceStateBuilder, skip func(error)) (int, error) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	n := 1
 	for ; ; n++ {
-		raw, err := cacheGet(ctx, j.res, j.cache, j.key(n))
+		key := j.key(n)
+		raw, err := cacheGet(ctx, j.res, j.cache, key)
 		if keyMissing(err) {
 			break
 		}
 		if err != nil {
-			return n - 1, fmt.Errorf("reading the details journal %q from cache %q: %w", j.key(n), j.cache, err)
+			return n - 1, fmt.Errorf("reading the details journal %q from cache %q: %w", key, j.cache, err)
 		}
-		piece, err := decodeJournalPiece(raw)
-		if err != nil {
-			skip(fmt.Errorf("details journal %q in cache %q: %w; skipped, its devices' details are fetched again", j.key(n), j.cache, err))
-			continue
+		src := into.source(valueSource{key: key, size: len(raw), hash: xxhash.Sum64(raw)})
+		if err := into.addJournalPiece(raw, src); err != nil {
+			skip(fmt.Errorf("details journal %q in cache %q: %w; skipped, its devices' details are fetched again", key, j.cache, err))
 		}
-		into.merge(piece)
 	}
 	j.next = n
 	return n - 1, nil
-}
-
-func decodeJournalPiece(raw []byte) (*detailsSet, error) {
-	if !hasPrefix(raw, detailsJournalMagic) {
-		return nil, errors.New("not a piece this input wrote")
-	}
-	piece, rest, err := readDetailsRecords(raw[len(detailsJournalMagic):])
-	if err == nil && len(rest) > 0 {
-		err = errors.New("data after its records")
-	}
-	return piece, err
 }
 
 // last is the number of the last piece written so far.
@@ -242,9 +208,9 @@ func (j *detailsJournal) write(ctx context.Context, set *detailsSet) error {
 	return nil
 }
 
-// clear deletes every piece, the last one first, once a saved snapshot
+// clear deletes every piece, the last one first, once a saved state
 // holds pieces 1 to upTo. When more were written since (by the next sync,
-// in interval mode), it deletes none: they stay for that sync's snapshot
+// in interval mode), it deletes none: they stay for that sync's state
 // to hold and its clear to delete, and read again they change nothing.
 func (j *detailsJournal) clear(ctx context.Context, upTo int) error {
 	j.mu.Lock()

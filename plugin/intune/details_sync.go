@@ -29,21 +29,24 @@ func detailsClock(log *service.Logger) (func() time.Time, error) {
 }
 
 // startDetails prepares the details of run, when the input fetches them:
-// what the state holds (read by the first sync), the batcher that sends
-// the GETs and the writer of the journal. stop ends them, once however
-// often it is called; it writes what the journal has not yet written.
+// the batcher that sends the GETs and the writer of the journal; what is
+// known of each device's details is run's state (loadState). stop ends
+// them, once however often it is called; it writes what the journal has
+// not yet written.
 func (in *managedDevicesInput) startDetails(ctx context.Context, run *syncRun) (stop func(), err error) {
 	if !in.conf.details.enabled {
 		return func() {}, nil
 	}
-	if err := in.loadDetails(ctx); err != nil {
-		return nil, fmt.Errorf("sync %s stopped: %w", run.id, err)
-	}
+	in.detailsSpreadOnce.Do(func() {
+		// The spread of first refreshes goes on from the devices known, so
+		// that one-shot runs do not all start the sequence over.
+		in.detailsSpread.Store(uint64(run.state.detailsCount()))
+	})
 	d := in.conf.details
-	var firstFailure, firstBehind sync.Once
+	var firstFailure, firstBehind, firstLost sync.Once
 	r := &detailsRun{
 		conf:     d,
-		set:      in.details,
+		state:    run.state,
 		gets:     in.client.NewBatchGets(d.version, in.conf.maxConcurrency),
 		now:      in.detailsClock,
 		selected: selectedHash(d.properties),
@@ -53,6 +56,11 @@ func (in *managedDevicesInput) startDetails(ctx context.Context, run *syncRun) (
 		failed: func(err error) {
 			firstFailure.Do(func() {
 				in.log.Warnf("%v", in.redact.error(fmt.Errorf("sync %s: %w; the device is emitted with the details last fetched, or null, and counted (the first failure of the sync; the rest are counted)", run.id, err)))
+			})
+		},
+		lost: func(err error) {
+			firstLost.Do(func() {
+				in.log.Warnf("Sync %s: %v; the details the state held there are fetched again (the first such read of the sync)", run.id, err)
 			})
 		},
 		journalBehind: func() {
@@ -88,40 +96,28 @@ func (in *managedDevicesInput) startDetails(ctx context.Context, run *syncRun) (
 	}, nil
 }
 
-// loadDetails reads, the first time, the details the state holds: those of
-// the last saved snapshot, then those of the journal that a sync stopped
-// since left. Without state_cache every sync starts with none, as
-// documented: what one sync fetched is not a reason for the next to
-// trust it, and a set never pruned would grow as devices come and go.
-func (in *managedDevicesInput) loadDetails(ctx context.Context) error {
+// loadState reads, for run, the state of the last complete sync (and,
+// with details, what the journal holds since), or starts from none
+// without state_cache: then every sync fetches every device's details, as
+// documented: what one sync fetched is not a reason for the next to trust
+// it, and a set never pruned would grow as devices come and go.
+func (in *managedDevicesInput) loadState(ctx context.Context, run *syncRun) error {
 	if in.state == nil {
-		in.details = newDetailsSet(0)
+		run.state = emptyDeviceState()
 		return nil
 	}
-	if in.details != nil {
-		return nil
-	}
-	set := newDetailsSet(0)
-	previous, err := in.state.previous(ctx)
+	state, pieces, err := in.state.load(ctx, in.detailsJournal, func(err error) { in.log.Warnf("%v", err) })
 	if err != nil {
-		return err
+		return fmt.Errorf("sync %s stopped: %w", run.id, err)
 	}
-	if previous != nil && previous.details != nil {
-		set = previous.details
+	run.state = state
+	if in.conf.details.enabled {
+		known := state.detailsCount()
+		in.log.Infof("Details of %d devices read from cache %q (%d pieces of journal left by a sync that stopped)", known, in.state.cache, pieces)
+		if known == 0 {
+			in.log.Infof("No device has details yet: this sync fetches every device's")
+		}
 	}
-	saved := set.len()
-	pieces, err := in.detailsJournal.load(ctx, set, func(err error) { in.log.Warnf("%v", err) })
-	if err != nil {
-		return err
-	}
-	in.log.Infof("Details of %d devices read from cache %q (%d pieces of journal left by a sync that stopped)", set.len(), in.state.cache, pieces)
-	if saved == 0 && pieces == 0 {
-		in.log.Infof("No device has details yet: this sync fetches every device's")
-	}
-	// The spread of first refreshes goes on from the devices known, so
-	// that one-shot runs do not all start the sequence over.
-	in.detailsSpread.Store(uint64(set.len()))
-	in.details = set
 	return nil
 }
 
@@ -131,40 +127,6 @@ func (in *managedDevicesInput) logDetails(run *syncRun) {
 	if r == nil {
 		return
 	}
-	in.log.Infof("Sync %s details: %d fetched, %d kept from earlier syncs, %d failed, %d devices gone since the list; %d GETs in JSON batches of up to 20",
-		run.id, r.fetched.Load(), r.kept.Load(), r.failures.Load(), r.gone.Load(), r.requests.Load())
-}
-
-// snapshotToSave is what a delivered sync leaves in state_cache: the
-// devices' hashes (this sync's when it read every page, the previous
-// ones otherwise) and, with details, the details, pruned of the devices
-// that left once a complete sync has shown who they are. Nil when the sync
-// changes nothing there (no state, or a resumed sync without details).
-// Turning details off forgets them: the state keeps no value, a secret
-// included, that no config asks for any more.
-func (in *managedDevicesInput) snapshotToSave(run *syncRun) *snapshot {
-	if run.changes == nil {
-		return nil
-	}
-	var details *detailsSet
-	if run.details != nil {
-		details = in.details
-	}
-	if !run.changes.partial {
-		snap := run.changes.current
-		if details != nil {
-			details.keepOnly(snap.hashes, run.details.startedAt)
-		}
-		snap.details = details
-		return snap
-	}
-	if details == nil {
-		return nil
-	}
-	snap := newSnapshot(0)
-	if previous := run.changes.previous; previous != nil {
-		snap.hashes = previous.hashes
-	}
-	snap.details = details
-	return snap
+	in.log.Infof("Sync %s details: %d fetched, %d kept from earlier syncs, %d failed, %d devices gone since the list; %d GETs in JSON batches of up to 20; kept values read from the state in %d cache reads",
+		run.id, r.fetched.Load(), r.kept.Load(), r.failures.Load(), r.gone.Load(), r.requests.Load(), run.state.values.reads.Load())
 }

@@ -73,20 +73,21 @@ func TestScanDeviceHashesOnlyTheTriggers(t *testing.T) {
 // are fetched again, and the ones that are not.
 func TestDetailsDueWhenNewChangedOrOld(t *testing.T) {
 	now := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
-	r := &detailsRun{conf: detailsConfig{maxAge: 7 * 24 * time.Hour}, set: newDetailsSet(0), selected: 1}
+	r := &detailsRun{conf: detailsConfig{maxAge: 7 * 24 * time.Hour}, selected: 1}
 	fresh := detailsRecord{fetchedAt: now.Add(-time.Hour).Unix(), refreshAt: now.Add(time.Hour).Unix(), trigger: 9, selected: 1}
-	r.set.put("fresh", fresh)
 	stale := fresh
 	stale.fetchedAt = now.Add(-8 * 24 * time.Hour).Unix()
-	r.set.put("old", stale)
 	scheduled := fresh
 	scheduled.refreshAt = now.Add(-time.Minute).Unix()
-	r.set.put("scheduled", scheduled)
 	otherProps := fresh
 	otherProps.selected = 2
-	r.set.put("other properties", otherProps)
+	state := stateWithDetails(map[string]detailsRecord{"fresh": fresh, "old": stale, "scheduled": scheduled, "other properties": otherProps})
 	due := func(id string, trigger uint64) bool {
-		rec, known := r.set.get(id)
+		e, _ := state.find(id)
+		rec, known, err := state.details(context.Background(), e)
+		if err != nil {
+			t.Fatal(err)
+		}
 		return r.due(rec, known, trigger, now.Unix())
 	}
 	for id, want := range map[string]bool{"fresh": false, "new": true, "old": true, "scheduled": true, "other properties": true} {
@@ -179,15 +180,20 @@ func TestDetailsJournalPiecesAreReadBackAndCleared(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	into := newDetailsSet(0)
-	into.put("dev-1-1", detailsRecord{fetchedAt: 500, values: []byte(`{"notes":"newer"}`)})
+	into := newDeviceStateBuilder(0)
+	src := into.source(valueSource{key: "memory", data: []byte(`{"notes":"newer"}`)})
+	into.add([16]byte{}, "dev-1-1", 0, false, &detailsRecord{fetchedAt: 500, values: []byte(`{"notes":"newer"}`)}, src, 0)
 	reader := newDetailsJournal(state)
 	n, err := reader.load(ctx, into, func(err error) { t.Errorf("a piece was skipped: %v", err) })
-	if err != nil || n != 3 || into.len() != 15 {
-		t.Fatalf("read %d pieces, %d records, %v", n, into.len(), err)
+	loaded := builtState(into, res)
+	if err != nil || n != 3 || loaded.detailsCount() != 15 {
+		t.Fatalf("read %d pieces, %d records, %v", n, loaded.detailsCount(), err)
 	}
-	if rec, _ := into.get("dev-1-1"); string(rec.values) != `{"notes":"newer"}` {
+	if rec, _ := knownDetails(t, loaded, "dev-1-1"); string(rec.values) != `{"notes":"newer"}` {
 		t.Errorf("the journal overwrote a newer record: %s", rec.values)
+	}
+	if rec, _ := knownDetails(t, loaded, "dev-2-4"); rec.fetchedAt != 102 || string(rec.values) != `{"notes":null}` {
+		t.Errorf("a journaled record came back as %+v", rec)
 	}
 	if err := reader.clear(ctx, 2); err != nil || reader.last() != 3 {
 		t.Fatalf("cleared up to piece 2 of 3: %v, %d left", err, reader.last())
@@ -195,7 +201,7 @@ func TestDetailsJournalPiecesAreReadBackAndCleared(t *testing.T) {
 	if err := reader.clear(ctx, 3); err != nil {
 		t.Fatal(err)
 	}
-	if n, err := newDetailsJournal(state).load(ctx, newDetailsSet(0), nil); err != nil || n != 0 {
+	if n, err := newDetailsJournal(state).load(ctx, newDeviceStateBuilder(0), nil); err != nil || n != 0 {
 		t.Errorf("after clear: %d pieces, %v", n, err)
 	}
 }
@@ -251,32 +257,54 @@ func TestDetailsJournalSkipsAPieceItCannotRead(t *testing.T) {
 	if err := cacheSet(ctx, res, "mem", j.key(2), []byte("intune-details/1\n\x05")); err != nil {
 		t.Fatal(err)
 	}
-	into := newDetailsSet(0)
+	into := newDeviceStateBuilder(0)
 	var skipped []error
 	reader := newDetailsJournal(state)
 	n, err := reader.load(ctx, into, func(err error) { skipped = append(skipped, err) })
-	if err != nil || n != 3 || into.len() != 2 || len(skipped) != 1 || reader.last() != 3 {
-		t.Fatalf("read %d pieces (%d records), skipped %v, %v; next piece %d", n, into.len(), skipped, err, reader.last()+1)
+	loaded := builtState(into, res)
+	if err != nil || n != 3 || loaded.detailsCount() != 2 || len(skipped) != 1 || reader.last() != 3 {
+		t.Fatalf("read %d pieces (%d records), skipped %v, %v; next piece %d", n, loaded.detailsCount(), skipped, err, reader.last()+1)
 	}
-	if _, ok := into.get("dev-2"); ok {
+	if _, ok := knownDetails(t, loaded, "dev-2"); ok {
 		t.Error("the unreadable piece's record was read")
 	}
 }
 
-// TestKeepOnlySparesWhatALaterSyncFetched: a complete sync prunes the
-// details of the devices it did not list, but not those a sync that
-// started after it (interval mode, overlapping) fetched meanwhile.
-func TestKeepOnlySparesWhatALaterSyncFetched(t *testing.T) {
-	d := newDetailsSet(0)
-	d.put("listed", detailsRecord{fetchedAt: 100, values: []byte(`{"a":1}`)})
-	d.put("left", detailsRecord{fetchedAt: 100, values: []byte(`{"a":1}`)})
-	d.put("new since", detailsRecord{fetchedAt: 300, values: []byte(`{"a":1}`)})
-	hashes := newByID[uint64](0)
-	hashes.put("listed", 1)
-	d.keepOnly(hashes, 200)
-	for id, want := range map[string]bool{"listed": true, "left": false, "new since": true} {
-		if _, ok := d.get(id); ok != want {
-			t.Errorf("%s kept: %v, want %v", id, ok, want)
-		}
+// stateWithDetails is a state that knows recs, their values held in memory.
+func stateWithDetails(recs map[string]detailsRecord) *deviceState {
+	b := newDeviceStateBuilder(0)
+	var data []byte
+	offsets := map[string]int{}
+	for id, rec := range recs {
+		offsets[id] = len(data)
+		data = append(data, rec.values...)
 	}
+	src := b.source(valueSource{key: "memory", data: append(data, 0)})
+	for id, rec := range recs {
+		g, ok := parseGUID(id)
+		text := id
+		if ok {
+			text = ""
+		}
+		b.add(g, text, 0, false, &rec, src, offsets[id])
+	}
+	return b.build()
+}
+
+// builtState is what b gathered, its values read from the cache "mem".
+func builtState(b *deviceStateBuilder, res *service.Resources) *deviceState {
+	s := b.build()
+	s.values.fetch = func(ctx context.Context, key string) ([]byte, error) { return cacheGet(ctx, res, "mem", key) }
+	return s
+}
+
+// knownDetails is what s knows of id's details.
+func knownDetails(t *testing.T, s *deviceState, id string) (detailsRecord, bool) {
+	t.Helper()
+	e, _ := s.find(id)
+	rec, ok, err := s.details(context.Background(), e)
+	if err != nil {
+		t.Fatalf("details of %s: %v", id, err)
+	}
+	return rec, ok
 }

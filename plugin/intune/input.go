@@ -2,6 +2,7 @@ package intune
 
 import (
 	"context"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -66,15 +67,14 @@ type managedDevicesInput struct {
 	state       *stateStore      // nil without state_cache
 	metrics     *inputMetrics
 
-	// With details: what the input knows of each device's (loaded from
-	// state_cache by the first sync), the journal of what was fetched since
-	// it was saved (nil without state_cache), the clock their ages are
-	// measured by, and how many devices got their first details (see
-	// refreshAfter).
-	details        *detailsSet
-	detailsJournal *detailsJournal
-	detailsClock   func() time.Time
-	detailsSpread  atomic.Uint64
+	// With details: the journal of what was fetched since the state was
+	// saved (nil without state_cache), the clock their ages are measured
+	// by, and how many devices got their first details (see refreshAfter),
+	// counted on from those the first sync's state knew.
+	detailsJournal    *detailsJournal
+	detailsClock      func() time.Time
+	detailsSpread     atomic.Uint64
+	detailsSpreadOnce sync.Once
 
 	bg background[pageItem]
 }

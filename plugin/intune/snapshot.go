@@ -1,7 +1,6 @@
 package intune
 
 import (
-	"context"
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
@@ -12,13 +11,12 @@ import (
 	"github.com/intune-benthos/intune-benthos/plugin/graph"
 )
 
-// snapshot is what the last complete sync saw: each device's id and a hash
-// of its content; and, with details, what the input knows of each device's
-// details (kept here so that the store switches both at once). Intune ids
-// are GUIDs, kept as 16 bytes; any other id (a stand-in's) is kept as text.
-// 200,000 devices take about 8 MB in memory and 5 MB in the cache, and
-// their details about 230 bytes a device more in v1.0, 1.7 KB in beta
-// (hardwareInformation).
+// snapshot is the device state as releases before the device records
+// (deviceRecord, device_state.go) held it: each device's id and content
+// hash, and, with details, what was known of each device's details. It is
+// read only to take up a state an older release saved (decodeSnapshot,
+// deviceStateBuilder.addSnapshot); tests build it to stand for one. Intune
+// ids are GUIDs, kept as 16 bytes; any other id (a stand-in's) as text.
 type snapshot struct {
 	hashes  byID[uint64]
 	details *detailsSet // nil: the input keeps no details
@@ -31,18 +29,6 @@ func (s *snapshot) len() int { return s.hashes.len() }
 func (s *snapshot) put(id string, hash uint64) { s.hashes.put(id, hash) }
 
 func (s *snapshot) get(id string) (uint64, bool) { return s.hashes.get(id) }
-
-// missingFrom lists the ids of s that are not in current: the devices
-// that left the tenant since s was taken.
-func (s *snapshot) missingFrom(current *snapshot) []string {
-	var gone []string
-	s.hashes.each(func(g [16]byte, id string, _ uint64) {
-		if !current.hashes.hasKey(g, id) {
-			gone = append(gone, s.hashes.idOf(g, id))
-		}
-	})
-	return gone
-}
 
 // byID maps device ids to values: a GUID (as Graph writes Intune's ids) by
 // its 16 bytes, any other id by its text.
@@ -84,45 +70,12 @@ func (m byID[V]) each(fn func(g [16]byte, id string, v V)) {
 	}
 }
 
-// putKey sets the entry each would name (g, or else id).
-func (m byID[V]) putKey(g [16]byte, id string, v V) {
-	if id == "" {
-		m.guids[g] = v
-		return
-	}
-	m.other[id] = v
-}
-
-// hasKey tells whether the entry each named (g, or else id) is in m.
-func (m byID[V]) hasKey(g [16]byte, id string) bool {
-	if id == "" {
-		_, ok := m.guids[g]
-		return ok
-	}
-	_, ok := m.other[id]
-	return ok
-}
-
 // idOf is the text of the id each named.
 func (m byID[V]) idOf(g [16]byte, id string) string {
 	if id == "" {
 		return formatGUID(g)
 	}
 	return id
-}
-
-// deleteUnless removes every entry for which keep says false.
-func (m byID[V]) deleteUnless(keep func(g [16]byte, id string) bool) {
-	for g := range m.guids {
-		if !keep(g, "") {
-			delete(m.guids, g)
-		}
-	}
-	for id := range m.other {
-		if !keep([16]byte{}, id) {
-			delete(m.other, id)
-		}
-	}
 }
 
 // parseGUID reads a lower-case canonical GUID (as Graph writes ids). Any
@@ -221,101 +174,17 @@ func scannedID(idLit []byte, err error) (string, error) {
 	return id, nil
 }
 
-// The snapshot's kind in a chunked state (state_chunks.go), and its
-// records there: each a kind byte, then
+// The device state's kind in a chunked state (state_chunks.go), and the
+// record kinds the release before the device records wrote there (still
+// read, by deviceStateBuilder.addChunk): each a kind byte, then
 //
 //   - snapshotHashRecord: the id (appendIDKey) and the 8-byte hash;
 //   - snapshotDetailsRecord: a details record (appendDetailsRecord).
-//
-// The manifest's counts are the hashes' and the details'.
 const (
 	snapshotKind          = "devices"
 	snapshotHashRecord    = 'h'
 	snapshotDetailsRecord = 'd'
 )
-
-// writeTo writes s as records of w's generation.
-func (s *snapshot) writeTo(ctx context.Context, w *stateWriter) ([]uint64, error) {
-	var err error
-	s.hashes.each(func(g [16]byte, id string, h uint64) {
-		if err != nil {
-			return
-		}
-		w.buf = append(w.buf, snapshotHashRecord)
-		w.buf = appendIDKey(w.buf, g, id)
-		w.buf = binary.LittleEndian.AppendUint64(w.buf, h)
-		err = w.endRecord(ctx)
-	})
-	counts := []uint64{uint64(s.hashes.len()), 0}
-	if s.details == nil || err != nil {
-		return counts, err
-	}
-	d := s.details
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	counts[1] = uint64(d.m.len())
-	d.m.each(func(g [16]byte, id string, rec detailsRecord) {
-		if err != nil {
-			return
-		}
-		w.buf = append(w.buf, snapshotDetailsRecord)
-		w.buf = appendDetailsRecord(w.buf, g, id, rec)
-		err = w.endRecord(ctx)
-	})
-	return counts, err
-}
-
-// newSnapshotFor is an empty snapshot sized for what m's counts say.
-func newSnapshotFor(m *stateManifest) *snapshot {
-	var hashes, details uint64
-	if len(m.counts) >= 2 {
-		hashes, details = m.counts[0], m.counts[1]
-	}
-	s := newSnapshot(int(min(hashes, 1<<26)))
-	if details > 0 {
-		s.details = newDetailsSet(int(min(details, 1<<26)))
-	}
-	return s
-}
-
-// readChunk adds the records of one chunk to s.
-func (s *snapshot) readChunk(b []byte) error {
-	for n := 1; len(b) > 0; n++ {
-		kind := b[0]
-		var err error
-		switch kind {
-		case snapshotHashRecord:
-			var g [16]byte
-			var id string
-			g, id, b, err = readIDKey(b[1:])
-			if err == nil && len(b) < 8 {
-				err = errors.New("truncated")
-			}
-			if err == nil {
-				s.hashes.putKey(g, id, binary.LittleEndian.Uint64(b))
-				b = b[8:]
-			}
-		case snapshotDetailsRecord:
-			var g [16]byte
-			var id string
-			var rec detailsRecord
-			g, id, rec, b, err = readDetailsRecord(b[1:])
-			if err == nil {
-				if s.details == nil {
-					s.details = newDetailsSet(0)
-				}
-				s.details.m.putKey(g, id, rec)
-				s.details.bytes += len(rec.values)
-			}
-		default:
-			err = fmt.Errorf("an unknown record kind %q", kind)
-		}
-		if err != nil {
-			return fmt.Errorf("record %d: %w", n, err)
-		}
-	}
-	return nil
-}
 
 // The single-value format of releases before the chunked state
 // (intune-snapshot/2): a magic, the count of hashes and one record per

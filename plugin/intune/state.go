@@ -4,27 +4,23 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 
 	"github.com/benthosdev/benthos/v4/public/service"
 )
 
-// stateStore keeps the snapshot of the last complete sync in a Benthos cache
-// and in memory between the syncs of one process.
+// stateStore keeps the device state of the last complete sync in a
+// Benthos cache: each sync reads it (load) and writes its own as it goes
+// (begin), which replaces it once the sync is delivered (saveDelivered).
 type stateStore struct {
 	res    *service.Resources
 	cache  string
 	key    string
 	fp     fingerprinter
 	chunks *chunkedState
-
-	mu     sync.Mutex
-	loaded bool
-	last   *snapshot // nil: no complete sync yet
 }
 
 // newStateStore is the store of the state_cache named cache, keeping one
-// query's snapshot under key; nil when cache is empty.
+// query's state under key; nil when cache is empty.
 func newStateStore(mgr *service.Resources, cache, key string, fp fingerprinter) (*stateStore, error) {
 	if cache == "" {
 		return nil, nil
@@ -35,64 +31,66 @@ func newStateStore(mgr *service.Resources, cache, key string, fp fingerprinter) 
 	return &stateStore{res: mgr, cache: cache, key: key, fp: fp, chunks: newChunkedState(mgr, cache, key)}, nil
 }
 
-// previous returns the last complete sync's snapshot, reading the cache the
-// first time. No snapshot (a first run) is not an error.
-func (s *stateStore) previous(ctx context.Context) (*snapshot, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.loaded {
-		return s.last, nil
-	}
-	var snap *snapshot
-	_, legacy, err := s.chunks.read(ctx, snapshotKind, func(m *stateManifest, chunk []byte) error {
-		if snap == nil {
-			snap = newSnapshotFor(m)
+// load reads the last complete sync's state, and then, with journal, the
+// details a sync that stopped since journaled (how many pieces, too). No
+// state (a first run) is not an error. The state's generation stays in
+// the cache until release is called, for its details' values to be read.
+func (s *stateStore) load(ctx context.Context, journal *detailsJournal, skip func(error)) (*deviceState, int, error) {
+	var b *deviceStateBuilder
+	m, legacy, unpin, err := s.chunks.readPinned(ctx, snapshotKind, func(m *stateManifest, n int, chunk []byte) error {
+		if b == nil {
+			var total uint64
+			for _, c := range m.counts {
+				total += c
+			}
+			b = newDeviceStateBuilder(int(min(total, 1<<26)))
 		}
-		return snap.readChunk(chunk)
+		src := b.source(valueSource{key: s.chunks.chunkKey(m.gen, n), size: m.chunks[n].size, hash: m.chunks[n].hash})
+		return b.addChunk(chunk, src)
 	})
 	if err != nil {
-		return nil, fmt.Errorf("reading the device snapshot: %w", err)
+		return nil, 0, fmt.Errorf("reading the device state: %w", err)
 	}
-	if legacy != nil {
-		if snap, err = decodeSnapshot(legacy); err != nil {
-			return nil, fmt.Errorf("device snapshot %q in cache %q: %w", s.key, s.cache, err)
+	if b == nil {
+		b = newDeviceStateBuilder(0)
+	}
+	if m == nil && legacy != nil {
+		snap, err := decodeSnapshot(legacy)
+		if err != nil {
+			return nil, 0, fmt.Errorf("device snapshot %q in cache %q: %w", s.key, s.cache, err)
+		}
+		b.addSnapshot(snap)
+	}
+	pieces := 0
+	if journal != nil {
+		if pieces, err = journal.load(ctx, b, skip); err != nil {
+			unpin()
+			return nil, 0, err
 		}
 	}
-	s.loaded, s.last = true, snap
-	return snap, nil
+	state := b.build()
+	state.values.fetch = func(ctx context.Context, key string) ([]byte, error) { return cacheGet(ctx, s.res, s.cache, key) }
+	state.release = unpin
+	return state, pieces, nil
 }
 
-// save makes snap the last complete sync's, in the cache first: the memory
-// copy only moves once the cache holds it.
-func (s *stateStore) save(ctx context.Context, snap *snapshot) error {
-	w := s.chunks.begin(ctx)
-	counts, err := snap.writeTo(ctx, w)
-	if err == nil {
-		err = w.commit(ctx, snapshotKind, counts)
-	}
-	if errors.Is(err, errStateOvertaken) {
-		return nil
-	}
-	if err != nil {
-		w.abandon(ctx)
-		return fmt.Errorf("saving the device snapshot %q to cache %q: %w", s.key, s.cache, err)
-	}
-	s.mu.Lock()
-	s.loaded, s.last = true, snap
-	s.mu.Unlock()
-	return nil
+// begin starts the state of a new sync.
+func (s *stateStore) begin(ctx context.Context) *deviceStateWriter {
+	return &deviceStateWriter{w: s.chunks.begin(ctx)}
 }
 
-// saveDelivered saves the snapshot of a sync whose every message was
-// acknowledged. A snapshot that cannot be saved is logged, and is the
-// process' failure for a one-shot sync: the next sync would repeat this
-// one's changes and deletions.
-func (s *stateStore) saveDelivered(syncID string, snap *snapshot, log *service.Logger, oneShot bool) bool {
-	err := s.save(context.Background(), snap)
-	if err == nil {
+// saveDelivered makes the state w wrote the last complete sync's, once
+// every message of the sync was acknowledged. A state that cannot be
+// saved is logged, and is the process' failure for a one-shot sync: the
+// next sync would repeat this one's changes and deletions.
+func (s *stateStore) saveDelivered(syncID string, w *deviceStateWriter, log *service.Logger, oneShot bool) bool {
+	ctx := context.Background()
+	err := w.w.commit(ctx, snapshotKind, w.counts())
+	if err == nil || errors.Is(err, errStateOvertaken) {
 		return true
 	}
-	err = fmt.Errorf("sync %s delivered everything, but %w; the next sync repeats its changes and deletions", syncID, err)
+	w.w.abandon(ctx)
+	err = fmt.Errorf("sync %s delivered everything, but saving the device state %q to cache %q failed: %w; the next sync repeats its changes and deletions", syncID, s.key, s.cache, err)
 	log.Errorf("%v", err)
 	if oneShot {
 		recordFailure(err)

@@ -40,6 +40,10 @@ type chunkedState struct {
 
 	mu       sync.Mutex
 	reserved uint64 // the highest generation a writer of this process took
+	// pins counts, by generation, the readers that will read its chunks
+	// again (readPinned): a save leaves those chunks, and its manifest's
+	// floor below them, for a later save to delete.
+	pins map[uint64]int
 }
 
 // defaultChunkBytes is a chunk's size: small beside any cache's limit, and
@@ -207,6 +211,36 @@ func (s *chunkedState) current(ctx context.Context) (m *stateManifest, legacy []
 func (s *chunkedState) read(ctx context.Context, kind string, fn func(m *stateManifest, chunk []byte) error) (*stateManifest, []byte, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	return s.readLocked(ctx, kind, func(m *stateManifest, _ int, chunk []byte) error { return fn(m, chunk) })
+}
+
+// readPinned reads as read does, giving fn each chunk's number too, and
+// pins the generation it read: no save of this process deletes its chunks
+// until unpin is called, so that what was read can be read again.
+func (s *chunkedState) readPinned(ctx context.Context, kind string, fn func(m *stateManifest, n int, chunk []byte) error) (m *stateManifest, legacy []byte, unpin func(), err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	m, legacy, err = s.readLocked(ctx, kind, fn)
+	if err != nil || m == nil {
+		return m, legacy, func() {}, err
+	}
+	if s.pins == nil {
+		s.pins = map[uint64]int{}
+	}
+	s.pins[m.gen]++
+	var once sync.Once
+	return m, nil, func() {
+		once.Do(func() {
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			if s.pins[m.gen]--; s.pins[m.gen] <= 0 {
+				delete(s.pins, m.gen)
+			}
+		})
+	}, nil
+}
+
+func (s *chunkedState) readLocked(ctx context.Context, kind string, fn func(m *stateManifest, n int, chunk []byte) error) (*stateManifest, []byte, error) {
 	m, legacy, err := s.current(ctx)
 	if err != nil || m == nil {
 		return nil, legacy, err
@@ -226,7 +260,7 @@ func (s *chunkedState) read(ctx context.Context, kind string, fn func(m *stateMa
 		if len(raw) != c.size || xxhash.Sum64(raw) != c.hash {
 			return nil, nil, fmt.Errorf("state %q in cache %q: chunk %d of %d (%q) is damaged (%d bytes, %d expected, or its hash differs)", s.key, s.cache, n+1, len(m.chunks), key, len(raw), c.size)
 		}
-		if err := fn(m, raw); err != nil {
+		if err := fn(m, n, raw); err != nil {
 			return nil, nil, fmt.Errorf("state %q in cache %q, chunk %d: %w", s.key, s.cache, n+1, err)
 		}
 	}
@@ -317,7 +351,12 @@ func (w *stateWriter) commit(ctx context.Context, kind string, counts []uint64) 
 		w.deleteLeftovers(ctx, w.gen, len(w.chunks), len(w.chunks))
 		return nil
 	}
+	floor := m.gen
 	for gen := m.floor; gen < w.gen; gen++ {
+		if s.pins[gen] > 0 {
+			floor = min(floor, gen)
+			continue
+		}
 		known := 0 // chunks known to be there: probing them is a read each
 		if old != nil && gen == old.gen {
 			known = len(old.chunks)
@@ -325,7 +364,7 @@ func (w *stateWriter) commit(ctx context.Context, kind string, counts []uint64) 
 		w.deleteLeftovers(ctx, gen, 0, known)
 	}
 	w.deleteLeftovers(ctx, w.gen, len(w.chunks), len(w.chunks))
-	m.floor = m.gen
+	m.floor = floor
 	// Written again only to raise the floor: if this fails, the next save
 	// deletes the same generations again, and finds nothing.
 	_ = s.writeManifest(ctx, &m)

@@ -39,7 +39,9 @@ type syncRun struct {
 	nextURL       string // where reading starts: firstURL, or a checkpoint's nextLink
 	resumedPages  int    // pages delivered before a restart (0 for a new sync)
 	acks          *ackTracker
+	state         *deviceState   // what the last complete sync left (empty without state_cache)
 	changes       *changeTracker // nil without state_cache
+	handedOver    bool           // every message was handed to Read
 	details       *detailsRun    // nil without details
 	journaled     int            // the last piece of details journal the sync wrote
 	deletions     int
@@ -208,10 +210,18 @@ func (in *managedDevicesInput) listPages(ctx context.Context, items chan<- pageI
 	}
 	run.acks = newAckTracker(in.checkpoints, func(err error) { in.log.Warnf("%v", err) },
 		func(syncCursor) { in.delivered(run) })
-	if err := in.startChanges(ctx, run); err != nil {
+	if err := in.loadState(ctx, run); err != nil {
 		in.log.Errorf("%v", err)
 		return err
 	}
+	defer run.state.release()
+	in.startChanges(ctx, run)
+	defer func() {
+		if w := run.stateWriter(); w != nil && !run.handedOver {
+			// Not every message was handed on: this is no state.
+			w.w.abandon(context.Background())
+		}
+	}()
 	stopDetails, err := in.startDetails(ctx, run)
 	if err != nil {
 		in.log.Errorf("%v", err)
@@ -234,6 +244,16 @@ func (in *managedDevicesInput) listPages(ctx context.Context, items chan<- pageI
 	if err := in.sendDeletions(out, run); err != nil {
 		return err
 	}
+	if run.changes != nil {
+		lost := func(err error) {
+			in.log.Warnf("Sync %s: %v; the device's details are fetched again by the next sync", run.id, err)
+		}
+		if err := run.changes.keepUnlisted(ctx, lost); err != nil {
+			err = fmt.Errorf("sync %s stopped: %w", run.id, err)
+			in.log.Errorf("%v", err)
+			return err
+		}
+	}
 	if in.conf.syncMarkers {
 		if err := out.sendAfterPages(pageItem{bodies: [][]byte{run.completedMarker()}, operation: opSyncCompleteMeta}); err != nil {
 			return err
@@ -242,8 +262,18 @@ func (in *managedDevicesInput) listPages(ctx context.Context, items chan<- pageI
 	// Every record is journaled before the sync can be delivered, which
 	// clears the journal.
 	stopDetails()
+	run.state.release()
+	run.handedOver = true
 	out.finish()
 	return nil
+}
+
+// stateWriter is the writer of run's state, or nil when it writes none.
+func (r *syncRun) stateWriter() *deviceStateWriter {
+	if r.changes == nil {
+		return nil
+	}
+	return r.changes.writer
 }
 
 // sendPages hands every page, from run.nextURL to the last, to Read, each
@@ -352,7 +382,7 @@ func (in *managedDevicesInput) listAhead(ctx context.Context, run *syncRun) <-ch
 			}
 			listed := listedPage{page: page, nextURL: pager.NextURL(), err: err}
 			if err == nil {
-				if listed.details, err = run.details.plan(page.Devices); err != nil {
+				if listed.details, err = run.details.plan(ctx, page.Devices); err != nil {
 					listed.err = fmt.Errorf("page %d: %w", page.Number, err)
 				}
 			}
@@ -394,7 +424,7 @@ func (in *managedDevicesInput) upserts(ctx context.Context, run *syncRun, listed
 		item.bodies, item.ids = merged, deviceIDs(merged)
 		return item, nil
 	}
-	kept, ids, err := run.changes.observe(listed.page.Number, merged)
+	kept, ids, err := run.changes.observe(ctx, listed.page.Number, merged, listed.details)
 	if err != nil {
 		return item, err
 	}
@@ -420,6 +450,8 @@ func (in *managedDevicesInput) mergePage(run *syncRun, page int, devices [][]byt
 		if pd != nil {
 			rec, ok, status := run.details.record(pd, i)
 			item.detailsStatus[i] = status
+			// As emitted: what the sync's state keeps (changeTracker.observe).
+			pd.records[i], pd.known[i] = rec, ok
 			if ok {
 				values = rec.values
 				item.detailsAt[i] = time.Unix(rec.fetchedAt, 0).UTC().Format(time.RFC3339)
@@ -518,23 +550,22 @@ func (o *syncOutbox) nextPageAfterLast() int {
 	return o.run.pages + o.afterLast
 }
 
-// startChanges loads the last complete sync's snapshot for a sync that
-// tracks changes. A snapshot that cannot be read stops the sync: emitting
-// everything as new, or no deletion, would mislead downstream silently.
-func (in *managedDevicesInput) startChanges(ctx context.Context, run *syncRun) error {
+// startChanges starts tracking run's changes against the state, and
+// writing run's own, for a sync that keeps state. A resumed sync without
+// details writes none: it keeps the previous state as it is.
+func (in *managedDevicesInput) startChanges(ctx context.Context, run *syncRun) {
 	if in.state == nil {
-		return nil
-	}
-	previous, err := in.state.previous(ctx)
-	if err != nil {
-		return fmt.Errorf("sync %s stopped: %w", run.id, err)
+		return
 	}
 	partial := run.resumedPages > 0
 	if partial {
 		in.log.Warnf("Sync %s resumed from a checkpoint: it emits no deletions and keeps the previous device snapshot; the next complete sync names the deletions", run.id)
 	}
-	run.changes = newChangeTracker(in.state.fp, previous, in.conf.emitChanges, partial)
-	return nil
+	var writer *deviceStateWriter
+	if !partial || in.conf.details.enabled {
+		writer = in.state.begin(ctx)
+	}
+	run.changes = newChangeTracker(in.state.fp, run.state, writer, in.conf.emitChanges, partial)
 }
 
 // delivered runs once every message of run was acknowledged: the sync is
@@ -542,8 +573,8 @@ func (in *managedDevicesInput) startChanges(ctx context.Context, run *syncRun) e
 // compared with.
 func (in *managedDevicesInput) delivered(run *syncRun) {
 	elapsed := time.Since(run.startedAt)
-	if snap := in.snapshotToSave(run); snap != nil {
-		if !in.state.saveDelivered(run.id, snap, in.log, in.conf.interval == 0) {
+	if w := run.stateWriter(); w != nil {
+		if !in.state.saveDelivered(run.id, w, in.log, in.conf.interval == 0) {
 			return
 		}
 		if in.detailsJournal != nil && run.details != nil {
