@@ -326,6 +326,22 @@ func TestDetailsOfAnInterruptedSyncAreNotFetchedAgain(t *testing.T) {
 			t.Errorf("device %d: details fetched %d times", i, counts[id])
 		}
 	}
+
+	// The resumed sync's state holds the devices listed before the stop
+	// too, with their details: a full sync after it fetches none again,
+	// and sees no device as gone.
+	third := streamTest{input: conf, caches: caches}.run(t)
+	if third.failure != nil || len(third.got) != n {
+		t.Fatalf("the sync after the resumed one: %d messages, %v\n%s", len(third.got), third.failure, third.logs)
+	}
+	for _, m := range third.got {
+		if m.meta[metaDetails] != "kept" {
+			t.Fatalf("device %s after the resumed sync: %s=%v, want kept\n%s", deviceID(t, m.body), metaDetails, m.meta[metaDetails], m.body)
+		}
+	}
+	if len(sim.DetailFetches()) != n || sim.Stats().DetailGets != n {
+		t.Errorf("%d detail GETs after three runs, want each of the %d devices' once", sim.Stats().DetailGets, n)
+	}
 }
 
 // indexOf is the index of the device graphsim gave id.

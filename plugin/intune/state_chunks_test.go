@@ -239,3 +239,33 @@ func TestChunkedStateDeletesWhatADeletionCutShortLeft(t *testing.T) {
 		t.Errorf("the manifest after a complete clean-up: %+v, %v; want its floor raised to its generation", m, err)
 	}
 }
+
+// A sync reads the state's details values again while it runs; a save by
+// an overlapping sync (interval mode) must not delete the chunks it reads.
+func TestChunkedStateKeepsAPinnedGenerationUntilItIsLetGo(t *testing.T) {
+	ctx := context.Background()
+	res, s := newTestChunkedState(t, 10)
+	saveRecords(t, s, "first-1", "first-2", "first-3") // chunks k_1_0, k_1_1
+	_, _, unpin, err := s.readPinned(ctx, "test", func(*stateManifest, int, []byte) error { return nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	saveRecords(t, s, "second")
+	if !cacheHas(t, res, "k_1_0") || !cacheHas(t, res, "k_1_1") {
+		t.Fatal("a save deleted the chunks of a generation a reader pinned")
+	}
+	if got, _, err := readAll(t, s); err != nil || got != "second" {
+		t.Fatalf("read %q, %v: the pinned generation is not the current one", got, err)
+	}
+	unpin()
+	unpin() // a second call changes nothing
+	saveRecords(t, s, "third")
+	for _, key := range []string{"k_1_0", "k_1_1", "k_2_0"} {
+		if cacheHas(t, res, key) {
+			t.Errorf("%s is still there once nothing pins it and a later save ran", key)
+		}
+	}
+	if got, _, err := readAll(t, s); err != nil || got != "third" {
+		t.Fatalf("read %q, %v", got, err)
+	}
+}
