@@ -70,14 +70,14 @@ func (c *changeTracker) observe(ctx context.Context, page int, devices [][]byte,
 			if c.partial {
 				stored, hasHash = 0, false
 				if old != nil && old.hasHash() {
-					stored, hasHash = old.hash, true
+					stored, hasHash = old.hash(), true
 				}
 			}
 			if err := c.writer.device(ctx, id, stored, hasHash, rec); err != nil {
 				return nil, nil, err
 			}
 		}
-		if c.onlyNew && old != nil && old.hasHash() && old.hash == hash {
+		if c.onlyNew && old != nil && old.hasHash() && old.hash() == hash {
 			continue
 		}
 		keep = append(keep, i)
@@ -107,7 +107,7 @@ func (c *changeTracker) keepUnlisted(ctx context.Context, lost func(error)) erro
 		}
 	})
 	slices.SortFunc(todo, func(a, b unlisted) int {
-		return cmp.Or(cmp.Compare(a.e.src, b.e.src), cmp.Compare(a.e.off, b.e.off))
+		return cmp.Or(cmp.Compare(a.e.source(), b.e.source()), cmp.Compare(a.e.off, b.e.off))
 	})
 	for _, u := range todo {
 		var rec *detailsRecord
@@ -120,7 +120,7 @@ func (c *changeTracker) keepUnlisted(ctx context.Context, lost func(error)) erro
 				rec = &r
 			}
 		}
-		if err := c.writer.device(ctx, idOf(u.e, u.id), u.e.hash, u.e.hasHash(), rec); err != nil {
+		if err := c.writer.device(ctx, idOf(u.e, u.id), u.e.hash(), u.e.hasHash(), rec); err != nil {
 			return err
 		}
 	}

@@ -247,10 +247,10 @@ func TestStateSnapshotRoundTripsInChunksAndStaysSmall(t *testing.T) {
 		t.Fatalf("read back %d devices, err %v", back.len(), err)
 	}
 	defer back.release()
-	if e, _ := back.find("0000002a-0000-4000-8000-00000000002a"); e == nil || !e.hasHash() || e.hash != golden(42) || e.hasDetails() {
+	if e, _ := back.find("0000002a-0000-4000-8000-00000000002a"); e == nil || !e.hasHash() || e.hash() != golden(42) || e.hasDetails() {
 		t.Errorf("device 42: %+v", e)
 	}
-	if e, _ := back.find("Not-A-GUID"); e == nil || e.hash != 7 {
+	if e, _ := back.find("Not-A-GUID"); e == nil || e.hash() != 7 {
 		t.Errorf("text id: %+v", e)
 	}
 	for _, i := range []int{40, 199990, 0} {
@@ -301,7 +301,7 @@ func TestStateOfAnOlderReleaseIsReadAndReplaced(t *testing.T) {
 		t.Fatalf("the chunks of the release before: %v", err)
 	}
 	e, _ = back3.find(formatGUID([16]byte{1}))
-	if rec, ok, err := back3.details(ctx, e); err != nil || !ok || e.hash != 11 || string(rec.values) != `{"udid":"u"}` {
+	if rec, ok, err := back3.details(ctx, e); err != nil || !ok || e.hash() != 11 || string(rec.values) != `{"udid":"u"}` {
 		t.Errorf("its device: %+v %+v %v %v", e, rec, ok, err)
 	}
 	back3.release()

@@ -181,8 +181,11 @@ func TestDetailsJournalPiecesAreReadBackAndCleared(t *testing.T) {
 		}
 	}
 	into := newDeviceStateBuilder(0)
-	src := into.source(valueSource{key: "memory", data: []byte(`{"notes":"newer"}`)})
-	into.add([16]byte{}, "dev-1-1", 0, false, &detailsRecord{fetchedAt: 500, values: []byte(`{"notes":"newer"}`)}, src, 0)
+	newer := detailsRecord{fetchedAt: 500, values: []byte(`{"notes":"newer"}`)}
+	src := into.source(valueSource{key: "memory", data: appendDetailsFields(nil, newer)})
+	if err := into.add([16]byte{}, "dev-1-1", 0, false, &newer, src, 0); err != nil {
+		t.Fatal(err)
+	}
 	reader := newDetailsJournal(state)
 	n, err := reader.load(ctx, into, func(err error) { t.Errorf("a piece was skipped: %v", err) })
 	loaded := builtState(into, res)
@@ -277,16 +280,18 @@ func stateWithDetails(recs map[string]detailsRecord) *deviceState {
 	offsets := map[string]int{}
 	for id, rec := range recs {
 		offsets[id] = len(data)
-		data = append(data, rec.values...)
+		data = appendDetailsFields(data, rec)
 	}
-	src := b.source(valueSource{key: "memory", data: append(data, 0)})
+	src := b.source(valueSource{key: "memory", data: data})
 	for id, rec := range recs {
 		g, ok := parseGUID(id)
 		text := id
 		if ok {
 			text = ""
 		}
-		b.add(g, text, 0, false, &rec, src, offsets[id])
+		if err := b.add(g, text, 0, false, &rec, src, offsets[id]); err != nil {
+			panic(err)
+		}
 	}
 	return b.build()
 }

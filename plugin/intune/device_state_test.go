@@ -55,7 +55,7 @@ func TestDeviceStateReadsEachChunkOfDetailsOnceInListOrder(t *testing.T) {
 	}
 	for i, id := range ids {
 		e := state.see(id)
-		if e == nil || e.hash != uint64(i)*31 {
+		if e == nil || e.hash() != uint64(i)*31 {
 			t.Fatalf("device %s: entry %+v, want hash %d", id, e, uint64(i)*31)
 		}
 		rec, ok, err := state.details(ctx, e)
@@ -95,11 +95,11 @@ func TestDeviceStateRefusesValuesFromAChunkThatChanged(t *testing.T) {
 		_, ok, err := state.details(ctx, e)
 		switch {
 		case err != nil:
-			if ok || e.src != 1 || !strings.Contains(err.Error(), changed) {
-				t.Fatalf("device %s (chunk %d): %v, ok %v", id, e.src, err, ok)
+			if ok || e.source() != 1 || !strings.Contains(err.Error(), changed) {
+				t.Fatalf("device %s (chunk %d): %v, ok %v", id, e.source(), err, ok)
 			}
 			refused++
-		case e.src == 1:
+		case e.source() == 1:
 			t.Fatalf("device %s: values read from the chunk that changed", id)
 		default:
 			read++

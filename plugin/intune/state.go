@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 
 	"github.com/benthosdev/benthos/v4/public/service"
 )
@@ -48,29 +49,38 @@ func (s *stateStore) load(ctx context.Context, journal *detailsJournal, skip fun
 		src := b.source(valueSource{key: s.chunks.chunkKey(m.gen, n), size: m.chunks[n].size, hash: m.chunks[n].hash})
 		return b.addChunk(chunk, src)
 	})
-	if err != nil {
-		return nil, 0, fmt.Errorf("reading the device state: %w", err)
-	}
 	if b == nil {
 		b = newDeviceStateBuilder(0)
 	}
+	fail := func(err error) (*deviceState, int, error) {
+		unpin()
+		b.free()
+		return nil, 0, err
+	}
+	if err != nil {
+		return fail(fmt.Errorf("reading the device state: %w", err))
+	}
 	if m == nil && legacy != nil {
 		snap, err := decodeSnapshot(legacy)
-		if err != nil {
-			return nil, 0, fmt.Errorf("device snapshot %q in cache %q: %w", s.key, s.cache, err)
+		if err == nil {
+			err = b.addSnapshot(snap)
 		}
-		b.addSnapshot(snap)
+		if err != nil {
+			return fail(fmt.Errorf("device snapshot %q in cache %q: %w", s.key, s.cache, err))
+		}
 	}
 	pieces := 0
 	if journal != nil {
 		if pieces, err = journal.load(ctx, b, skip); err != nil {
-			unpin()
-			return nil, 0, err
+			return fail(err)
 		}
 	}
 	state := b.build()
 	state.values.fetch = func(ctx context.Context, key string) ([]byte, error) { return cacheGet(ctx, s.res, s.cache, key) }
-	state.release = unpin
+	state.release = sync.OnceFunc(func() {
+		state.free()
+		unpin()
+	})
 	return state, pieces, nil
 }
 

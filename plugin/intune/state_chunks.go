@@ -46,9 +46,12 @@ type chunkedState struct {
 	pins map[uint64]int
 }
 
-// defaultChunkBytes is a chunk's size: small beside any cache's limit, and
-// few enough writes (25 for 100 MB) that each costs nothing.
-const defaultChunkBytes = 4 << 20
+// defaultChunkBytes is a chunk's size: small beside any cache's limit, few
+// enough writes (100 for 100 MB) that each costs nothing, and small enough
+// that the buffer a writer fills and the chunks a reader holds
+// (valueReader) weigh little: at 4 MB, a 1,000,000-device sync peaked 25 MB
+// higher.
+const defaultChunkBytes = 1 << 20
 
 // envStateChunkBytes sets another chunk size, for tests that want many.
 const envStateChunkBytes = "INTUNE_STATE_CHUNK_BYTES"

@@ -282,8 +282,11 @@ func (r *syncRun) stateWriter() *deviceStateWriter {
 // being fetched while the current one waits for its own.
 func (in *managedDevicesInput) sendPages(ctx context.Context, out *syncOutbox, run *syncRun) error {
 	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	next := in.listPagesOf(ctx, run)
+	next, stop := in.listPagesOf(ctx, run)
+	defer func() {
+		cancel()
+		stop()
+	}()
 	for {
 		listed, ok := next()
 		if !ok {
@@ -339,16 +342,24 @@ type listedPage struct {
 }
 
 // listPagesOf returns the function that gives run's pages one at a time,
-// false after the last. With details a goroutine lists them ahead
-// (listAhead); without, the next page is fetched when it is asked for,
-// while Read hands out the one before: one page ahead, no more.
-func (in *managedDevicesInput) listPagesOf(ctx context.Context, run *syncRun) func() (listedPage, bool) {
+// false after the last, and the one that waits, once ctx is cancelled,
+// for the lister to end. With details a goroutine lists them ahead
+// (listAhead), reading the sync's state as it plans each page: the state
+// is released only once it has ended. Without, the next page is fetched
+// when it is asked for, while Read hands out the one before: one page
+// ahead, no more.
+func (in *managedDevicesInput) listPagesOf(ctx context.Context, run *syncRun) (next func() (listedPage, bool), stop func()) {
 	if run.details != nil {
 		pages := in.listAhead(ctx, run)
-		return func() (listedPage, bool) {
+		next = func() (listedPage, bool) {
 			listed, ok := <-pages
 			return listed, ok
 		}
+		stop = func() {
+			for range pages {
+			}
+		}
+		return next, stop
 	}
 	pager := in.client.Pages(run.nextURL, run.pages+1)
 	done := false
@@ -363,7 +374,7 @@ func (in *managedDevicesInput) listPagesOf(ctx context.Context, run *syncRun) fu
 		}
 		done = err != nil
 		return listedPage{page: page, nextURL: pager.NextURL(), err: err}, true
-	}
+	}, func() {}
 }
 
 // listAhead lists run's pages in a goroutine of its own, planning each
