@@ -396,7 +396,7 @@ func renderDetailsMemory(sc *detailsScenario) string {
 	w("a file cache as `state_cache`, into the `drop` output, against graphsim **without throttle or latency** (`max_requests_per_second: 1000000`), twice: ")
 	w("a first sync that fetches every device's details, and a second that reads them from the state and fetches only those whose first refresh, ")
 	w("spread over `max_age`, already fell due (graphsim's count is checked against the time between the syncs). ")
-	w("**State** is the cache's files after the first sync: the devices' hashes and their details, one value (format 2).\n\n")
+	w("**State** is the cache's files after the first sync: a record per device (its hash and its details) in chunks of 1 MB under a manifest.\n\n")
 	w("| devices | first sync wall | CPU | peak RSS | state | second sync wall | CPU | peak RSS | due again |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	for _, m := range sc.memory {
 		w("| %s | %.1f s | %.1f s | %.0f MB | %.1f MB | %.1f s | %.1f s | %.0f MB | %d |\n", thousands(m.devices), m.first.wall, m.first.cpu, float64(m.first.rssKB)/1024,
