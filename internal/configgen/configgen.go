@@ -42,7 +42,7 @@ type settings struct {
 
 func defaults() settings {
 	return settings{
-		SQLiteDSN:   "file:intune.db?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)",
+		SQLiteDSN:   schema.SQLiteDSN("intune.db"),
 		SQLiteBatch: 1000,
 		PGBatch:     500,
 		Columns:     schema.Columns(),

@@ -13,6 +13,8 @@ import (
 	_ "modernc.org/sqlite" // pure Go, so that the harness builds without cgo
 
 	"github.com/intune-benthos/intune-benthos/bench/internal/devices"
+
+	"github.com/intune-benthos/intune-benthos/plugin/intune/schema"
 )
 
 // The destination scenario measures what users run: a shipped config from
@@ -44,7 +46,7 @@ func destinationPrograms() []program {
 				for _, suffix := range []string{"", "-wal", "-shm"} {
 					_ = os.Remove(db + suffix)
 				}
-				return append(graphEnv(p.url), "INTUNE_SQLITE_DSN=file:"+db+"?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)", noDetails), nil
+				return append(graphEnv(p.url), "INTUNE_SQLITE_DSN="+schema.SQLiteDSN(db), noDetails), nil
 			},
 			command: func(p *paths, url, out string) ([]string, error) {
 				return shippedConfig(p, "sqlite.yaml"), nil

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/intune-benthos/intune-benthos/internal/graphsim"
+
+	"github.com/intune-benthos/intune-benthos/plugin/intune/schema"
 )
 
 // The details scenario measures what `details` cost against a tenant that
@@ -113,7 +115,7 @@ func runDetailsThrottled(ctx context.Context, ps *paths, simBin string, sc *deta
 	for _, suffix := range []string{"", "-wal", "-shm"} {
 		_ = os.Remove(db + suffix)
 	}
-	env := append(graphEnv(s.url), "INTUNE_SQLITE_DSN=file:"+db+"?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)",
+	env := append(graphEnv(s.url), "INTUNE_SQLITE_DSN="+schema.SQLiteDSN(db),
 		"INTUNE_DETAILS=true", "INTUNE_API_VERSION="+sc.o.apiVersion)
 	sc.throttledAt = time.Now()
 	if sc.first, err = sc.syncChecked(ctx, ps, s.url, db, env, "first sync", nil, timeout); err != nil {

@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/intune-benthos/intune-benthos/plugin/intune/schema"
 )
 
 // The state scenario measures what the change state costs as the tenant
@@ -129,7 +131,7 @@ func runStateApps(ctx context.Context, ps *paths, simBin string, so stateOptions
 		for _, suffix := range []string{"", "-wal", "-shm"} {
 			_ = os.Remove(db + suffix)
 		}
-		driver, dsn = "sqlite", "file:"+db+"?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)"
+		driver, dsn = "sqlite", schema.SQLiteDSN(db)
 	}
 	env := append(graphEnv(s.url), "INTUNE_MAX_REQUESTS_PER_SECOND=1000000", "INTUNE_PG_DSN="+dsn, "INTUNE_SQLITE_DSN="+dsn)
 	argv := []string{ps.binary, "-c", filepath.Join(ps.repo, "config", cfg), "--set", "http.address=127.0.0.1:0"}
