@@ -79,21 +79,15 @@ func (s *deviceState) free() {
 }
 
 // len is the number of devices the last complete sync delivered.
-func (s *deviceState) len() int {
-	n := 0
-	s.each(func(e *deviceEntry, _ string, _ bool) {
-		if e.hasHash() {
-			n++
-		}
-	})
-	return n
-}
+func (s *deviceState) len() int { return s.count((*deviceEntry).hasHash) }
 
 // detailsCount is the number of devices whose details are known.
-func (s *deviceState) detailsCount() int {
+func (s *deviceState) detailsCount() int { return s.count((*deviceEntry).hasDetails) }
+
+func (s *deviceState) count(has func(*deviceEntry) bool) int {
 	n := 0
 	s.each(func(e *deviceEntry, _ string, _ bool) {
-		if e.hasDetails() {
+		if has(e) {
 			n++
 		}
 	})
@@ -363,13 +357,7 @@ func (b *deviceStateBuilder) addJournalPiece(raw []byte, src uint32) error {
 	}
 	rest = rest[w:]
 	// Added once the whole piece reads: a piece cut short adds nothing.
-	type added struct {
-		g   [16]byte
-		id  string
-		rec detailsRecord
-		off int
-	}
-	var records []added
+	var records []detailsAt
 	for i := uint64(0); i < n; i++ {
 		g, id, fields, err := readIDKey(rest)
 		var rec detailsRecord
@@ -379,11 +367,25 @@ func (b *deviceStateBuilder) addJournalPiece(raw []byte, src uint32) error {
 		if err != nil {
 			return fmt.Errorf("details record %d: %w", i+1, err)
 		}
-		records = append(records, added{g, id, rec, len(raw) - len(fields)})
+		records = append(records, detailsAt{g, id, rec, len(raw) - len(fields)})
 	}
 	if len(rest) > 0 {
 		return errors.New("data after its records")
 	}
+	return b.addDetails(records, src)
+}
+
+// detailsAt is a device's details record whose fields start at off in
+// their source.
+type detailsAt struct {
+	g   [16]byte
+	id  string
+	rec detailsRecord
+	off int
+}
+
+// addDetails adds records, each's fields in source src.
+func (b *deviceStateBuilder) addDetails(records []detailsAt, src uint32) error {
 	for _, r := range records {
 		if err := b.add(r.g, r.id, 0, false, &r.rec, src, r.off); err != nil {
 			return err
@@ -406,24 +408,12 @@ func (b *deviceStateBuilder) addSnapshot(snap *snapshot) error {
 		return err
 	}
 	var data []byte
-	type added struct {
-		g   [16]byte
-		id  string
-		rec detailsRecord
-		off int
-	}
-	var records []added
+	var records []detailsAt
 	snap.details.m.each(func(g [16]byte, id string, rec detailsRecord) {
-		records = append(records, added{g, id, rec, len(data)})
+		records = append(records, detailsAt{g, id, rec, len(data)})
 		data = appendDetailsFields(data, rec)
 	})
-	src := b.source(valueSource{key: "(an older release's snapshot)", data: data})
-	for _, r := range records {
-		if err := b.add(r.g, r.id, 0, false, &r.rec, src, r.off); err != nil {
-			return err
-		}
-	}
-	return nil
+	return b.addDetails(records, b.source(valueSource{key: "(an older release's snapshot)", data: data}))
 }
 
 // valueSource is one cache value details' values are read from: a chunk

@@ -9,8 +9,9 @@ import (
 
 // savedDeviceState writes n devices with details, as a sync hands them on,
 // into a state of the memory cache "mem" kept in small chunks, and
-// returns the store and the ids in the order they were written.
-func savedDeviceState(t *testing.T, n int) (*stateStore, []string) {
+// returns the store, the ids in the order they were written, and the
+// state loaded back (released when the test ends).
+func savedDeviceState(t *testing.T, n int) (*stateStore, []string, *deviceState) {
 	t.Helper()
 	ctx := context.Background()
 	store, err := newStateStore(memoryCacheResources(t), "mem", "devices", fingerprinter{})
@@ -31,7 +32,12 @@ func savedDeviceState(t *testing.T, n int) (*stateStore, []string) {
 	if err := w.w.commit(ctx, snapshotKind, w.counts()); err != nil {
 		t.Fatal(err)
 	}
-	return store, ids
+	state, _, err := store.load(ctx, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(state.release)
+	return store, ids, state
 }
 
 // A sync reads the details it keeps as its pages come, in about the order
@@ -40,12 +46,7 @@ func savedDeviceState(t *testing.T, n int) (*stateStore, []string) {
 func TestDeviceStateReadsEachChunkOfDetailsOnceInListOrder(t *testing.T) {
 	const n = 3000
 	ctx := context.Background()
-	store, ids := savedDeviceState(t, n)
-	state, _, err := store.load(ctx, nil, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer state.release()
+	_, ids, state := savedDeviceState(t, n)
 	if state.len() != n || state.detailsCount() != n {
 		t.Fatalf("the state holds %d devices, %d with details; want %d of each", state.len(), state.detailsCount(), n)
 	}
@@ -79,12 +80,7 @@ func TestDeviceStateReadsEachChunkOfDetailsOnceInListOrder(t *testing.T) {
 func TestDeviceStateRefusesValuesFromAChunkThatChanged(t *testing.T) {
 	const n = 2000
 	ctx := context.Background()
-	store, ids := savedDeviceState(t, n)
-	state, _, err := store.load(ctx, nil, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer state.release()
+	store, ids, state := savedDeviceState(t, n)
 	changed := state.values.sources[1].key
 	if err := cacheSet(ctx, store.res, store.cache, changed, []byte("another sync's chunk")); err != nil {
 		t.Fatal(err)
