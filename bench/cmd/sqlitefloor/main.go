@@ -1,6 +1,6 @@
 // Command sqlitefloor is the SQLite floor of the destination benchmark: what
 // the C SQLite library itself takes to hold the devices, without Graph. In
-// the same database as the shipped configs' (64 KB pages, WAL), in ONE
+// the same database as the shipped configs' (WAL, 4 KB pages), in ONE
 // transaction it upserts every device of -devices into the same table as
 // config/sqlite.yaml's (a typed column per property, the whole device, id
 // the key), each column extracted by json_extract from the device, through
@@ -38,20 +38,11 @@ func run(path, file string) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	db, err := sql.Open("sqlite3", "file:"+path+"?_synchronous=NORMAL")
+	db, err := sql.Open("sqlite3", "file:"+path+"?_journal_mode=WAL&_synchronous=NORMAL")
 	if err != nil {
 		return 0, err
 	}
 	defer db.Close()
-	// The database the shipped configs create (internal/configgen): 64 KB
-	// pages, set before WAL fixes them, on the one connection the
-	// transaction then uses.
-	db.SetMaxOpenConns(1)
-	for _, pragma := range []string{"PRAGMA page_size = 65536", "PRAGMA journal_mode = WAL"} {
-		if _, err := db.Exec(pragma); err != nil {
-			return 0, fmt.Errorf("%s: %w", pragma, err)
-		}
-	}
 	var ddl, cols, vals, sets []string
 	for _, c := range schema.Columns() {
 		typ := c.Type("sqlite")
