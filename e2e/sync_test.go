@@ -196,10 +196,18 @@ func withInput(t *testing.T, path string, input map[string]any) string {
 // intune_managed_devices gives them, so that a shipped pipeline and output
 // can be fed devices no simulator serves. A line with "@removed" is a
 // deletion.
+//
+// Stdin is read whole and split into one batch of a message a line, as the
+// input hands a page on: the pipeline runs on a thread per core, and lines
+// sent as batches of their own may reach the output in either order.
 func stdinInput() map[string]any {
 	return map[string]any{
-		"stdin": map[string]any{"codec": "lines"},
-		"processors": []any{map[string]any{"mapping": `meta intune_sync_id = "stdin-sync"
+		"stdin": map[string]any{"codec": "all-bytes"},
+		"processors": []any{
+			// The last line's newline would make an empty message.
+			map[string]any{"mapping": `root = content().string().trim()`},
+			map[string]any{"unarchive": map[string]any{"format": "lines"}},
+			map[string]any{"mapping": `meta intune_sync_id = "stdin-sync"
 meta intune_sync_started_at = "2026-11-30T12:00:00Z"
 meta intune_device_id = this.id
 meta intune_operation = if this.exists("@removed") { "delete" } else { "upsert" }
