@@ -31,7 +31,7 @@ func deadLetterSpec() *service.ConfigSpec {
 		Description(`
 A batch the output refuses for a reason that lies in a device (PostgreSQL's data exceptions and
 constraint violations, SQLSTATE classes 22 and 23, such as a NUL character jsonb cannot hold;
-SQLite's SQLITE_TOOBIG, SQLITE_CONSTRAINT, SQLITE_MISMATCH and SQLITE_RANGE; Kafka's
+SQLite's SQLITE_TOOBIG, SQLITE_CONSTRAINT, SQLITE_MISMATCH and SQLITE_RANGE, and its malformed JSON; Kafka's
 MESSAGE_TOO_LARGE and INVALID_RECORD) is split in halves and written again until the devices that
 cause it are alone: the rest of the batch is written, and each refused device is written to
 ` + "`dead_letter`" + ` with the error in the metadata ` + "`intune_rejection`" + `, logged once at WARN with its id and the error,
@@ -186,6 +186,11 @@ func refusedForContent(err error) (reason string, content bool) {
 		switch sqlite.Code() & 0xff {
 		case 18, 19, 20, 25: // SQLITE_TOOBIG, SQLITE_CONSTRAINT, SQLITE_MISMATCH, SQLITE_RANGE
 			return err.Error(), true
+		case 1:
+			// SQLITE_ERROR is also a missing table or a wrong statement:
+			// only a device a column's json_extract cannot read is the
+			// device's fault.
+			return err.Error(), strings.Contains(err.Error(), "malformed JSON")
 		}
 		return err.Error(), false
 	}

@@ -1,7 +1,9 @@
 package intune
 
 import (
+	"database/sql"
 	"fmt"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -80,5 +82,30 @@ func TestATransientErrorIsRetriedNeverDeadLettered(t *testing.T) {
 	defer tb.mu.Unlock()
 	if len(tb.rows) != devices || len(tb.dead) != 0 || DeadLettered() != 0 {
 		t.Fatalf("%d rows, %d dead letters; want %d and none", len(tb.rows), len(tb.dead), devices)
+	}
+}
+
+// SQLite says a body its columns cannot read is "malformed JSON" with its
+// generic SQLITE_ERROR, which a missing table also gives: only the first
+// is the device's fault. Both errors come from SQLite itself.
+func TestSQLiteMalformedJSONIsTheDevicesFaultAMissingTableIsNot(t *testing.T) {
+	db, err := sql.Open("sqlite", "file:"+filepath.Join(t.TempDir(), "t.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Exec(`CREATE TABLE d (id TEXT PRIMARY KEY, name TEXT GENERATED ALWAYS AS (json_extract(_raw, '$.deviceName')) STORED, _raw TEXT NOT NULL)`); err != nil {
+		t.Fatal(err)
+	}
+	_, malformed := db.Exec(`INSERT INTO d (id, _raw) VALUES ('a', 'not json')`)
+	_, missing := db.Exec(`INSERT INTO nowhere (id) VALUES ('a')`)
+	if malformed == nil || missing == nil {
+		t.Fatalf("SQLite took what it should refuse: %v, %v", malformed, missing)
+	}
+	if reason, content := refusedForContent(malformed); !content || !strings.Contains(reason, "malformed JSON") {
+		t.Errorf("%v: content %v, reason %q; want the device's fault", malformed, content, reason)
+	}
+	if _, content := refusedForContent(missing); content {
+		t.Errorf("%v was taken for the device's fault: it would be dead-lettered, not retried", missing)
 	}
 }
