@@ -245,8 +245,12 @@ func (in *managedDevicesInput) listPages(ctx context.Context, items chan<- pageI
 		return err
 	}
 	if run.changes != nil {
-		lost := func(err error) {
-			in.log.Warnf("Sync %s: %v; the device's details are fetched again by the next sync", run.id, err)
+		// Only a sync with details writes what it did not list (a resumed
+		// one without details keeps the previous state): details it cannot
+		// read are told as those its pages could not, once a sync.
+		lost := func(error) {}
+		if run.details != nil {
+			lost = run.details.lost
 		}
 		if err := run.changes.keepUnlisted(ctx, lost); err != nil {
 			err = fmt.Errorf("sync %s stopped: %w", run.id, err)
