@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/Jeffail/checkpoint"
 	"github.com/benthosdev/benthos/v4/public/service"
@@ -29,6 +30,9 @@ type syncCursor struct {
 	// to LastUnit has had its pairs delivered.
 	Strategy string `json:"strategy,omitempty"`
 	LastUnit string `json:"last_unit,omitempty"`
+	// Saved orders the two copies a store keeps (see checkpointStore): the
+	// later one wins. Zero in a cursor an earlier release wrote.
+	Saved int64 `json:"saved_unix_nano,omitempty"`
 	// Final marks the empty cursor tracked after everything a sync emits:
 	// once it is reached, the sync is delivered.
 	Final bool `json:"-"`
@@ -38,11 +42,19 @@ type syncCursor struct {
 // (devices) or a last unit delivered (apps).
 func (c syncCursor) resumable() bool { return c.NextURL != "" || c.LastUnit != "" }
 
-// checkpointStore keeps the cursor of one query in a Benthos cache.
+// checkpointStore keeps the cursor of one query in a Benthos cache, under
+// two keys: K_head, written first, and K. A cache may tear a value when the
+// process dies while writing it (Benthos' file cache truncates the file,
+// then writes it: a SIGKILL in between leaves it empty), so a cursor is
+// never only in the key being written; load takes the later of the copies
+// that read whole. The state manifest does the same (state_chunks.go).
 type checkpointStore struct {
 	res   *service.Resources
 	cache string
 	key   string
+
+	mu        sync.Mutex
+	lastSaved int64
 }
 
 // newCheckpointStore is the store of the checkpoint_cache named cache,
@@ -57,37 +69,77 @@ func newCheckpointStore(mgr *service.Resources, cache, key string) (*checkpointS
 	return &checkpointStore{res: mgr, cache: cache, key: key}, nil
 }
 
-// load returns the stored cursor, or nil when there is none.
+// keys are where the cursor is written, in the order of writing. K alone
+// is where a release before the head key kept it.
+func (s *checkpointStore) keys() [2]string { return [2]string{s.key + "_head", s.key} }
+
+// load returns the stored cursor, or nil when there is none. A copy that
+// does not decode (torn by a kill) is passed over while the other one
+// reads; only when no copy does is it an error.
 func (s *checkpointStore) load(ctx context.Context) (*syncCursor, error) {
-	raw, err := cacheGet(ctx, s.res, s.cache, s.key)
-	if keyMissing(err) {
-		return nil, nil
+	var best *syncCursor
+	var firstErr error
+	for _, key := range s.keys() {
+		raw, err := cacheGet(ctx, s.res, s.cache, key)
+		if keyMissing(err) {
+			continue
+		}
+		if err != nil {
+			if firstErr == nil {
+				firstErr = fmt.Errorf("reading checkpoint %q from cache %q: %w", key, s.cache, err)
+			}
+			continue
+		}
+		var cur syncCursor
+		if err := json.Unmarshal(raw, &cur); err != nil || cur.SyncID == "" || !cur.resumable() {
+			if firstErr == nil {
+				firstErr = fmt.Errorf("checkpoint %q in cache %q is not one this input wrote (%d bytes; a write cut short leaves it empty)", key, s.cache, len(raw))
+			}
+			continue
+		}
+		if best == nil || cur.Saved > best.Saved {
+			best = &cur
+		}
 	}
-	if err != nil {
-		return nil, fmt.Errorf("reading checkpoint %q from cache %q: %w", s.key, s.cache, err)
+	if best == nil {
+		return nil, firstErr
 	}
-	var cur syncCursor
-	if err := json.Unmarshal(raw, &cur); err != nil || cur.SyncID == "" || !cur.resumable() {
-		return nil, fmt.Errorf("checkpoint %q in cache %q is not one this input wrote", s.key, s.cache)
-	}
-	return &cur, nil
+	s.mu.Lock()
+	s.lastSaved = max(s.lastSaved, best.Saved)
+	s.mu.Unlock()
+	return best, nil
 }
 
+// save writes cur to both keys, head first: while one is being written,
+// the other holds a whole cursor, this one's or the one before.
 func (s *checkpointStore) save(ctx context.Context, cur syncCursor) error {
+	s.mu.Lock()
+	// Strictly increasing within a process, so two saves in the same
+	// nanosecond (or a clock stepped back) still order.
+	s.lastSaved = max(s.lastSaved+1, time.Now().UnixNano())
+	cur.Saved = s.lastSaved
+	s.mu.Unlock()
 	raw, err := json.Marshal(cur)
 	if err != nil {
 		return err
 	}
-	if err := cacheSet(ctx, s.res, s.cache, s.key, raw); err != nil {
-		return fmt.Errorf("saving checkpoint %q to cache %q: %w", s.key, s.cache, err)
+	for _, key := range s.keys() {
+		if err := cacheSet(ctx, s.res, s.cache, key, raw); err != nil {
+			return fmt.Errorf("saving checkpoint %q to cache %q: %w", key, s.cache, err)
+		}
 	}
 	return nil
 }
 
+// clear deletes both copies, K first: a kill in between leaves K_head
+// alone, which a restart resumes, as it would have before the clear.
 func (s *checkpointStore) clear(ctx context.Context) error {
-	err := cacheDelete(ctx, s.res, s.cache, s.key)
-	if err != nil && !keyMissing(err) {
-		return fmt.Errorf("deleting checkpoint %q from cache %q: %w", s.key, s.cache, err)
+	keys := s.keys()
+	for _, key := range []string{keys[1], keys[0]} {
+		err := cacheDelete(ctx, s.res, s.cache, key)
+		if err != nil && !keyMissing(err) {
+			return fmt.Errorf("deleting checkpoint %q from cache %q: %w", key, s.cache, err)
+		}
 	}
 	return nil
 }
