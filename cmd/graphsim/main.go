@@ -2,6 +2,15 @@
 // Graph's Intune collections (managedDevices, detectedApps and their
 // relationships, report export jobs), with a second listener standing in
 // for the storage host that serves exports, for demos and manual tests.
+//
+// With -tenants N it serves N tenants at once, as a managed service
+// provider's multi-tenant app reads them (graphsim.Tenants): the same
+// client id and secret get a token per tenant, and Graph serves the tenant
+// the token names. -revoked-tenants R makes the last R tenants refuse the
+// app at the token endpoint, -forbidden-tenants F the F before them answer
+// every deviceManagement request with Intune's 403; stderr lists them, and
+// -tenants-file writes every tenant id, one a line. The other flags
+// describe each tenant (tenant i with seed -seed+i).
 package main
 
 import (
@@ -42,7 +51,14 @@ type options struct {
 	addr        string
 	storageAddr string
 	verbose     bool
-	cfg         graphsim.Config
+	cfg         graphsim.Config // with tenants, each tenant's
+
+	// Several tenants (graphsim.Tenants): tenants > 0 serves that many,
+	// the last revoked of them revoked and the forbidden ones before those
+	// forbidden; tenantsFile receives their ids.
+	tenants, revoked, forbidden int
+	revocation                  graphsim.Revocation
+	tenantsFile                 string
 }
 
 // parseFlags reads the command line; errors and usage go to out.
@@ -124,15 +140,44 @@ func parseFlags(args []string, out io.Writer) (options, error) {
 	fs.DurationVar(&cfg.ExportDelay, "export-delay", 0, "an export job completes no sooner than this after its creation")
 	fs.IntVar(&cfg.ExportPolls, "export-polls", 0, "an export job answers inProgress to this many polls before it completes")
 	fs.StringVar(&o.storageAddr, "storage-addr", "127.0.0.1:0", "listen address of the storage host serving completed exports")
+	fs.IntVar(&o.tenants, "tenants", 0, "serve this many tenants, as one multi-tenant app of an MSP sees them: each with the devices, apps, throttle and faults the other flags describe, tenant i with seed -seed+i; a token is requested per tenant and Graph serves the tenant the token names (0: one tenant, -tenant)")
+	fs.IntVar(&o.revoked, "revoked-tenants", 0, "with -tenants: the last N tenants removed the app, their token requests fail (see -revocation)")
+	fs.IntVar(&o.forbidden, "forbidden-tenants", 0, "with -tenants: the N tenants before the revoked ones issue tokens without permissions, Graph answers Intune's 403 to every deviceManagement request")
+	fs.Func("revocation", "with -revoked-tenants, how the app was removed: deleted (the enterprise app, AADSTS700016; the default) or disabled (AADSTS7000112)", func(v string) error {
+		r, err := graphsim.ParseRevocation(v)
+		o.revocation = r
+		return err
+	})
+	fs.StringVar(&o.tenantsFile, "tenants-file", "", "with -tenants: write the tenant ids to this file, one a line, in index order")
 	fs.BoolVar(&o.verbose, "v", false, "log one line per request to stderr")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
-	if fs.NArg() > 0 {
-		err := fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	fail := func(err error) (options, error) {
 		fmt.Fprintln(out, err)
 		fs.Usage()
 		return o, err
+	}
+	if fs.NArg() > 0 {
+		return fail(fmt.Errorf("unexpected argument %q", fs.Arg(0)))
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	switch {
+	case o.tenants < 0:
+		return fail(fmt.Errorf("-tenants %d is negative", o.tenants))
+	case o.tenants > 0 && set["tenant"]:
+		return fail(errors.New("-tenant names the one tenant; with -tenants the tenant ids are graphsim's (see -tenants-file)"))
+	case o.tenants == 0:
+		for _, name := range []string{"revoked-tenants", "forbidden-tenants", "revocation", "tenants-file"} {
+			if set[name] {
+				return fail(fmt.Errorf("-%s needs -tenants", name))
+			}
+		}
+	case o.revoked < 0 || o.forbidden < 0:
+		return fail(errors.New("-revoked-tenants and -forbidden-tenants cannot be negative"))
+	case o.revoked+o.forbidden > o.tenants:
+		return fail(fmt.Errorf("%d revoked and %d forbidden tenants, but only %d tenants", o.revoked, o.forbidden, o.tenants))
 	}
 	if cfg.ClientSecret == "" {
 		cfg.ClientSecret = os.Getenv("GRAPHSIM_CLIENT_SECRET")
@@ -151,6 +196,48 @@ func kindNames() string {
 	return strings.Join(names, ", ")
 }
 
+// tenantsConfig is the graphsim.TenantsConfig of o.tenants: the revoked
+// tenants are the last ones, the forbidden ones come just before them.
+func tenantsConfig(o options) graphsim.TenantsConfig {
+	tc := graphsim.TenantsConfig{Count: o.tenants, Base: o.cfg, Revocation: o.revocation}
+	for i := o.tenants - o.revoked; i < o.tenants; i++ {
+		tc.Revoked = append(tc.Revoked, i)
+	}
+	for i := o.tenants - o.revoked - o.forbidden; i < o.tenants-o.revoked; i++ {
+		tc.Forbidden = append(tc.Forbidden, i)
+	}
+	return tc
+}
+
+// newTenants makes the tenants of o, writes their ids to o.tenantsFile
+// and tells stderr (w) which are revoked or forbidden.
+func newTenants(o options, w io.Writer) (*graphsim.Tenants, error) {
+	ts, err := graphsim.NewTenants(tenantsConfig(o))
+	if err != nil {
+		return nil, err
+	}
+	ids := ts.TenantIDs()
+	where := ""
+	if o.tenantsFile != "" {
+		if err := os.WriteFile(o.tenantsFile, []byte(strings.Join(ids, "\n")+"\n"), 0o644); err != nil {
+			return nil, fmt.Errorf("tenants file: %w", err)
+		}
+		where = ", their ids in " + o.tenantsFile
+	}
+	fmt.Fprintf(w, "graphsim: %d tenants (%s .. %s)%s\n", len(ids), ids[0], ids[len(ids)-1], where)
+	for i, id := range ids {
+		switch {
+		case ts.Forbidden(i):
+			fmt.Fprintf(w, "graphsim: tenant %d %s is forbidden: its tokens carry no permission, Graph answers Intune's 403\n", i, id)
+		case ts.Revoked(i) && ts.Revocation() == graphsim.RevocationDisabled:
+			fmt.Fprintf(w, "graphsim: tenant %d %s is revoked (enterprise app disabled): its token requests fail with AADSTS7000112\n", i, id)
+		case ts.Revoked(i):
+			fmt.Fprintf(w, "graphsim: tenant %d %s is revoked (enterprise app deleted): its token requests fail with AADSTS700016\n", i, id)
+		}
+	}
+	return ts, nil
+}
+
 func run(o options) error {
 	ln, err := net.Listen("tcp", o.addr)
 	if err != nil {
@@ -162,8 +249,19 @@ func run(o options) error {
 		return fmt.Errorf("storage host: %w", err)
 	}
 	o.cfg.StorageURL = "http://" + storageLn.Addr().String()
-	sim := graphsim.New(o.cfg)
-	var h, storage http.Handler = sim, sim.StorageHandler()
+	var h, storage http.Handler
+	if o.tenants > 0 {
+		ts, err := newTenants(o, os.Stderr)
+		if err != nil {
+			ln.Close()
+			storageLn.Close()
+			return err
+		}
+		h, storage = ts, ts.StorageHandler()
+	} else {
+		sim := graphsim.New(o.cfg)
+		h, storage = sim, sim.StorageHandler()
+	}
 	if o.verbose {
 		l := log.New(os.Stderr, "", log.LstdFlags|log.Lmicroseconds)
 		h, storage = logRequests(h, l), logRequests(storage, l)

@@ -89,17 +89,24 @@ func TestParseFlagsDetails(t *testing.T) {
 
 func TestParseFlagsErrors(t *testing.T) {
 	for args, msg := range map[string]string{
-		"-fault kind=418":                `unknown fault kind "418"`,
-		"-fault page=x,kind=429":         `bad page "x"`,
-		"-fault kind=slow,delay=forever": `bad delay "forever"`,
-		"-token-enforced-lifetime 5":     "invalid value",
-		"-devices 10 extra":              `unexpected argument "extra"`,
-		"-fault kind=429,retry=2":        `unknown key "retry"`,
-		"-throttle 2000":                 "want requests/window",
-		"-throttle 0/20s":                `"0" is not a positive number of requests`,
-		"-export-delay soon":             "invalid value",
-		"-gone-on-get 3,x":               `"x" is not a device index`,
-		"-gone-on-get -1":                `"-1" is not a device index`,
+		"-fault kind=418":                                    `unknown fault kind "418"`,
+		"-fault page=x,kind=429":                             `bad page "x"`,
+		"-fault kind=slow,delay=forever":                     `bad delay "forever"`,
+		"-token-enforced-lifetime 5":                         "invalid value",
+		"-devices 10 extra":                                  `unexpected argument "extra"`,
+		"-fault kind=429,retry=2":                            `unknown key "retry"`,
+		"-throttle 2000":                                     "want requests/window",
+		"-throttle 0/20s":                                    `"0" is not a positive number of requests`,
+		"-export-delay soon":                                 "invalid value",
+		"-gone-on-get 3,x":                                   `"x" is not a device index`,
+		"-gone-on-get -1":                                    `"-1" is not a device index`,
+		"-tenants -1":                                        "-tenants -1 is negative",
+		"-tenants 3 -tenant x":                               "-tenant names the one tenant",
+		"-revoked-tenants 1":                                 "-revoked-tenants needs -tenants",
+		"-tenants-file t.txt":                                "-tenants-file needs -tenants",
+		"-tenants 3 -revocation gone":                        `revocation "gone": want deleted or disabled`,
+		"-tenants 3 -forbidden-tenants -1":                   "cannot be negative",
+		"-tenants 3 -revoked-tenants 2 -forbidden-tenants 2": "2 revoked and 2 forbidden tenants, but only 3 tenants",
 	} {
 		var out bytes.Buffer
 		if _, err := parseFlags(strings.Fields(args), &out); err == nil || !strings.Contains(out.String(), msg) {
@@ -156,5 +163,65 @@ func TestParseFlagsCredentials(t *testing.T) {
 		if _, err := parseFlags(strings.Fields(args), &out); err == nil || !strings.Contains(out.String(), msg) {
 			t.Errorf("%s: %v\n%s", args, err, out.String())
 		}
+	}
+}
+
+func TestParseFlagsTenants(t *testing.T) {
+	var out bytes.Buffer
+	dir := t.TempDir()
+	file := filepath.Join(dir, "tenants.txt")
+	o, err := parseFlags([]string{
+		"-tenants", "6", "-revoked-tenants", "2", "-forbidden-tenants", "1", "-revocation", "disabled",
+		"-tenants-file", file, "-devices", "7", "-seed", "3", "-throttle", "intune",
+	}, &out)
+	if err != nil {
+		t.Fatalf("%v: %s", err, out.String())
+	}
+	if o.tenants != 6 || o.revoked != 2 || o.forbidden != 1 || o.revocation != graphsim.RevocationDisabled || o.tenantsFile != file {
+		t.Fatalf("options %+v", o)
+	}
+	tc := tenantsConfig(o)
+	if tc.Count != 6 || !reflect.DeepEqual(tc.Revoked, []int{4, 5}) || !reflect.DeepEqual(tc.Forbidden, []int{3}) ||
+		tc.Base.Devices != 7 || tc.Base.Seed != 3 || tc.Base.Throttle != graphsim.IntuneThrottle || tc.Revocation != graphsim.RevocationDisabled {
+		t.Errorf("tenants config %+v", tc)
+	}
+
+	var stderr bytes.Buffer
+	ts, err := newTenants(o, &stderr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ts.Close()
+	data, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := ts.TenantIDs()
+	if string(data) != strings.Join(ids, "\n")+"\n" || len(ids) != 6 {
+		t.Errorf("tenants file %q, ids %v", data, ids)
+	}
+	for _, want := range []string{
+		"graphsim: 6 tenants (" + ids[0] + " .. " + ids[5] + "), their ids in " + file + "\n",
+		"tenant 3 " + ids[3] + " is forbidden",
+		"tenant 4 " + ids[4] + " is revoked (enterprise app disabled): its token requests fail with AADSTS7000112",
+		"tenant 5 " + ids[5] + " is revoked",
+	} {
+		if !strings.Contains(stderr.String(), want) {
+			t.Errorf("stderr lacks %q:\n%s", want, stderr.String())
+		}
+	}
+	if strings.Contains(stderr.String(), "tenant 2 ") || ts.Tenant(2).Config().Devices != 7 || ts.Tenant(2).Config().Seed != 5 {
+		t.Errorf("tenant 2: %s %+v", stderr.String(), ts.Tenant(2).Config())
+	}
+
+	// Without -tenants: one tenant, as before.
+	o, err = parseFlags(nil, &out)
+	if err != nil || o.tenants != 0 || o.revoked != 0 || o.forbidden != 0 || o.tenantsFile != "" {
+		t.Errorf("defaults %+v, %v", o, err)
+	}
+	// Zero revoked or forbidden tenants are none.
+	o, err = parseFlags([]string{"-tenants", "2"}, &out)
+	if tc := tenantsConfig(o); err != nil || tc.Revoked != nil || tc.Forbidden != nil || tc.Count != 2 {
+		t.Errorf("-tenants 2: %+v, %v", tc, err)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"strings"
 
 	"github.com/benthosdev/benthos/v4/public/service"
 
@@ -64,20 +65,21 @@ func main() {
 	// RunCLI returns after a stream ended and its outputs flushed. Benthos
 	// would exit 0 even when our input ended because a one-shot sync failed;
 	// a sync that did not read every page must not look like success.
-	if err := intune.SyncFailure(); err != nil {
+	tenants, failures := intune.TenantsOutcome()
+	if err := intune.SyncFailure(); err != nil && tenants == 0 {
 		fmt.Fprintf(os.Stderr, "intune-benthos: sync did not complete: %v\n", err)
 		os.Exit(1)
 	}
-	// The last line says where the devices went; a scheduler reads the
-	// status: 3 when some reached only a dead letter.
+	// The last line says where the devices went, and with tenants which
+	// of them failed; a scheduler reads the status.
 	syncs, messages := intune.Delivered()
-	if syncs == 0 {
+	if syncs == 0 && tenants == 0 {
 		return
 	}
 	dead := intune.DeadLettered()
 	what := "devices"
 	switch apps := intune.DeliveredApps(); {
-	case apps == messages:
+	case apps == messages && apps > 0:
 		what = "apps and pairs"
 	case apps > 0:
 		what = fmt.Sprintf("devices, apps and pairs (%d apps and pairs)", apps)
@@ -87,9 +89,18 @@ func main() {
 	if lacking > 0 {
 		missing = fmt.Sprintf(", %d devices without the fresh details they were due", lacking)
 	}
-	fmt.Fprintf(os.Stderr, "intune-benthos: %d %s complete: %d %s reached their destination, %d its dead letter%s\n",
-		syncs, map[bool]string{true: "sync", false: "syncs"}[syncs == 1], messages-dead, what, dead, missing)
+	done := fmt.Sprintf("%d %s complete", syncs, map[bool]string{true: "sync", false: "syncs"}[syncs == 1])
+	if tenants > 0 {
+		done = fmt.Sprintf("%d of %d tenants synced", tenants-len(failures), tenants)
+	}
+	fmt.Fprintf(os.Stderr, "intune-benthos: %s: %d %s reached their destination, %d its dead letter%s%s\n",
+		done, messages-dead, what, dead, missing, failedTenants(failures))
 	switch {
+	case len(failures) > 0 && len(failures) == tenants:
+		os.Exit(1)
+	case len(failures) > 0:
+		// The others' rows are in place: a partial run, not a failed one.
+		os.Exit(5)
 	case dead > 0:
 		os.Exit(3)
 	case lacking > 0:
@@ -97,4 +108,28 @@ func main() {
 		// none): not a failed sync, but not one to take for complete.
 		os.Exit(4)
 	}
+}
+
+// maxNamedFailures bounds the tenants the last line names: an MSP's
+// scheduler shows it, the log holds every one.
+const maxNamedFailures = 10
+
+// failedTenants names the tenants whose sync did not complete, and why.
+func failedTenants(failures []intune.TenantFailure) string {
+	if len(failures) == 0 {
+		return ""
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "; %d failed:", len(failures))
+	for i, f := range failures {
+		if i == maxNamedFailures {
+			fmt.Fprintf(&b, " and %d more (see the log)", len(failures)-i)
+			break
+		}
+		if i > 0 {
+			b.WriteString(";")
+		}
+		fmt.Fprintf(&b, " %s: %v", f.Tenant, f.Err)
+	}
+	return b.String()
 }

@@ -49,7 +49,12 @@ type mutateResponse struct {
 }
 
 func (s *Server) serveAdmin(w http.ResponseWriter, r *http.Request) {
-	path := r.URL.Path[len(adminPrefix):]
+	s.serveAdminAt(w, r, r.URL.Path[len(adminPrefix):])
+}
+
+// serveAdminAt answers the admin endpoint path (what follows /_graphsim/,
+// or /_graphsim/tenants/{tenant}/ for one of Tenants).
+func (s *Server) serveAdminAt(w http.ResponseWriter, r *http.Request, path string) {
 	if path != "mutate" && path != "faults" && path != "details" && path != "stats" {
 		adminError(w, http.StatusNotFound, "unknown admin endpoint "+strconv.Quote(r.URL.Path)+" (want /_graphsim/mutate, /_graphsim/faults, /_graphsim/details or /_graphsim/stats)")
 		return

@@ -47,4 +47,11 @@
 // compare what a client read with the ground truth: DetectedApps,
 // DeviceAppPairs, and PageCounts for the requests each way of reading
 // takes.
+//
+// Tenants (tenants.go) serves several tenants on one address, as a
+// managed service provider reads its customers with one multi-tenant app:
+// each tenant a Server of its own (its devices, apps, throttle bucket),
+// a token request routed by the tenant in its path and a Graph request by
+// the tenant its token names; some tenants can have removed the app
+// (Entra refuses its tokens) or withheld its permissions (Intune's 403).
 package graphsim

@@ -187,6 +187,11 @@ type Server struct {
 	stall                     stallState  // Config.StallDetailsAfter (entity.go)
 	deviceFaultMu             sync.Mutex
 	deviceFaults              map[int]FaultKind // SetDeviceFault (entity.go)
+
+	// Set by NewTenants before the Server answers anything (tenants.go);
+	// their zero values are a single tenant's behaviour.
+	tenantTokens bool       // issue tokens that name their tenant (tid), which Tenants routes Graph requests by
+	revocation   Revocation // the tenant's admin took the app away: the token endpoint refuses it
 }
 
 // SetFederatedToken replaces the federated token accepted as client
@@ -317,12 +322,18 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	segs := strings.Split(strings.Trim(r.URL.Path, "/"), "/")
-	if len(segs) == 4 && strings.EqualFold(segs[1], "oauth2") && strings.EqualFold(segs[2], "v2.0") && strings.EqualFold(segs[3], "token") {
+	if isTokenPath(segs) {
 		x.token, x.kind = true, KindToken
 		s.serveToken(x, r, segs[0])
 		return
 	}
 	s.serveGraph(x, r, segs)
+}
+
+// isTokenPath reports whether the path's segments are those of Entra's v2
+// token endpoint, {tenant}/oauth2/v2.0/token.
+func isTokenPath(segs []string) bool {
+	return len(segs) == 4 && strings.EqualFold(segs[1], "oauth2") && strings.EqualFold(segs[2], "v2.0") && strings.EqualFold(segs[3], "token")
 }
 
 // serveGraph answers everything that is not the token endpoint: it finds

@@ -60,11 +60,19 @@ func (s *Server) serveToken(w *exchange, r *http.Request, tenant string) {
 			"The app requested an unsupported grant type '"+gt+"'.")
 		return
 	}
-	if !strings.EqualFold(clientID, s.cfg.ClientID) {
+	if !strings.EqualFold(clientID, s.cfg.ClientID) || s.revocation == RevocationDeleted {
+		// Also what a tenant that deleted the app's enterprise
+		// application (its service principal) answers: the app is
+		// unknown there (tenants.go).
 		s.entraError(w, ids, http.StatusBadRequest, "unauthorized_client", 700016,
 			"Application with identifier '"+clientID+"' was not found in the directory '"+s.cfg.TenantID+"'. "+
 				"This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. "+
 				"You may have sent your authentication request to the wrong tenant.")
+		return
+	}
+	if s.revocation == RevocationDisabled {
+		s.entraError(w, ids, http.StatusBadRequest, "unauthorized_client", 7000112,
+			"Application '"+s.cfg.ClientID+"'("+AppDisplayName+") is disabled.")
 		return
 	}
 	if form.Has("client_assertion") || form.Has("client_assertion_type") {
@@ -108,6 +116,9 @@ func (s *Server) issueTokenFor(client string) string {
 		panic("graphsim: crypto/rand failed: " + err.Error())
 	}
 	token := "eyJ0eXAi" + base64.RawURLEncoding.EncodeToString(b[:])
+	if s.tenantTokens {
+		token = tenantToken(s.cfg.ScopeHost, s.cfg.TenantID, client, b[:])
+	}
 	now := s.now()
 	s.mu.Lock()
 	s.tokens[token] = tokenInfo{issued: now, expiry: now.Add(s.cfg.TokenLifetime), client: strings.ToLower(client)}

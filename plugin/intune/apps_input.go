@@ -50,11 +50,15 @@ type detectedAppsInput struct {
 	conf        appsConfig
 	log         *service.Logger
 	redact      redactor
+	tenant      string // the tenant read; empty on an input with tenants
 	client      *graph.Client
 	throttle    *graph.Throttle
 	state       *appsStateStore  // nil without state_cache
 	checkpoints *checkpointStore // nil without checkpoint_cache
 	metrics     *inputMetrics
+
+	// With tenants: one input per tenant (see managedDevicesInput).
+	tenants *tenantInputs[*detectedAppsInput]
 
 	bg background[appsItem]
 }
@@ -64,13 +68,37 @@ func newAppsInput(conf *service.ParsedConfig, mgr *service.Resources) (*detected
 	if err != nil {
 		return nil, err
 	}
+	if !c.tenants.enabled() {
+		return newTenantAppsInput(c, mgr, c.tenantID)
+	}
+	in := &detectedAppsInput{
+		conf:    c,
+		log:     mgr.Logger(),
+		redact:  newRedactor(c.cred.secrets()...),
+		metrics: newInputMetrics(mgr.Metrics(), ""),
+	}
+	in.tenants = newTenantInputs(func(tenant string) (*detectedAppsInput, error) {
+		tc := c
+		tc.graphAccess = c.graphAccess.forTenant(tenant)
+		return newTenantAppsInput(tc, mgr, tenant)
+	})
+	return in, nil
+}
+
+// newTenantAppsInput is the input reading one tenant.
+func newTenantAppsInput(c appsConfig, mgr *service.Resources, tenant string) (*detectedAppsInput, error) {
 	in := &detectedAppsInput{
 		conf:     c,
 		log:      mgr.Logger(),
 		redact:   newRedactor(c.cred.secrets()...),
-		metrics:  newInputMetrics(mgr.Metrics()),
+		tenant:   tenant,
+		metrics:  newInputMetrics(mgr.Metrics(), tenant),
 		throttle: c.pacing.throttle(),
 	}
+	if c.tenants.enabled() {
+		in.log = in.log.With(metaTenantID, tenant)
+	}
+	var err error
 	if in.client, err = c.newClient(in.metrics, retryLogger(in.log, in.redact, in.metrics)); err != nil {
 		return nil, err
 	}
@@ -100,6 +128,7 @@ func (in *detectedAppsInput) Read(ctx context.Context) (*service.Message, servic
 		if cur.deviceIDs != nil {
 			msg.MetaSetMut(metaDeviceID, cur.deviceIDs[i])
 		}
+		msg.MetaSetMut(metaTenantID, cur.run.tenantMeta)
 		msg.MetaSetMut(metaSyncID, cur.run.idMeta)
 		msg.MetaSetMut(metaSyncStartedAt, cur.run.startedAtMeta)
 		if cur.operation != nil {

@@ -71,6 +71,7 @@ makes `+"`intune-benthos`"+` exit with status 1.
 | `+"`intune_entity`"+` | `+"`detected_app`"+` or `+"`device_app`"+` |
 | `+"`intune_app_id`"+` | the app's id |
 | `+"`intune_device_id`"+` | the device's id (pairs only) |
+| `+"`intune_tenant_id`"+` | the tenant the message came from: `+"`tenant_id`"+`, or one of `+"`tenants`"+` as listed |
 | `+"`intune_sync_id`"+` | unique id of the sync that read it |
 | `+"`intune_sync_started_at`"+` | start of that sync, RFC 3339 (UTC) |
 | `+"`intune_operation`"+` | `+"`upsert`"+`, or `+"`delete`"+` for what left the tenant (with `+"`state_cache`"+`) |`).

@@ -21,6 +21,7 @@ type appsRun struct {
 	id            string
 	startedAt     time.Time
 	startedAtText string
+	tenantMeta    any
 	idMeta        any
 	startedAtMeta any
 	acks          *ackTracker
@@ -68,16 +69,30 @@ func (in *detectedAppsInput) run(ctx context.Context, items chan<- appsItem, don
 	defer close(done)
 	defer close(items)
 	runSyncs(ctx, in.conf.interval, in.log, func(started time.Time) error {
-		err := in.syncOnce(ctx, items, started)
-		if err != nil {
-			if ctx.Err() != nil {
-				in.log.Warnf("%v", err)
-			} else {
-				in.log.Errorf("%v", err)
-			}
+		if in.tenants != nil {
+			return syncTenants(ctx, in.conf.tenants, in.log, func(ctx context.Context, tenant string) error {
+				t, err := in.tenants.get(tenant)
+				if err != nil {
+					return err
+				}
+				return t.syncAndLog(ctx, items, started)
+			})
 		}
-		return err
+		return in.syncAndLog(ctx, items, started)
 	})
+}
+
+// syncAndLog is syncOnce, whose failure it logs.
+func (in *detectedAppsInput) syncAndLog(ctx context.Context, items chan<- appsItem, started time.Time) error {
+	err := in.syncOnce(ctx, items, started)
+	if err != nil {
+		if ctx.Err() != nil {
+			in.log.Warnf("%v", err)
+		} else {
+			in.log.Errorf("%v", err)
+		}
+	}
+	return err
 }
 
 // syncOnce lists the apps, joins them to their devices by the strategy that
@@ -168,6 +183,7 @@ func (in *detectedAppsInput) syncOnce(ctx context.Context, items chan<- appsItem
 // pairs: the sync starts over.
 func (in *detectedAppsInput) resumeOrStart(ctx context.Context, now time.Time) *appsRun {
 	run := newAppsRun(now)
+	run.tenantMeta = in.tenant
 	run.query = graph.DetectedAppsURL(in.conf.graphURL)
 	if in.checkpoints != nil {
 		cur, err := in.checkpoints.load(ctx)

@@ -198,7 +198,7 @@ func (c *graphAccess) parseCredential(conf *service.ParsedConfig) error {
 	case os.Getenv(envFederatedTokenFile) != "":
 		c.cred.kind = credentialFederated
 		fedFile = os.Getenv(envFederatedTokenFile)
-		if c.tenantID == "" {
+		if c.tenantID == "" && !c.tenants.enabled() {
 			c.tenantID = os.Getenv(envTenantID)
 		}
 		if c.clientID == "" {
@@ -222,8 +222,8 @@ func (c *graphAccess) parseCredential(conf *service.ParsedConfig) error {
 		c.cred.managedIdentityEndpoint = endpoint
 		return nil
 	}
-	if strings.TrimSpace(c.tenantID) == "" {
-		return fmt.Errorf("%s: must not be empty", fieldTenantID)
+	if strings.TrimSpace(c.tenantID) == "" && !c.tenants.enabled() {
+		return fmt.Errorf("%s: must not be empty (or list tenants)", fieldTenantID)
 	}
 	if strings.TrimSpace(c.clientID) == "" {
 		return fmt.Errorf("%s: must not be empty", fieldClientID)

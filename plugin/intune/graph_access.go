@@ -44,7 +44,7 @@ var (
 // one-credential rule involves several fields: each input puts
 // credentialsLet and credentialConflict into its spec's rule.
 func graphAccessRules() []*rule {
-	return append(credentialRules(), cloudRule, backoffRule, requestTimeoutRule, maxPageBytesRule)
+	return append(append(credentialRules(), tenantsRules()...), cloudRule, backoffRule, requestTimeoutRule, maxPageBytesRule)
 }
 
 // defaultRequestTimeout is graph.DefaultRequestTimeout as a config writes
@@ -55,7 +55,7 @@ var defaultRequestTimeout = fmt.Sprintf("%ds", int(graph.DefaultRequestTimeout/t
 func graphIdentityFields() []*service.ConfigField {
 	fields := []*service.ConfigField{
 		service.NewStringField(fieldTenantID).
-			Description("The Entra ID tenant: its id (a GUID) or one of its domain names. Required, except with `managed_identity`.").
+			Description("The Entra ID tenant: its id (a GUID) or one of its domain names. Required, except with `managed_identity` or `tenants`.").
 			Example("${INTUNE_TENANT_ID}").
 			Optional(),
 		service.NewStringField(fieldClientID).
@@ -71,6 +71,7 @@ func graphIdentityFields() []*service.ConfigField {
 			LintRule(cloudRule.mapping).
 			Description("The Microsoft cloud of the tenant: `global` (including GCC), `usgov` (GCC High), `usgov_dod` (DoD) or `china` (21Vianet). It sets the login host, the Graph host and the token scope.").
 			Default("global"),
+		tenantsField(),
 	)
 }
 
@@ -114,6 +115,7 @@ func graphRequestFields() []*service.ConfigField {
 // graphAccess is the parsed group.
 type graphAccess struct {
 	tenantID string
+	tenants  tenantsConfig // many tenants instead of tenantID
 	clientID string
 	cred     credentialConfig
 	cloud    graph.Cloud
@@ -147,7 +149,26 @@ func (c *graphAccess) parseIdentity(conf *service.ParsedConfig) error {
 	if c.clientID, err = optionalString(conf, fieldClientID); err != nil {
 		return err
 	}
-	return c.parseCredential(conf)
+	if err := c.tenants.parse(conf); err != nil {
+		return err
+	}
+	if c.tenants.enabled() && strings.TrimSpace(c.tenantID) != "" {
+		return fmt.Errorf("set %s or %s, not both", fieldTenantID, fieldTenants)
+	}
+	if err := c.parseCredential(conf); err != nil {
+		return err
+	}
+	if c.tenants.enabled() && c.cred.kind == credentialManagedIdentity {
+		return fmt.Errorf("%s needs an app registration's credential: a managed identity lives in one tenant", fieldTenants)
+	}
+	return nil
+}
+
+// forTenant is the group reading tenant: the same app, credential and
+// hosts, the token from tenant's endpoint.
+func (c graphAccess) forTenant(tenant string) graphAccess {
+	c.tenantID = tenant
+	return c
 }
 
 // parseEndpoints reads the cloud and the hosts that may replace its own.

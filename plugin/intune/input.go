@@ -62,6 +62,7 @@ type managedDevicesInput struct {
 	conf        inputConfig
 	log         *service.Logger
 	redact      redactor
+	tenant      string // the tenant read; empty on an input with tenants
 	client      *graph.Client
 	checkpoints *checkpointStore // nil without checkpoint_cache
 	state       *stateStore      // nil without state_cache
@@ -76,6 +77,10 @@ type managedDevicesInput struct {
 	detailsSpread     atomic.Uint64
 	detailsSpreadOnce sync.Once
 
+	// With tenants: one input per tenant, each with its own client,
+	// throttle, state and checkpoint, made when the tenant is first read.
+	tenants *tenantInputs[*managedDevicesInput]
+
 	bg background[pageItem]
 }
 
@@ -84,12 +89,42 @@ func newInput(conf *service.ParsedConfig, mgr *service.Resources) (*managedDevic
 	if err != nil {
 		return nil, err
 	}
+	if c.details.enabled && len(c.details.properties) == 0 {
+		mgr.Logger().Warnf("details: select names none of the properties Graph's list leaves at a default, so there are no details to fetch; name them in select or in details.properties")
+		c.details.enabled = false
+	}
+	if !c.tenants.enabled() {
+		return newTenantInput(c, mgr, c.tenantID)
+	}
 	in := &managedDevicesInput{
 		conf:    c,
 		log:     mgr.Logger(),
 		redact:  newRedactor(c.cred.secrets()...),
-		metrics: newInputMetrics(mgr.Metrics()),
+		metrics: newInputMetrics(mgr.Metrics(), ""),
 	}
+	in.tenants = newTenantInputs(func(tenant string) (*managedDevicesInput, error) {
+		tc := c
+		tc.graphAccess = c.graphAccess.forTenant(tenant)
+		return newTenantInput(tc, mgr, tenant)
+	})
+	return in, nil
+}
+
+// newTenantInput is the input reading one tenant: c's tenant_id, or one of
+// its tenants.
+func newTenantInput(c inputConfig, mgr *service.Resources, tenant string) (*managedDevicesInput, error) {
+	in := &managedDevicesInput{
+		conf:    c,
+		log:     mgr.Logger(),
+		redact:  newRedactor(c.cred.secrets()...),
+		tenant:  tenant,
+		metrics: newInputMetrics(mgr.Metrics(), tenant),
+	}
+	if c.tenants.enabled() {
+		// Tenants sync side by side: each line says whose it is.
+		in.log = in.log.With(metaTenantID, tenant)
+	}
+	var err error
 	if in.client, err = c.newClient(in.metrics, retryLogger(in.log, in.redact, in.metrics)); err != nil {
 		return nil, err
 	}
@@ -100,10 +135,6 @@ func newInput(conf *service.ParsedConfig, mgr *service.Resources) (*managedDevic
 	in.client.Throttle = c.pacing.throttle()
 	if in.detailsClock, err = detailsClock(in.log); err != nil {
 		return nil, err
-	}
-	if c.details.enabled && len(c.details.properties) == 0 {
-		in.log.Warnf("details: select names none of the properties Graph's list leaves at a default, so there are no details to fetch; name them in select or in details.properties")
-		in.conf.details.enabled = false
 	}
 	ignore := map[string]bool{}
 	for _, p := range c.ignoreProperties {
@@ -134,6 +165,7 @@ func (in *managedDevicesInput) Read(ctx context.Context) (*service.Message, serv
 	return in.bg.read(ctx, func(cur pageItem, i int) (*service.Message, service.AckFunc) {
 		msg := service.NewMessage(cur.bodies[i])
 		// The values are boxed once per page, not once per device.
+		msg.MetaSetMut(metaTenantID, cur.run.tenantMeta)
 		msg.MetaSetMut(metaSyncID, cur.run.idMeta)
 		msg.MetaSetMut(metaSyncStartedAt, cur.run.startedAtMeta)
 		msg.MetaSetMut(metaPage, cur.pageMeta)

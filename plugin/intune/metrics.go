@@ -14,44 +14,78 @@ import (
 
 // inputMetrics are the input's own metrics, exported through whatever
 // metrics target the config chooses (Prometheus at /metrics by default).
+// Each carries the label tenant, first: one inputMetrics is one tenant's
+// (empty for what an input with tenants counts for all of them).
 type inputMetrics struct {
-	requests      *service.MetricCounter // intune_graph_requests{status}: every Graph response ("error" when none came)
-	tokenRequests *service.MetricCounter // intune_token_requests{status}: every token-endpoint response
-	throttled     *service.MetricCounter // intune_graph_throttled: 429 answers
-	throttleWait  *service.MetricCounter // intune_graph_throttle_wait_ms: time waited on 429s' Retry-After or backoff
-	retries       *service.MetricCounter // intune_graph_retries: failed attempts that were retried (token renewals too)
-	renewals      *service.MetricCounter // intune_token_renewals: tokens issued to the input
-	pages         *service.MetricCounter // intune_pages: pages read
-	emitted       *service.MetricCounter // intune_devices_emitted{operation}: upserts and deletions handed to the pipeline
-	syncDuration  *service.MetricTimer   // intune_sync_duration: complete syncs, start to last acknowledgement
-	lastSuccess   *service.MetricGauge   // intune_last_success_timestamp: Unix time of the last complete sync
-	replayed      *service.MetricCounter // intune_messages_replayed: messages sent again after the outputs refused them
+	requests      tenantCounter // intune_graph_requests{status}: every Graph response ("error" when none came)
+	tokenRequests tenantCounter // intune_token_requests{status}: every token-endpoint response
+	throttled     tenantCounter // intune_graph_throttled: 429 answers
+	throttleWait  tenantCounter // intune_graph_throttle_wait_ms: time waited on 429s' Retry-After or backoff
+	retries       tenantCounter // intune_graph_retries: failed attempts that were retried (token renewals too)
+	renewals      tenantCounter // intune_token_renewals: tokens issued to the input
+	pages         tenantCounter // intune_pages: pages read
+	emitted       tenantCounter // intune_devices_emitted{operation}: upserts and deletions handed to the pipeline
+	syncDuration  tenantTimer   // intune_sync_duration: complete syncs, start to last acknowledgement
+	lastSuccess   tenantGauge   // intune_last_success_timestamp: Unix time of the last complete sync
+	replayed      tenantCounter // intune_messages_replayed: messages sent again after the outputs refused them
 	// intune_details{outcome}: devices whose details were fetched, kept
 	// from an earlier sync, failed, or found gone by the GET.
-	details *service.MetricCounter
+	details tenantCounter
 	// intune_details_missing: devices of the last delivered sync whose
 	// due details could not be fetched.
-	detailsMissing *service.MetricGauge
+	detailsMissing tenantGauge
 }
 
-func newInputMetrics(m *service.Metrics) *inputMetrics {
-	return &inputMetrics{
-		requests:      m.NewCounter("intune_graph_requests", "status"),
-		tokenRequests: m.NewCounter("intune_token_requests", "status"),
-		throttled:     m.NewCounter("intune_graph_throttled"),
-		throttleWait:  m.NewCounter("intune_graph_throttle_wait_ms"),
-		retries:       m.NewCounter("intune_graph_retries"),
-		renewals:      m.NewCounter("intune_token_renewals"),
-		pages:         m.NewCounter("intune_pages"),
-		emitted:       m.NewCounter("intune_devices_emitted", "operation"),
-		syncDuration:  m.NewTimer("intune_sync_duration"),
-		lastSuccess:   m.NewGauge("intune_last_success_timestamp"),
-		replayed:      m.NewCounter("intune_messages_replayed"),
+// metricTenant is the label every metric of the inputs carries first.
+const metricTenant = "tenant"
 
-		details:        m.NewCounter("intune_details", "outcome"),
-		detailsMissing: m.NewGauge("intune_details_missing"),
+func newInputMetrics(m *service.Metrics, tenant string) *inputMetrics {
+	counter := func(name string, labels ...string) tenantCounter {
+		return tenantCounter{m.NewCounter(name, append([]string{metricTenant}, labels...)...), tenant}
+	}
+	gauge := func(name string) tenantGauge { return tenantGauge{m.NewGauge(name, metricTenant), tenant} }
+	return &inputMetrics{
+		requests:      counter("intune_graph_requests", "status"),
+		tokenRequests: counter("intune_token_requests", "status"),
+		throttled:     counter("intune_graph_throttled"),
+		throttleWait:  counter("intune_graph_throttle_wait_ms"),
+		retries:       counter("intune_graph_retries"),
+		renewals:      counter("intune_token_renewals"),
+		pages:         counter("intune_pages"),
+		emitted:       counter("intune_devices_emitted", "operation"),
+		syncDuration:  tenantTimer{m.NewTimer("intune_sync_duration", metricTenant), tenant},
+		lastSuccess:   gauge("intune_last_success_timestamp"),
+		replayed:      counter("intune_messages_replayed"),
+
+		details:        counter("intune_details", "outcome"),
+		detailsMissing: gauge("intune_details_missing"),
 	}
 }
+
+// tenantCounter, tenantGauge and tenantTimer are Benthos' metrics with
+// their tenant label's value bound.
+type tenantCounter struct {
+	c      *service.MetricCounter
+	tenant string
+}
+
+func (t tenantCounter) Incr(n int64, labels ...string) {
+	t.c.Incr(n, append([]string{t.tenant}, labels...)...)
+}
+
+type tenantGauge struct {
+	g      *service.MetricGauge
+	tenant string
+}
+
+func (t tenantGauge) Set(v int64) { t.g.Set(v, t.tenant) }
+
+type tenantTimer struct {
+	t      *service.MetricTimer
+	tenant string
+}
+
+func (t tenantTimer) Timing(ns int64) { t.t.Timing(ns, t.tenant) }
 
 // syncDelivered records a sync whose every message was acknowledged.
 func (m *inputMetrics) syncDelivered(elapsed time.Duration) {

@@ -10,4 +10,7 @@ func resetSyncFailure() {
 	completed.apps.Store(0)
 	completed.detailsMissing.Store(0)
 	deadLettered.Store(0)
+	tenantsOutcome.mu.Lock()
+	tenantsOutcome.rounds, tenantsOutcome.tenants, tenantsOutcome.failures = 0, 0, nil
+	tenantsOutcome.mu.Unlock()
 }

@@ -20,7 +20,7 @@ func BenchmarkReadPerDevice(b *testing.B) {
 	in.conf.query.APIVersion = "v1.0"
 	run := newSyncRun(time.Now(), "https://graph.microsoft.com/v1.0/deviceManagement/managedDevices")
 	run.acks = newAckTracker(nil, func(error) {}, nil)
-	run.boxMeta("v1.0")
+	run.boxMeta("00000000-0000-0000-0000-0000000000aa", "v1.0")
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go func() {

@@ -32,6 +32,9 @@ var badValues = map[*rule]string{
 
 	detailsPropertiesRule: "client_secret: s\ndetails:\n  properties: [ notes, deviceName ]",
 	detailsMaxAgeRule:     "client_secret: s\ndetails:\n  max_age: 0s",
+
+	tenantsMaxConcurrentRule: "client_secret: s\ntenants:\n  max_concurrent: 129",
+	tenantsShardCountRule:    "client_secret: s\ntenants:\n  shard_count: 0",
 }
 
 // inputsUnderTest are the inputs whose rules are checked: the name they

@@ -56,6 +56,7 @@ var (
 root = [
   ` + credentialConflict + `,
   ` + emitNeedsState + `,
+  ` + tenantsShard + `,
 ].filter(v -> v != null)`)
 )
 
@@ -93,7 +94,9 @@ error (a wrong secret, a missing permission, a `+"`@odata.nextLink`"+` to anothe
 Graph's error code and request ids and makes `+"`intune-benthos`"+` exit with status 1. A sync
 that completed but whose destination refused some devices for their content (see the
 `+"`intune_dead_letter`"+` output) makes it exit with status 3, and one in which some devices did not get the
-fresh details they were due (their GET failed) with status 4.
+fresh details they were due (their GET failed) with status 4. With `+"`tenants`"+`, the last line
+names each tenant whose sync did not complete; the status is 5 when some tenants failed and the others
+completed, 1 when all failed.
 With `+"`interval`"+` set, a full sync starts at every interval and a failed sync is logged and
 retried at the next one.
 
@@ -108,6 +111,7 @@ This input adds the following metadata fields to each message:
 
 | field | value |
 |---|---|
+| `+"`intune_tenant_id`"+` | the tenant the message came from: `+"`tenant_id`"+`, or one of `+"`tenants`"+` as listed |
 | `+"`intune_sync_id`"+` | unique id of the full sync that read the device |
 | `+"`intune_sync_started_at`"+` | start of that sync, RFC 3339 (UTC) |
 | `+"`intune_page`"+` | 1-based number of the Graph page the device came from |

@@ -15,6 +15,7 @@ import (
 )
 
 const (
+	metaTenantID      = "intune_tenant_id"
 	metaSyncID        = "intune_sync_id"
 	metaSyncStartedAt = "intune_sync_started_at"
 	metaPage          = "intune_page"
@@ -47,7 +48,7 @@ type syncRun struct {
 	deletions     int
 
 	// Metadata values, boxed once per sync rather than once per device.
-	idMeta, startedAtMeta, apiVersionMeta any
+	tenantMeta, idMeta, startedAtMeta, apiVersionMeta any
 
 	deadLetteredAtStart int64 // DeadLettered() when the sync started
 
@@ -71,8 +72,8 @@ func newSyncRun(now time.Time, firstURL string) *syncRun {
 }
 
 // boxMeta prepares the metadata values every message of the sync carries.
-func (r *syncRun) boxMeta(apiVersion string) {
-	r.idMeta, r.startedAtMeta, r.apiVersionMeta = r.id, r.startedAtText, apiVersion
+func (r *syncRun) boxMeta(tenant, apiVersion string) {
+	r.tenantMeta, r.idMeta, r.startedAtMeta, r.apiVersionMeta = tenant, r.id, r.startedAtText, apiVersion
 }
 
 // resumedSyncRun continues the sync of a checkpoint: same id and start, so
@@ -105,6 +106,15 @@ func (in *managedDevicesInput) run(ctx context.Context, items chan<- pageItem, d
 	defer close(done)
 	defer close(items)
 	runSyncs(ctx, in.conf.interval, in.log, func(started time.Time) error {
+		if in.tenants != nil {
+			return syncTenants(ctx, in.conf.tenants, in.log, func(ctx context.Context, tenant string) error {
+				t, err := in.tenants.get(tenant)
+				if err != nil {
+					return err
+				}
+				return t.syncOnce(ctx, items, started)
+			})
+		}
 		return in.syncOnce(ctx, items, started)
 	})
 }
@@ -149,7 +159,7 @@ func (in *managedDevicesInput) syncOnce(ctx context.Context, items chan<- pageIt
 	}
 	firstURL := graph.ManagedDevicesURL(in.conf.graphURL, in.conf.query)
 	run := in.resumeOrStart(ctx, firstURL, now)
-	run.boxMeta(in.conf.query.APIVersion)
+	run.boxMeta(in.tenant, in.conf.query.APIVersion)
 	err := in.listPages(ctx, items, run)
 	if err != nil && run.resumedPages > 0 && run.pages == run.resumedPages && refusedResume(err) && ctx.Err() == nil {
 		// The saved nextLink itself was refused (a skiptoken Graph no longer
@@ -159,7 +169,7 @@ func (in *managedDevicesInput) syncOnce(ctx context.Context, items chan<- pageIt
 			in.log.Warnf("%v", cerr)
 		}
 		run = newSyncRun(time.Now(), firstURL)
-		run.boxMeta(in.conf.query.APIVersion)
+		run.boxMeta(in.tenant, in.conf.query.APIVersion)
 		err = in.listPages(ctx, items, run)
 	}
 	return err

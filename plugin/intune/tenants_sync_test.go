@@ -1,0 +1,151 @@
+package intune
+
+import (
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/intune-benthos/intune-benthos/internal/graphsim"
+)
+
+// startTenants serves count simulated tenants for the test's lifetime.
+func startTenants(t *testing.T, cfg graphsim.TenantsConfig) (*graphsim.Tenants, string) {
+	t.Helper()
+	ts, err := graphsim.NewTenants(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(ts)
+	t.Cleanup(func() { srv.Close(); _ = ts.Close() })
+	return ts, srv.URL
+}
+
+// tenantsYAML is intune_managed_devices reading every tenant of ts, with
+// extra lines (indented under the input) appended.
+func tenantsYAML(ts *graphsim.Tenants, url string, extra ...string) string {
+	c := ts.Tenant(0).Config()
+	lines := []string{
+		"intune_managed_devices:",
+		"  client_id: " + c.ClientID,
+		"  client_secret: " + c.ClientSecret,
+		"  login_url: " + url,
+		"  graph_url: " + url,
+		"  tenants:",
+		"    ids: [ " + strings.Join(ts.TenantIDs(), ", ") + " ]",
+	}
+	return strings.Join(append(lines, extra...), "\n")
+}
+
+// An MSP's run: every tenant that consented is read whole, each device
+// once, tagged with its tenant; the revoked and the forbidden tenants fail
+// on their own, named with Entra's and Graph's error codes, and stop no
+// other.
+func TestTenantsAreReadSideBySideAndAFailingOneStopsNoOther(t *testing.T) {
+	const tenants, devices = 6, 250
+	ts, url := startTenants(t, graphsim.TenantsConfig{
+		Count:     tenants,
+		Base:      graphsim.Config{Devices: devices, PageSize: 100, Latency: 5 * time.Millisecond},
+		Revoked:   []int{2},
+		Forbidden: []int{4},
+	})
+	res := streamTest{input: tenantsYAML(ts, url, "    max_concurrent: 3")}.run(t)
+
+	byTenant := map[string]map[string]int{}
+	for _, m := range res.got {
+		tenant, _ := m.meta[metaTenantID].(string)
+		if byTenant[tenant] == nil {
+			byTenant[tenant] = map[string]int{}
+		}
+		byTenant[tenant][deviceID(t, m.body)]++
+	}
+	for i, id := range ts.TenantIDs() {
+		got := byTenant[id]
+		if ts.Revoked(i) || ts.Forbidden(i) {
+			if len(got) != 0 {
+				t.Errorf("tenant %d (failing) delivered %d devices", i, len(got))
+			}
+			continue
+		}
+		if len(got) != devices {
+			t.Errorf("tenant %d: %d devices, want %d", i, len(got), devices)
+		}
+		for d := 0; d < devices; d++ {
+			if n := got[ts.Tenant(i).DeviceID(d)]; n != 1 {
+				t.Fatalf("tenant %d device %d delivered %d times, want once (with its own tenant's metadata)", i, d, n)
+			}
+		}
+	}
+	if len(byTenant) != tenants-2 {
+		t.Errorf("messages carry %d tenant ids, want %d: %v", len(byTenant), tenants-2, keys(byTenant))
+	}
+
+	n, failures := TenantsOutcome()
+	if n != tenants || len(failures) != 2 {
+		t.Fatalf("outcome: %d tenants, failures %v; want %d tenants and 2 failures", n, failures, tenants)
+	}
+	for _, f := range failures {
+		switch f.Tenant {
+		case ts.TenantIDs()[2]:
+			if !strings.Contains(f.Err.Error(), "AADSTS700016") {
+				t.Errorf("revoked tenant's error %q does not name AADSTS700016", f.Err)
+			}
+		case ts.TenantIDs()[4]:
+			if !strings.Contains(f.Err.Error(), "403") || !strings.Contains(f.Err.Error(), "request-id") {
+				t.Errorf("forbidden tenant's error %q does not give the 403 and its request-id", f.Err)
+			}
+		default:
+			t.Errorf("tenant %s failed: %v", f.Tenant, f.Err)
+		}
+	}
+	if res.failure == nil || !strings.Contains(res.failure.Error(), "2 of 6 tenants did not sync") {
+		t.Errorf("sync failure %v, want one naming the 2 tenants of 6 that did not sync", res.failure)
+	}
+	if c := ts.Tenant(0).Config(); strings.Contains(res.logs.String(), c.ClientSecret) {
+		t.Error("the client secret reached the log")
+	}
+}
+
+func keys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
+}
+
+// intune_detected_apps reads tenants the same way: each tenant's apps and
+// pairs tagged with it, a revoked tenant failing alone.
+func TestDetectedAppsOfEachTenantCarryTheirTenant(t *testing.T) {
+	ts, url := startTenants(t, graphsim.TenantsConfig{
+		Count:   3,
+		Base:    graphsim.Config{Devices: 40, DetectedApps: 60, AppsPerDevice: 8},
+		Revoked: []int{1},
+	})
+	conf := strings.Replace(tenantsYAML(ts, url), "intune_managed_devices:", "intune_detected_apps:", 1)
+	res := streamTest{input: conf}.run(t)
+	perTenant := map[string]map[string]int{}
+	for _, m := range res.got {
+		tenant, _ := m.meta[metaTenantID].(string)
+		entity, _ := m.meta[metaEntity].(string)
+		if perTenant[tenant] == nil {
+			perTenant[tenant] = map[string]int{}
+		}
+		perTenant[tenant][entity]++
+	}
+	for i, id := range ts.TenantIDs() {
+		got := perTenant[id]
+		if i == 1 {
+			if len(got) != 0 {
+				t.Errorf("the revoked tenant delivered %v", got)
+			}
+			continue
+		}
+		if got[entityDetectedApp] == 0 || got[entityDeviceApp] == 0 {
+			t.Errorf("tenant %d delivered %v, want its apps and pairs", i, got)
+		}
+	}
+	if n, failures := TenantsOutcome(); n != 3 || len(failures) != 1 || failures[0].Tenant != ts.TenantIDs()[1] {
+		t.Errorf("outcome: %d tenants, failures %v; want tenant 1 of 3 failed", n, failures)
+	}
+}
