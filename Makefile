@@ -22,7 +22,7 @@ WIREMOCK_VERSION := 3.13.2
 WIREMOCK_DIR     := .cache/wiremock
 WIREMOCK_JAR     := $(WIREMOCK_DIR)/node_modules/wiremock/build/wiremock-standalone-$(WIREMOCK_VERSION).jar
 
-.PHONY: all build demo test configs test-config vet fmt-check deadcode fuzz microbench clean
+.PHONY: all build demo test configs test-config vet fmt-check deadcode fuzz microbench clean deploy-config validate-k8s
 
 all: build
 
@@ -119,3 +119,16 @@ BENCH_ARGS ?=
 .PHONY: bench
 bench: build
 	cd bench && BENCH_ARGS="$(BENCH_ARGS)" $(GO) run ./cmd/benchrun -repo .. $(BENCH_ARGS)
+
+# The Kubernetes manifests (deploy/kubernetes, docs/kubernetes.md). The base
+# mounts a copy of config/postgres.yaml (kustomize loads no file outside a
+# kustomization's directory): deploy-config refreshes it. validate-k8s (run
+# by .ci/run) renders each overlay with kustomize's Go API and decodes every
+# object strictly into k8s.io/api's types, with the project's checks; it
+# fails while the copy differs. Its own Go module, so that the main module
+# does not depend on kustomize; no cluster, no network past the module proxy.
+deploy-config:
+	cp config/postgres.yaml deploy/kubernetes/base/postgres.yaml
+
+validate-k8s:
+	cd deploy/kubernetes/validate && $(GO) run . && $(GO) test -count=1 ./...
