@@ -105,10 +105,10 @@ func TestAppsKafkaConfigKeysPairsByDeviceAndApp(t *testing.T) {
 
 	want := map[string]string{} // key -> topic
 	for _, a := range sim.DetectedApps() {
-		want[a.ID] = appsTopic
+		want[tenantKey(sim, a.ID)] = appsTopic
 	}
 	for _, p := range sim.DeviceAppPairs() {
-		want[p.DeviceID+"/"+p.AppID] = pairsTopic
+		want[tenantKey(sim, p.DeviceID+"/"+p.AppID)] = pairsTopic
 	}
 	consumer := consumerFromStart(t, cluster, appsTopic, pairsTopic)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)

@@ -114,7 +114,7 @@ func TestKafkaConfigSendsNullTombstonesForRemovedDevices(t *testing.T) {
 			records++
 			if r.Value == nil {
 				nulls++
-				tombstoned = append(tombstoned, string(r.Key))
+				tombstoned = append(tombstoned, strings.TrimPrefix(string(r.Key), sim.Config().TenantID+"/"))
 			}
 		})
 	}

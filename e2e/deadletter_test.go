@@ -139,13 +139,13 @@ func TestKafkaConfigSendsARecordItRefusesToTheDeadLetterTopic(t *testing.T) {
 	}
 	keys := map[string]bool{}
 	for _, r := range records(topic, 2*n) {
-		keys[string(r.Key)] = true
+		keys[strings.TrimPrefix(string(r.Key), sim.Config().TenantID+"/")] = true
 	}
 	if len(keys) != n-1 || keys[sim.DeviceID(77)] {
 		t.Fatalf("%d devices on %s (the refused one among them: %v), want the %d others", len(keys), topic, keys[sim.DeviceID(77)], n-1)
 	}
 	dead := records(dlt, 1)
-	if len(dead) != 1 || string(dead[0].Key) != sim.DeviceID(77) {
+	if len(dead) != 1 || string(dead[0].Key) != tenantKey(sim, sim.DeviceID(77)) {
 		t.Fatalf("dead letters: %d", len(dead))
 	}
 	var v struct {

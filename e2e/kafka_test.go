@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -45,7 +46,10 @@ func TestKafkaConfigPublishesOneRecordPerDeviceKeyedByID(t *testing.T) {
 		}
 		fetches.EachError(func(topic string, partition int32, err error) { t.Fatalf("fetch %s/%d: %v", topic, partition, err) })
 		fetches.EachRecord(func(r *kgo.Record) {
-			key := string(r.Key)
+			key := strings.TrimPrefix(string(r.Key), sim.Config().TenantID+"/")
+			if key == string(r.Key) {
+				t.Fatalf("record key %q does not start with the tenant", r.Key)
+			}
 			body, ok := want[key]
 			if !ok {
 				t.Fatalf("record key %q is not a device id", key)
@@ -74,3 +78,7 @@ func TestKafkaConfigPublishesOneRecordPerDeviceKeyedByID(t *testing.T) {
 		})
 	}
 }
+
+// tenantKey is the Kafka key of a record of sim's tenant: the tenant, then
+// the device's (or app's, or pair's) own key.
+func tenantKey(sim *graphsim.Server, key string) string { return sim.Config().TenantID + "/" + key }

@@ -265,7 +265,7 @@ func TestKafkaConfigRidesThroughABrokerRestart(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 			client.PollFetches(ctx).EachRecord(func(r *kgo.Record) {
 				keysMu.Lock()
-				keys[string(r.Key)] = true
+				keys[strings.TrimPrefix(string(r.Key), sim.Config().TenantID+"/")] = true
 				keysMu.Unlock()
 			})
 			cancel()

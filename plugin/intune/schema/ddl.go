@@ -29,6 +29,16 @@ func CreateDetectedAppsTable(dest, indent string) string {
 	return createTable(dest, "detected_apps", DetectedAppColumns(), "app", false, indent)
 }
 
+// TenantIDType is the tenant_id column's type in dest: never NULL, so that
+// it can lead a primary key; the empty string in a row whose tenant
+// nothing told.
+func TenantIDType(dest string) string {
+	if dest == "postgres" {
+		return "text NOT NULL DEFAULT ''"
+	}
+	return "TEXT NOT NULL DEFAULT ''"
+}
+
 func createTable(dest, table string, columns []Column, what string, softDelete bool, indent string) string {
 	var b strings.Builder
 	if dest == "postgres" {
@@ -37,9 +47,10 @@ func createTable(dest, table string, columns []Column, what string, softDelete b
 		}
 	}
 	fmt.Fprintf(&b, "%sCREATE TABLE IF NOT EXISTS %s (\n", indent, table)
+	fmt.Fprintf(&b, "%s  %s %s,\n", indent, TenantIDColumn, TenantIDType(dest))
 	for _, c := range columns {
 		if c.Property == "id" {
-			fmt.Fprintf(&b, "%s  id %s PRIMARY KEY,\n", indent, c.Type(dest))
+			fmt.Fprintf(&b, "%s  id %s NOT NULL,\n", indent, c.Type(dest))
 			continue
 		}
 		fmt.Fprintf(&b, "%s  %s %s GENERATED ALWAYS AS (%s) STORED,\n", indent, c.Name, c.Type(dest), c.Expr(dest))
@@ -53,10 +64,11 @@ func createTable(dest, table string, columns []Column, what string, softDelete b
 	if softDelete {
 		fmt.Fprintf(&b, "%s  %s %s,\n", indent, SyncedAtColumn, types[2])
 		fmt.Fprintf(&b, "%s  %s %s,\n", indent, DetailsFetchedAtColumn, AddedColumns(dest)[DetailsFetchedAtColumn])
-		fmt.Fprintf(&b, "%s  %s %s\n", indent, DeletedColumn, types[3])
+		fmt.Fprintf(&b, "%s  %s %s,\n", indent, DeletedColumn, types[3])
 	} else {
-		fmt.Fprintf(&b, "%s  %s %s\n", indent, SyncedAtColumn, types[2])
+		fmt.Fprintf(&b, "%s  %s %s,\n", indent, SyncedAtColumn, types[2])
 	}
+	fmt.Fprintf(&b, "%s  PRIMARY KEY (%s, id)\n", indent, TenantIDColumn)
 	fmt.Fprintf(&b, "%s);", indent)
 	if dest == "postgres" {
 		// lz4 compresses the device several times faster than the default

@@ -154,6 +154,9 @@ var byProperty = func() map[string]int {
 
 // The columns every table adds to the device's own.
 const (
+	// TenantIDColumn is the tenant the row came from (metadata
+	// intune_tenant_id): the first column of every table's key.
+	TenantIDColumn = "tenant_id"
 	RawColumn      = "_raw"       // the whole device exactly as Graph sent it
 	SyncIDColumn   = "_sync_id"   // the sync that last wrote the row (metadata intune_sync_id)
 	SyncedAtColumn = "_synced_at" // that sync's start (metadata intune_sync_started_at)
@@ -167,7 +170,7 @@ const (
 // that no property's column may take it.
 func Reserved(name string) bool {
 	switch name {
-	case RawColumn, SyncIDColumn, SyncedAtColumn, DeletedColumn, DetailsFetchedAtColumn:
+	case TenantIDColumn, RawColumn, SyncIDColumn, SyncedAtColumn, DeletedColumn, DetailsFetchedAtColumn:
 		return true
 	}
 	return false
