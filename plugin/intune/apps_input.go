@@ -77,10 +77,13 @@ func newAppsInput(conf *service.ParsedConfig, mgr *service.Resources) (*detected
 		redact:  newRedactor(c.cred.secrets()...),
 		metrics: newInputMetrics(mgr.Metrics(), ""),
 	}
-	in.tenants = newTenantInputs(func(tenant string) (*detectedAppsInput, error) {
+	in.tenants = newTenantInputs(func(tenant tenantEntry) (*detectedAppsInput, error) {
 		tc := c
-		tc.graphAccess = c.graphAccess.forTenant(tenant)
-		return newTenantAppsInput(tc, mgr, tenant)
+		var err error
+		if tc.graphAccess, err = c.graphAccess.forTenant(tenant); err != nil {
+			return nil, err
+		}
+		return newTenantAppsInput(tc, mgr, tenant.id)
 	})
 	return in, nil
 }

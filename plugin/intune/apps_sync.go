@@ -70,7 +70,7 @@ func (in *detectedAppsInput) run(ctx context.Context, items chan<- appsItem, don
 	defer close(items)
 	runSyncs(ctx, in.conf.interval, in.log, func(started time.Time) error {
 		if in.tenants != nil {
-			return syncTenants(ctx, in.conf.tenants, in.log, func(ctx context.Context, tenant string) error {
+			return syncTenants(ctx, in.conf.tenants, in.log, func(ctx context.Context, tenant tenantEntry) error {
 				t, err := in.tenants.get(tenant)
 				if err != nil {
 					return err

@@ -164,11 +164,23 @@ func (c *graphAccess) parseIdentity(conf *service.ParsedConfig) error {
 	return nil
 }
 
-// forTenant is the group reading tenant: the same app, credential and
-// hosts, the token from tenant's endpoint.
-func (c graphAccess) forTenant(tenant string) graphAccess {
-	c.tenantID = tenant
-	return c
+// forTenant is the group reading tenant: the same app and hosts, the token
+// from tenant's endpoint, with the app's credential or the certificate the
+// tenants file gives the tenant.
+func (c graphAccess) forTenant(tenant tenantEntry) (graphAccess, error) {
+	c.tenantID = tenant.id
+	if tenant.certificate == "" {
+		return c, nil
+	}
+	cred, err := tenantCertificate(tenant)
+	if err != nil {
+		return c, fmt.Errorf("the certificate of tenant %s: %w", tenant.id, err)
+	}
+	c.cred = cred
+	if tenant.clientID != "" {
+		c.clientID = tenant.clientID
+	}
+	return c, nil
 }
 
 // parseEndpoints reads the cloud and the hosts that may replace its own.

@@ -102,10 +102,13 @@ func newInput(conf *service.ParsedConfig, mgr *service.Resources) (*managedDevic
 		redact:  newRedactor(c.cred.secrets()...),
 		metrics: newInputMetrics(mgr.Metrics(), ""),
 	}
-	in.tenants = newTenantInputs(func(tenant string) (*managedDevicesInput, error) {
+	in.tenants = newTenantInputs(func(tenant tenantEntry) (*managedDevicesInput, error) {
 		tc := c
-		tc.graphAccess = c.graphAccess.forTenant(tenant)
-		return newTenantInput(tc, mgr, tenant)
+		var err error
+		if tc.graphAccess, err = c.graphAccess.forTenant(tenant); err != nil {
+			return nil, err
+		}
+		return newTenantInput(tc, mgr, tenant.id)
 	})
 	return in, nil
 }

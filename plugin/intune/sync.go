@@ -107,7 +107,7 @@ func (in *managedDevicesInput) run(ctx context.Context, items chan<- pageItem, d
 	defer close(items)
 	runSyncs(ctx, in.conf.interval, in.log, func(started time.Time) error {
 		if in.tenants != nil {
-			return syncTenants(ctx, in.conf.tenants, in.log, func(ctx context.Context, tenant string) error {
+			return syncTenants(ctx, in.conf.tenants, in.log, func(ctx context.Context, tenant tenantEntry) error {
 				t, err := in.tenants.get(tenant)
 				if err != nil {
 					return err

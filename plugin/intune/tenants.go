@@ -10,6 +10,8 @@ import (
 	"strings"
 
 	"github.com/benthosdev/benthos/v4/public/service"
+
+	"github.com/intune-benthos/intune-benthos/plugin/graph"
 )
 
 // The tenants group: many customer tenants read with one app registration,
@@ -51,7 +53,7 @@ func tenantsField() *service.ConfigField {
 			Example([]string{"00000000-0000-0000-0000-000000000001", "contoso.onmicrosoft.com"}).
 			Default([]string{}),
 		service.NewStringField(fieldTenantsFile).
-			Description("A file listing the tenants to read, one per line; blank lines and what follows `#` are ignored. It is read again before every sync, so a customer added to it is read from the next sync on, without a restart.").
+			Description("A file listing the tenants to read, one per line; blank lines and what follows `#` are ignored. A tenant may be followed by a certificate of its own, used instead of the app's credential for it: `certificate=<PEM file>`, `client_id=<app id>` when the certificate is another app registration's (with its key, or `private_key=<PEM file>`) and `password_env=<variable>` for an encrypted key. It is read again before every sync, so a customer added to it is read from the next sync on, without a restart.").
 			Example("/etc/intune-benthos/tenants.txt").
 			Default(""),
 		service.NewIntField(fieldTenantsMaxConcurrent).
@@ -109,7 +111,7 @@ func (t *tenantsConfig) parse(conf *service.ParsedConfig) error {
 	}
 	if len(t.ids) > 0 {
 		// Checked at start: a typo in the config is not a runtime error.
-		if _, err := cleanTenants(t.ids, fieldTenants+"."+fieldTenantsIDs); err != nil {
+		if _, err := t.list(); err != nil {
 			return err
 		}
 	}
@@ -126,37 +128,58 @@ func (t *tenantsConfig) parse(conf *service.ParsedConfig) error {
 // goes into the token URL's path, so nothing else gets through.
 var tenantPattern = regexp.MustCompile(`^(?i:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)+)$`)
 
+// tenantEntry is one tenant of a round: its id, and, from the tenants
+// file, a certificate of its own instead of the app's credential.
+type tenantEntry struct {
+	id          string
+	clientID    string // the tenant's own app registration, instead of client_id
+	certificate string // a PEM file: the certificate, and its key unless privateKey names one
+	privateKey  string // a PEM file holding the key
+	passwordEnv string // the environment variable holding the key's password
+}
+
+// key tells entries apart for tenantInputs: the same tenant with another
+// certificate is another input.
+func (e tenantEntry) key() string {
+	return strings.ToLower(e.id) + "\x00" + e.clientID + "\x00" + e.certificate + "\x00" + e.privateKey + "\x00" + e.passwordEnv
+}
+
 // list is the tenants of this round: the configured ids or the file's, in
 // their order, without repeats, this shard's only.
-func (t tenantsConfig) list() ([]string, error) {
-	ids := t.ids
+func (t tenantsConfig) list() ([]tenantEntry, error) {
+	var entries []tenantEntry
+	for _, id := range t.ids {
+		entries = append(entries, tenantEntry{id: id})
+	}
 	where := fieldTenants + "." + fieldTenantsIDs
 	if t.file != "" {
 		raw, err := os.ReadFile(t.file)
 		if err != nil {
 			return nil, fmt.Errorf("%s.%s: %w", fieldTenants, fieldTenantsFile, err)
 		}
-		if ids, err = parseTenantsFile(raw, t.file); err != nil {
+		if entries, err = parseTenantsFile(raw, t.file); err != nil {
 			return nil, err
 		}
 		where = t.file
 	}
-	all, err := cleanTenants(ids, where)
+	all, err := cleanTenants(entries, where)
 	if err != nil {
 		return nil, err
 	}
 	mine := all[:0:0]
-	for _, id := range all {
-		if tenantShard(id, t.shardCount) == t.shardIndex {
-			mine = append(mine, id)
+	for _, e := range all {
+		if tenantShard(e.id, t.shardCount) == t.shardIndex {
+			mine = append(mine, e)
 		}
 	}
 	return mine, nil
 }
 
-// parseTenantsFile reads one tenant per line; '#' starts a comment.
-func parseTenantsFile(raw []byte, name string) ([]string, error) {
-	var ids []string
+// parseTenantsFile reads one tenant per line, optionally followed by a
+// certificate of its own: certificate=<PEM file> [private_key=<PEM file>]
+// [password_env=<variable>]. '#' starts a comment.
+func parseTenantsFile(raw []byte, name string) ([]tenantEntry, error) {
+	var entries []tenantEntry
 	sc := bufio.NewScanner(bytes.NewReader(raw))
 	for n := 1; sc.Scan(); n++ {
 		line := sc.Text()
@@ -164,38 +187,56 @@ func parseTenantsFile(raw []byte, name string) ([]string, error) {
 			line = line[:i]
 		}
 		fields := strings.Fields(line)
-		switch len(fields) {
-		case 0:
+		if len(fields) == 0 {
 			continue
-		case 1:
-			ids = append(ids, fields[0])
-		default:
-			return nil, fmt.Errorf("%s line %d: one tenant per line, got %q", name, n, strings.TrimSpace(line))
 		}
+		e := tenantEntry{id: fields[0]}
+		for _, f := range fields[1:] {
+			k, v, ok := strings.Cut(f, "=")
+			if !ok || v == "" {
+				return nil, fmt.Errorf("%s line %d: %q is not key=value (client_id=, certificate=, private_key=, password_env=)", name, n, f)
+			}
+			switch k {
+			case "client_id":
+				e.clientID = v
+			case "certificate":
+				e.certificate = v
+			case "private_key":
+				e.privateKey = v
+			case "password_env":
+				e.passwordEnv = v
+			default:
+				return nil, fmt.Errorf("%s line %d: unknown %q (client_id=, certificate=, private_key=, password_env=)", name, n, k)
+			}
+		}
+		if e.certificate == "" && (e.privateKey != "" || e.passwordEnv != "" || e.clientID != "") {
+			return nil, fmt.Errorf("%s line %d: client_id, private_key and password_env go with certificate=", name, n)
+		}
+		entries = append(entries, e)
 	}
 	if err := sc.Err(); err != nil {
 		return nil, fmt.Errorf("reading %s: %w", name, err)
 	}
-	if len(ids) == 0 {
+	if len(entries) == 0 {
 		return nil, fmt.Errorf("%s lists no tenant", name)
 	}
-	return ids, nil
+	return entries, nil
 }
 
 // cleanTenants checks each id and drops repeats (compared without case, as
-// Entra ID does), keeping the first spelling.
-func cleanTenants(ids []string, where string) ([]string, error) {
-	seen := make(map[string]bool, len(ids))
-	out := make([]string, 0, len(ids))
-	for _, id := range ids {
-		id = strings.TrimSpace(id)
-		if !tenantPattern.MatchString(id) {
-			return nil, fmt.Errorf("%s: %q is not a tenant id (a GUID) or domain name", where, id)
+// Entra ID does), keeping the first.
+func cleanTenants(entries []tenantEntry, where string) ([]tenantEntry, error) {
+	seen := make(map[string]bool, len(entries))
+	out := make([]tenantEntry, 0, len(entries))
+	for _, e := range entries {
+		e.id = strings.TrimSpace(e.id)
+		if !tenantPattern.MatchString(e.id) {
+			return nil, fmt.Errorf("%s: %q is not a tenant id (a GUID) or domain name", where, e.id)
 		}
-		key := strings.ToLower(id)
+		key := strings.ToLower(e.id)
 		if !seen[key] {
 			seen[key] = true
-			out = append(out, id)
+			out = append(out, e)
 		}
 	}
 	return out, nil
@@ -211,4 +252,35 @@ func tenantShard(id string, count int) int {
 	h := fnv.New32a()
 	h.Write([]byte(strings.ToLower(id)))
 	return int(h.Sum32() % uint32(count))
+}
+
+// tenantCertificate loads the certificate the tenants file gives a tenant,
+// as client_certificate loads the app's.
+func tenantCertificate(e tenantEntry) (credentialConfig, error) {
+	cred := credentialConfig{kind: credentialCertificate}
+	certPEM, _, err := pemOrFile("certificate", e.certificate)
+	if err != nil {
+		return cred, err
+	}
+	keyPEM := certPEM
+	if e.privateKey != "" {
+		if keyPEM, _, err = pemOrFile("private_key", e.privateKey); err != nil {
+			return cred, err
+		}
+	}
+	password := ""
+	if e.passwordEnv != "" {
+		var ok bool
+		if password, ok = os.LookupEnv(e.passwordEnv); !ok {
+			return cred, fmt.Errorf("password_env: %s is not set", e.passwordEnv)
+		}
+	}
+	if strings.Contains(string(keyPEM), "PRIVATE KEY") {
+		cred.keyTexts = append(cred.keyTexts, string(keyPEM))
+	}
+	cred.keyTexts = append(cred.keyTexts, password)
+	if cred.certificate.Certificates, cred.certificate.Key, err = graph.LoadCertificateAndKey(certPEM, keyPEM, password); err != nil {
+		return cred, err
+	}
+	return cred, nil
 }

@@ -15,20 +15,20 @@ import (
 // spread carry over. A tenant taken out of the file is simply not read
 // again.
 type tenantInputs[T any] struct {
-	make func(tenant string) (T, error)
+	make func(tenant tenantEntry) (T, error)
 
 	mu     sync.Mutex
 	inputs map[string]T
 }
 
-func newTenantInputs[T any](make func(tenant string) (T, error)) *tenantInputs[T] {
+func newTenantInputs[T any](make func(tenant tenantEntry) (T, error)) *tenantInputs[T] {
 	return &tenantInputs[T]{make: make, inputs: map[string]T{}}
 }
 
-func (t *tenantInputs[T]) get(tenant string) (T, error) {
+func (t *tenantInputs[T]) get(tenant tenantEntry) (T, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	key := strings.ToLower(tenant)
+	key := tenant.key()
 	if in, ok := t.inputs[key]; ok {
 		return in, nil
 	}
@@ -65,7 +65,7 @@ func (e *tenantsError) Error() string {
 // tenant that fails stops no other: the round goes on, and its error names
 // every tenant that failed. A one-shot round's outcome is kept for the
 // process' last line and exit status (TenantsOutcome).
-func syncTenants(ctx context.Context, conf tenantsConfig, log *service.Logger, syncOne func(ctx context.Context, tenant string) error) error {
+func syncTenants(ctx context.Context, conf tenantsConfig, log *service.Logger, syncOne func(ctx context.Context, tenant tenantEntry) error) error {
 	tenants, err := conf.list()
 	if err != nil {
 		err = fmt.Errorf("no sync started: %w", err)
@@ -97,7 +97,7 @@ func syncTenants(ctx context.Context, conf tenantsConfig, log *service.Logger, s
 	var failures []TenantFailure
 	for i, err := range errs {
 		if err != nil {
-			failures = append(failures, TenantFailure{Tenant: tenants[i], Err: err})
+			failures = append(failures, TenantFailure{Tenant: tenants[i].id, Err: err})
 		}
 	}
 	recordTenants(len(tenants), failures)

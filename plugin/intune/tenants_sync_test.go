@@ -1,7 +1,9 @@
 package intune
 
 import (
+	"fmt"
 	"net/http/httptest"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -147,5 +149,53 @@ func TestDetectedAppsOfEachTenantCarryTheirTenant(t *testing.T) {
 	}
 	if n, failures := TenantsOutcome(); n != 3 || len(failures) != 1 || failures[0].Tenant != ts.TenantIDs()[1] {
 		t.Errorf("outcome: %d tenants, failures %v; want tenant 1 of 3 failed", n, failures)
+	}
+}
+
+// A tenant the file gives a certificate of its own gets its token with it,
+// the others with the app's secret; a tenant whose certificate cannot be
+// read fails alone, and its key never reaches the log.
+func TestTenantsFileCertificateIsUsedForItsTenantOnly(t *testing.T) {
+	cert := selfSigned(t, rsaKey())
+	ts, url := startTenants(t, graphsim.TenantsConfig{
+		Count: 4,
+		Base:  graphsim.Config{Devices: 30, ClientCertificate: cert},
+	})
+	dir := t.TempDir()
+	certFile := writeFile(t, dir, "t0.pem", certPEM(cert))
+	keyFile := writeFile(t, dir, "t0.key", keyPEM(t, rsaKey()))
+	// Tenant 2's certificate is not the one registered: Entra refuses it,
+	// which shows that its token is asked with it, not with the secret.
+	other := selfSigned(t, ecKey())
+	otherFile := writeFile(t, dir, "t2.pem", certPEM(other)+keyPEM(t, ecKey()))
+	ids := ts.TenantIDs()
+	file := writeFile(t, dir, "tenants.txt", fmt.Sprintf("%s certificate=%s private_key=%s\n%s\n%s certificate=%s\n%s certificate=%s\n",
+		ids[0], certFile, keyFile, ids[1], ids[2], otherFile, ids[3], filepath.Join(dir, "missing.pem")))
+	c := ts.Tenant(0).Config()
+	conf := strings.Join([]string{
+		"intune_managed_devices:",
+		"  client_id: " + c.ClientID,
+		"  client_secret: " + c.ClientSecret,
+		"  login_url: " + url,
+		"  graph_url: " + url,
+		"  tenants:",
+		"    file: " + file,
+	}, "\n")
+	res := streamTest{input: conf}.run(t)
+	per := map[string]int{}
+	for _, m := range res.got {
+		tenant, _ := m.meta[metaTenantID].(string)
+		per[tenant]++
+	}
+	if per[ids[0]] != 30 || per[ids[1]] != 30 || len(per) != 2 {
+		t.Errorf("devices per tenant %v, want 30 of tenants 0 and 1 only", per)
+	}
+	_, failures := TenantsOutcome()
+	if len(failures) != 2 || failures[0].Tenant != ids[2] || !strings.Contains(failures[0].Err.Error(), "AADSTS700027") ||
+		failures[1].Tenant != ids[3] || !strings.Contains(failures[1].Err.Error(), "certificate of tenant") {
+		t.Errorf("failures %v, want tenant 2 refused by Entra (AADSTS700027) and tenant 3's certificate unreadable", failures)
+	}
+	if strings.Contains(res.logs.String(), "PRIVATE KEY") {
+		t.Error("a private key reached the log")
 	}
 }

@@ -18,7 +18,7 @@ func TestTenantsFileListsEachTenantOnceWithoutComments(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := "00000000-0000-0000-0000-000000000001 contoso.onmicrosoft.com"; strings.Join(got, " ") != want {
+	if want := "00000000-0000-0000-0000-000000000001 contoso.onmicrosoft.com"; strings.Join(entryIDs(got), " ") != want {
 		t.Errorf("tenants %q, want %q", got, want)
 	}
 
@@ -35,7 +35,7 @@ func TestTenantsFileRefusesWhatIsNotATenant(t *testing.T) {
 	for body, want := range map[string]string{
 		"":                                "lists no tenant",
 		"# only a comment\n":              "lists no tenant",
-		"a b\n":                           "line 1: one tenant per line",
+		"a b\n":                           `line 1: "b" is not key=value`,
 		"../../evil\n":                    `"../../evil" is not a tenant id`,
 		"contoso.com\nhttp://x.y/z\n":     `"http://x.y/z" is not a tenant id`,
 		"00000000-0000-0000-0000-00000\n": "is not a tenant id",
@@ -70,8 +70,8 @@ func TestShardsTakeEveryTenantExactlyOnce(t *testing.T) {
 				t.Fatal(err)
 			}
 			smallest, largest = min(smallest, len(mine)), max(largest, len(mine))
-			for _, id := range mine {
-				seen[id]++
+			for _, e := range mine {
+				seen[e.id]++
 			}
 		}
 		for _, id := range ids {
@@ -87,5 +87,41 @@ func TestShardsTakeEveryTenantExactlyOnce(t *testing.T) {
 	// The case of an id does not move it to another shard.
 	if tenantShard("Contoso.onmicrosoft.com", 7) != tenantShard("contoso.onmicrosoft.com", 7) {
 		t.Error("the shard depends on the id's case")
+	}
+}
+
+func entryIDs(entries []tenantEntry) []string {
+	ids := make([]string, len(entries))
+	for i, e := range entries {
+		ids[i] = e.id
+	}
+	return ids
+}
+
+func TestTenantsFileGivesATenantItsOwnCertificate(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "tenants.txt")
+	body := "contoso.com client_id=22222222-2222-2222-2222-222222222222 certificate=/etc/c.pem private_key=/etc/c.key password_env=C_PASS # own app\nfabrikam.com\n"
+	if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	got, err := tenantsConfig{file: path, shardCount: 1}.list()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []tenantEntry{{id: "contoso.com", clientID: "22222222-2222-2222-2222-222222222222", certificate: "/etc/c.pem", privateKey: "/etc/c.key", passwordEnv: "C_PASS"}, {id: "fabrikam.com"}}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("entries %+v, want %+v", got, want)
+	}
+	for line, wantErr := range map[string]string{
+		"contoso.com cert=/x.pem\n":        `unknown "cert"`,
+		"contoso.com certificate\n":        "is not key=value",
+		"contoso.com private_key=/x.key\n": "go with certificate=",
+	} {
+		if err := os.WriteFile(path, []byte(line), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := (tenantsConfig{file: path, shardCount: 1}).list(); err == nil || !strings.Contains(err.Error(), wantErr) || !strings.Contains(err.Error(), "line 1") {
+			t.Errorf("%q: %v, want an error at line 1 saying %q", line, err, wantErr)
+		}
 	}
 }
