@@ -49,7 +49,7 @@ func columnTable() string {
 		fmt.Fprintf(&b, " %s |", raw[dest])
 	}
 	b.WriteString("\n")
-	b.WriteString("| `tenant_id` | metadata `intune_tenant_id`, first in the key (SQLite, PostgreSQL; a table of an earlier release is migrated on first run, its rows given `INTUNE_TENANT_ID`) | TEXT | text | | | |\n")
+	b.WriteString("| `tenant_id` | metadata `intune_tenant_id`, first in the key (SQLite and PostgreSQL migrate a table of an earlier release on the first run, its rows given `INTUNE_TENANT_ID`) | TEXT | text | String | STRING | VARCHAR |\n")
 	b.WriteString("| `_sync_id` | metadata `intune_sync_id` | TEXT | text | String | STRING | VARCHAR |\n")
 	b.WriteString("| `_synced_at` | metadata `intune_sync_started_at` | TEXT | timestamptz | DateTime64(3,'UTC') | TIMESTAMP | TIMESTAMP_TZ |\n")
 	b.WriteString("| `_details_fetched_at` | metadata `intune_details_fetched_at`: when the device's details were fetched (NULL: never) | TEXT | timestamptz | Nullable(DateTime64(3,'UTC')) | TIMESTAMP | TIMESTAMP_TZ |\n")

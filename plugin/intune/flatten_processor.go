@@ -35,10 +35,10 @@ per property, not per device:
 - A value of the wrong JSON type for its column (a string where Graph documents a boolean) becomes null,
   so that a load job does not refuse the batch; it is logged once per sync and counted in
   ` + "`intune_property_type_mismatches`" + `. ` + "`_raw`" + ` keeps it.
-- ` + "`_sync_id` and `_synced_at`" + ` come from the metadata ` + "`intune_sync_id` and `intune_sync_started_at`" + `,
+- ` + "`tenant_id`, `_sync_id` and `_synced_at`" + ` come from the metadata ` + "`intune_tenant_id`, `intune_sync_id` and `intune_sync_started_at`" + `,
   ` + "`_details_fetched_at`" + ` from ` + "`intune_details_fetched_at`" + ` (null when the device has no details).
 
-A deletion (` + "`intune_operation: delete`" + `) becomes ` + "`{\"id\": ..., \"_deleted\": true, \"_sync_id\": ..., \"_synced_at\": ...}`" + `.`).
+A deletion (` + "`intune_operation: delete`" + `) becomes ` + "`{\"id\": ..., \"_deleted\": true, \"tenant_id\": ..., \"_sync_id\": ..., \"_synced_at\": ...}`" + `.`).
 		Field(service.NewStringEnumField(flFieldNested, "text", "json").
 			Description("How objects and arrays (and `_raw`) are written: `text`, a string holding their JSON; `json`, the JSON value itself.").
 			Default("text")).
@@ -84,11 +84,12 @@ func (p *flattenProcessor) Process(_ context.Context, msg *service.Message) (ser
 	}
 	syncID, _ := msg.MetaGet(metaSyncID)
 	startedAt, _ := msg.MetaGet(metaSyncStartedAt)
+	tenant, _ := msg.MetaGet(metaTenantID)
 	if op, _ := msg.MetaGet(metaOperation); op == opDelete {
 		id, _ := msg.MetaGet(metaDeviceID)
 		row := append([]byte(`{"id":`), appendJSONString(nil, id)...)
 		row = append(row, `,"`+schema.DeletedColumn+`":true`...)
-		msg.SetBytes(p.appendSync(row, syncID, startedAt))
+		msg.SetBytes(p.appendSync(row, tenant, syncID, startedAt))
 		return service.MessageBatch{msg}, nil
 	}
 
@@ -156,7 +157,7 @@ func (p *flattenProcessor) Process(_ context.Context, msg *service.Message) (ser
 	} else {
 		row = append(row, jsonNull...)
 	}
-	msg.SetBytes(p.appendSync(row, syncID, startedAt))
+	msg.SetBytes(p.appendSync(row, tenant, syncID, startedAt))
 	return service.MessageBatch{msg}, nil
 }
 
@@ -178,12 +179,14 @@ func (p *flattenProcessor) appendValue(row []byte, kind schema.Kind, value []byt
 	return append(row, value...)
 }
 
-// appendSync closes a row with the sync's id and start.
-func (p *flattenProcessor) appendSync(row []byte, syncID, startedAt string) []byte {
+// appendSync closes a row with its tenant and the sync's id and start.
+func (p *flattenProcessor) appendSync(row []byte, tenant, syncID, startedAt string) []byte {
 	if len(row) > 1 {
 		row = append(row, ',')
 	}
-	row = append(row, `"`+schema.SyncIDColumn+`":`...)
+	row = append(row, `"`+schema.TenantIDColumn+`":`...)
+	row = appendJSONString(row, tenant)
+	row = append(row, `,"`+schema.SyncIDColumn+`":`...)
 	row = appendJSONString(row, syncID)
 	row = append(row, `,"`+schema.SyncedAtColumn+`":`...)
 	row = appendJSONString(row, startedAt)

@@ -50,6 +50,7 @@ func newFlatten(t *testing.T, conf string) (*flattenProcessor, *warnings) {
 // deviceMessage is a device as the input emits it.
 func deviceMessage(body []byte, syncID, op string) *service.Message {
 	msg := service.NewMessage(body)
+	msg.MetaSetMut(metaTenantID, "t-1")
 	msg.MetaSetMut(metaSyncID, syncID)
 	msg.MetaSetMut(metaSyncStartedAt, "2026-11-30T18:00:00Z")
 	msg.MetaSetMut(metaOperation, op)
@@ -88,8 +89,11 @@ func TestFlattenWritesEveryPropertyAsItsColumnAndTheWholeDevice(t *testing.T) {
 			if err := json.Unmarshal(device, &props); err != nil {
 				t.Fatal(err)
 			}
-			if len(row) != len(props)+4 {
-				t.Fatalf("%s: row has %d columns, want %d properties + _raw, _sync_id, _synced_at, _details_fetched_at", nested, len(row), len(props))
+			if len(row) != len(props)+5 {
+				t.Fatalf("%s: row has %d columns, want %d properties + tenant_id, _raw, _sync_id, _synced_at, _details_fetched_at", nested, len(row), len(props))
+			}
+			if string(row["tenant_id"]) != `"t-1"` {
+				t.Fatalf("%s: tenant_id is %s, want the message's intune_tenant_id", nested, row["tenant_id"])
 			}
 			if string(row["_details_fetched_at"]) != "null" {
 				t.Fatalf("%s: _details_fetched_at is %s for a device without details", nested, row["_details_fetched_at"])
@@ -207,7 +211,7 @@ func TestFlattenTurnsADeletionIntoADeletedRow(t *testing.T) {
 	p, _ := newFlatten(t, "{}")
 	msg := deviceMessage([]byte(`{"id":"gone-1","@removed":{"reason":"deleted"}}`), "s3", opDelete)
 	row := flattenOne(t, p, msg)
-	if string(row["id"]) != `"gone-1"` || string(row["_deleted"]) != "true" || string(row["_sync_id"]) != `"s3"` || len(row) != 4 {
+	if string(row["id"]) != `"gone-1"` || string(row["_deleted"]) != "true" || string(row["_sync_id"]) != `"s3"` || string(row["tenant_id"]) != `"t-1"` || len(row) != 5 {
 		t.Fatalf("row %v", row)
 	}
 }
