@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/intune-benthos/intune-benthos/internal/graphsim"
 )
@@ -232,5 +233,71 @@ func TestTablesOfThePreviousReleaseMigrateOnFirstRun(t *testing.T) {
 					rows, n+gone, tagged, synced, n, oldGone, gone)
 			}
 		})
+	}
+}
+
+// Two replicas whose shards overlap (a rollout from 1 replica to 2) share
+// one SQLite file, tables and state: a tenant both take is synced by one
+// of them while the other skips it, naming the holder (the lease is an
+// INSERT into intune_state, which SQLite refuses as a UNIQUE violation).
+func TestOverlappingReplicasNeverSyncATenantTwiceAtOnce(t *testing.T) {
+	const tenants, devices = 8, 50
+	ts, err := graphsim.NewTenants(graphsim.TenantsConfig{
+		Count: tenants,
+		Base:  graphsim.Config{Devices: devices, PageSize: 10, Latency: 150 * time.Millisecond, Seed: 44},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(ts)
+	t.Cleanup(func() { srv.Close(); _ = ts.Close() })
+	dir := t.TempDir()
+	file := filepath.Join(dir, "tenants.txt")
+	if err := os.WriteFile(file, []byte(strings.Join(ts.TenantIDs(), "\n")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c := ts.Tenant(0).Config()
+	env := []string{"INTUNE_TENANTS_FILE=" + file, "INTUNE_CLIENT_ID=" + c.ClientID, "INTUNE_CLIENT_SECRET=" + c.ClientSecret,
+		"INTUNE_LOGIN_URL=" + srv.URL, "INTUNE_GRAPH_URL=" + srv.URL, "INTUNE_DETAILS=false", "INTUNE_MAX_CONCURRENT_TENANTS=8"}
+	results := make(chan result, 2)
+	for _, shard := range [][2]int{{0, 1}, {1, 2}} {
+		go func() {
+			results <- runBinaryDir(t, dir, 2*time.Minute, append(env, fmt.Sprintf("INTUNE_SHARD_INDEX=%d", shard[0]), fmt.Sprintf("INTUNE_SHARD_COUNT=%d", shard[1])), "", "-c", config("sqlite.yaml"))
+		}()
+	}
+	skips, synced := 0, 0
+	for i := 0; i < 2; i++ {
+		res := <-results
+		last := lastLine(res.stderr)
+		// 5: some tenants skipped; 1: all of them (this replica synced none).
+		if res.exitCode != 0 && res.exitCode != 5 && !(res.exitCode == 1 && strings.Contains(last, " 0 of ")) {
+			t.Errorf("exit %d\n%s", res.exitCode, res.logs())
+		}
+		skips += strings.Count(last, "is syncing it")
+		var n, of int
+		if _, err := fmt.Sscanf(last, "intune-benthos: %d of %d tenants synced", &n, &of); err != nil {
+			t.Fatalf("last line %q: %v", last, err)
+		}
+		synced += n
+	}
+	// Both began within a moment, and a tenant's sync takes 5 pages of
+	// 150 ms: the tenants of both shares were contended, and each was
+	// synced once in all.
+	if synced != tenants || skips == 0 {
+		t.Errorf("%d tenant syncs in all and %d skips, want %d syncs (one a tenant) and the contended ones skipped", synced, skips, tenants)
+	}
+	db, err := sql.Open("sqlite", filepath.Join(dir, "intune.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	for i, tenant := range ts.TenantIDs() {
+		var rows, syncs int
+		if err := db.QueryRow(`SELECT count(*), count(DISTINCT _sync_id) FROM managed_devices WHERE tenant_id = ?`, tenant).Scan(&rows, &syncs); err != nil {
+			t.Fatal(err)
+		}
+		if rows != devices || syncs != 1 {
+			t.Errorf("tenant %d: %d rows from %d syncs, want %d rows from one sync", i, rows, syncs, devices)
+		}
 	}
 }

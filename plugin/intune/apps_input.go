@@ -2,6 +2,7 @@ package intune
 
 import (
 	"context"
+	"sync"
 
 	"github.com/benthosdev/benthos/v4/public/service"
 
@@ -59,6 +60,9 @@ type detectedAppsInput struct {
 
 	// With tenants: one input per tenant (see managedDevicesInput).
 	tenants *tenantInputs[*detectedAppsInput]
+	lease   *tenantLease
+	runMu   sync.Mutex
+	current *runDone // the last run started
 
 	bg background[appsItem]
 }
@@ -112,6 +116,13 @@ func newTenantAppsInput(c appsConfig, mgr *service.Resources, tenant string) (*d
 	}
 	if in.checkpoints, err = newCheckpointStore(mgr, c.checkpointCache, storeKey(appsCheckpointKeyPrefix, c.keyScope(), query)); err != nil {
 		return nil, err
+	}
+	if c.tenants.enabled() {
+		if c.stateCache != "" {
+			in.lease = newTenantLease(mgr, c.stateCache, storeKey(appsStateKeyPrefix, c.keyScope(), query), leaseOwner(c.tenants))
+		} else {
+			in.lease = newTenantLease(mgr, c.checkpointCache, storeKey(appsCheckpointKeyPrefix, c.keyScope(), query), leaseOwner(c.tenants))
+		}
 	}
 	return in, nil
 }

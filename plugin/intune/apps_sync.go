@@ -21,6 +21,7 @@ type appsRun struct {
 	id            string
 	startedAt     time.Time
 	startedAtText string
+	done          *runDone // closed once the run is delivered (see whileLeased)
 	tenantMeta    any
 	idMeta        any
 	startedAtMeta any
@@ -75,7 +76,10 @@ func (in *detectedAppsInput) run(ctx context.Context, items chan<- appsItem, don
 				if err != nil {
 					return err
 				}
-				return t.syncAndLog(ctx, items, started)
+				return whileLeased(ctx, t.lease, func(err error) { t.log.Warnf("%v", err) }, func() (<-chan struct{}, error) {
+					err := t.syncAndLog(ctx, items, started)
+					return t.lastRunDone(), err
+				})
 			})
 		}
 		return in.syncAndLog(ctx, items, started)
@@ -103,6 +107,7 @@ func (in *detectedAppsInput) syncOnce(ctx context.Context, items chan<- appsItem
 		return fmt.Errorf("no sync started: %w", err)
 	}
 	run := in.resumeOrStart(ctx, now)
+	in.startRun(run)
 	stats := in.throttle.Stats()
 	run.requestsAtStart, run.throttledAtStart = stats.Requests, stats.Throttled
 	run.acks = newAckTracker(in.checkpoints, func(err error) { in.log.Warnf("%v", err) }, func(syncCursor) { in.delivered(run) })
@@ -573,6 +578,7 @@ func unitName(strategy string) string {
 // delivered runs once every message of run was acknowledged: the sync is
 // complete downstream, and its snapshot the one the next sync compares with.
 func (in *detectedAppsInput) delivered(run *appsRun) {
+	defer run.done.close()
 	elapsed := time.Since(run.startedAt)
 	if run.changes != nil && run.changes.current != nil {
 		if !in.state.saveDelivered(run.id, run.changes.current, in.log, in.conf.interval == 0) {
@@ -589,4 +595,23 @@ func (in *detectedAppsInput) delivered(run *appsRun) {
 	completed.apps.Add(int64(emitted + deleted))
 	in.log.Infof("Sync %s delivered: %d apps and %d (device, app) pairs listed, %d upserts and %d deletions emitted, in %s",
 		run.id, run.apps, run.pairs, emitted, deleted, elapsed.Round(time.Millisecond))
+}
+
+// startRun makes run the tenant's current one (see managedDevicesInput's).
+func (in *detectedAppsInput) startRun(run *appsRun) {
+	run.done = newRunDone()
+	in.runMu.Lock()
+	defer in.runMu.Unlock()
+	in.current.close()
+	in.current = run.done
+}
+
+// lastRunDone is closed once the last run started is delivered.
+func (in *detectedAppsInput) lastRunDone() <-chan struct{} {
+	in.runMu.Lock()
+	defer in.runMu.Unlock()
+	if in.current == nil {
+		return nil
+	}
+	return in.current.ch
 }

@@ -30,6 +30,17 @@ func cacheSet(ctx context.Context, res *service.Resources, cache, key string, va
 	return err
 }
 
+// cacheAdd sets key only if the cache holds none: an error otherwise
+// (Benthos' ErrKeyAlreadyExists, or the database's own).
+func cacheAdd(ctx context.Context, res *service.Resources, cache, key string, value []byte) error {
+	var opErr error
+	err := res.AccessCache(ctx, cache, func(c service.Cache) { opErr = c.Add(ctx, key, value, nil) })
+	if err == nil {
+		err = opErr
+	}
+	return err
+}
+
 func cacheDelete(ctx context.Context, res *service.Resources, cache, key string) error {
 	var opErr error
 	err := res.AccessCache(ctx, cache, func(c service.Cache) { opErr = c.Delete(ctx, key) })

@@ -78,8 +78,12 @@ type managedDevicesInput struct {
 	detailsSpreadOnce sync.Once
 
 	// With tenants: one input per tenant, each with its own client,
-	// throttle, state and checkpoint, made when the tenant is first read.
+	// throttle, state and checkpoint, made when the tenant is first read;
+	// a tenant's input holds its lease while it syncs (see whileLeased).
 	tenants *tenantInputs[*managedDevicesInput]
+	lease   *tenantLease
+	runMu   sync.Mutex
+	current *runDone // the last run started
 
 	bg background[pageItem]
 }
@@ -152,6 +156,13 @@ func newTenantInput(c inputConfig, mgr *service.Resources, tenant string) (*mana
 	}
 	if in.state != nil && in.conf.details.enabled {
 		in.detailsJournal = newDetailsJournal(in.state)
+	}
+	if c.tenants.enabled() {
+		if c.stateCache != "" {
+			in.lease = newTenantLease(mgr, c.stateCache, storeKey(stateKeyPrefix, c.keyScope(), query), leaseOwner(c.tenants))
+		} else {
+			in.lease = newTenantLease(mgr, c.checkpointCache, storeKey(checkpointKeyPrefix, c.keyScope(), query), leaseOwner(c.tenants))
+		}
 	}
 	return in, nil
 }

@@ -52,6 +52,8 @@ type syncRun struct {
 
 	deadLetteredAtStart int64 // DeadLettered() when the sync started
 
+	done *runDone // closed once the run is delivered (see whileLeased)
+
 	pages        int
 	devices      int
 	count        int64 // @odata.count, when Graph sent one
@@ -112,7 +114,10 @@ func (in *managedDevicesInput) run(ctx context.Context, items chan<- pageItem, d
 				if err != nil {
 					return err
 				}
-				return t.syncOnce(ctx, items, started)
+				return whileLeased(ctx, t.lease, func(err error) { t.log.Warnf("%v", err) }, func() (<-chan struct{}, error) {
+					err := t.syncOnce(ctx, items, started)
+					return t.lastRunDone(), err
+				})
 			})
 		}
 		return in.syncOnce(ctx, items, started)
@@ -160,6 +165,7 @@ func (in *managedDevicesInput) syncOnce(ctx context.Context, items chan<- pageIt
 	firstURL := graph.ManagedDevicesURL(in.conf.graphURL, in.conf.query)
 	run := in.resumeOrStart(ctx, firstURL, now)
 	run.boxMeta(in.tenant, in.conf.query.APIVersion)
+	in.startRun(run)
 	err := in.listPages(ctx, items, run)
 	if err != nil && run.resumedPages > 0 && run.pages == run.resumedPages && refusedResume(err) && ctx.Err() == nil {
 		// The saved nextLink itself was refused (a skiptoken Graph no longer
@@ -170,6 +176,7 @@ func (in *managedDevicesInput) syncOnce(ctx context.Context, items chan<- pageIt
 		}
 		run = newSyncRun(time.Now(), firstURL)
 		run.boxMeta(in.tenant, in.conf.query.APIVersion)
+		in.startRun(run)
 		err = in.listPages(ctx, items, run)
 	}
 	return err
@@ -597,6 +604,7 @@ func (in *managedDevicesInput) startChanges(ctx context.Context, run *syncRun) {
 // complete downstream, so its snapshot becomes the one the next sync is
 // compared with.
 func (in *managedDevicesInput) delivered(run *syncRun) {
+	defer run.done.close()
 	elapsed := time.Since(run.startedAt)
 	if w := run.stateWriter(); w != nil {
 		if !in.state.saveDelivered(run.id, w, in.log, in.conf.interval == 0) {
@@ -729,4 +737,24 @@ func hint(err error) string {
 		return "; grant the app registration (or the managed identity's service principal) the application permission DeviceManagementManagedDevices.Read.All and give admin consent"
 	}
 	return ""
+}
+
+// startRun makes run the tenant's current one; the run it replaces, if
+// never delivered, is done with as far as a lease goes.
+func (in *managedDevicesInput) startRun(run *syncRun) {
+	run.done = newRunDone()
+	in.runMu.Lock()
+	defer in.runMu.Unlock()
+	in.current.close()
+	in.current = run.done
+}
+
+// lastRunDone is closed once the last run started is delivered.
+func (in *managedDevicesInput) lastRunDone() <-chan struct{} {
+	in.runMu.Lock()
+	defer in.runMu.Unlock()
+	if in.current == nil {
+		return nil
+	}
+	return in.current.ch
 }

@@ -137,3 +137,18 @@ func TenantsOutcome() (tenants int, failures []TenantFailure) {
 	defer tenantsOutcome.mu.Unlock()
 	return tenantsOutcome.tenants, append([]TenantFailure(nil), tenantsOutcome.failures...)
 }
+
+// runDone is closed once a run was delivered, or once a later run of the
+// same tenant replaced it: what a tenant's lease waits for.
+type runDone struct {
+	ch   chan struct{}
+	once sync.Once
+}
+
+func newRunDone() *runDone { return &runDone{ch: make(chan struct{})} }
+
+func (d *runDone) close() {
+	if d != nil {
+		d.once.Do(func() { close(d.ch) })
+	}
+}

@@ -199,3 +199,54 @@ func TestTenantsFileCertificateIsUsedForItsTenantOnly(t *testing.T) {
 		t.Error("a private key reached the log")
 	}
 }
+
+// Two processes whose shards overlap (a rollout from 1 replica to 2) and
+// that share the state cache: each tenant is synced by one of them, the
+// other skips it, naming the holder; none is synced twice at once.
+func TestOverlappingShardsSyncEachTenantOnce(t *testing.T) {
+	// The file cache's Add is an O_EXCL create; e2e runs the SQL cache's.
+	testOverlappingShards(t, fileCache("state", t.TempDir()))
+}
+
+func testOverlappingShards(t *testing.T, cache string) {
+	const tenants = 6
+	ts, url := startTenants(t, graphsim.TenantsConfig{
+		Count: tenants,
+		Base:  graphsim.Config{Devices: 40, PageSize: 10, Latency: 100 * time.Millisecond},
+	})
+	run := func(shard string, out chan<- streamResult) {
+		st := streamTest{
+			input:  tenantsYAML(ts, url, "    max_concurrent: 6", shard, "  state_cache: state"),
+			caches: []string{cache},
+		}
+		out <- st.run(t)
+	}
+	results := make(chan streamResult, 2)
+	go run("    shard_count: 1", results)
+	go run("    shard_index: 1\n    shard_count: 2", results)
+	synced := map[string]int{}
+	skipped := 0
+	for i := 0; i < 2; i++ {
+		res := <-results
+		seen := map[string]bool{}
+		for _, m := range res.got {
+			tenant, _ := m.meta[metaTenantID].(string)
+			seen[tenant] = true
+		}
+		for tenant := range seen {
+			synced[tenant]++
+		}
+		skipped += strings.Count(res.logs.String(), "is syncing it")
+	}
+	for i, id := range ts.TenantIDs() {
+		if synced[id] > 1 {
+			t.Errorf("tenant %d synced by both processes at once", i)
+		}
+	}
+	// The second process' share overlaps the first's: whichever came
+	// second to a tenant skipped it (or found it done and synced it after).
+	t.Logf("%d tenants synced, %d skips", len(synced), skipped)
+	if len(synced) < tenants-skipped {
+		t.Errorf("%d tenants synced with %d skips, want every tenant synced or skipped", len(synced), skipped)
+	}
+}
