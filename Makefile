@@ -68,7 +68,7 @@ configs:
 	$(GO) run ./internal/configgen
 
 # The whole test suite: what CI runs (.ci/run) and what the README promises.
-test: build vet fmt-check deadcode test-config $(WIREMOCK_JAR)
+test: build vet fmt-check deadcode test-config validate-k8s $(WIREMOCK_JAR)
 	# The race detector needs cgo (the binaries above do not).
 	CGO_ENABLED=1 INTUNE_BENTHOS_BIN=$(abspath $(BINARY)) INTUNE_WIREMOCK_JAR=$(abspath $(WIREMOCK_JAR)) \
 	  $(GO) test -race -count=1 ./...

@@ -2,7 +2,6 @@ package intune
 
 import (
 	"context"
-	"sync"
 
 	"github.com/benthosdev/benthos/v4/public/service"
 
@@ -61,8 +60,7 @@ type detectedAppsInput struct {
 	// With tenants: one input per tenant (see managedDevicesInput).
 	tenants *tenantInputs[*detectedAppsInput]
 	lease   *tenantLease
-	runMu   sync.Mutex
-	current *runDone // the last run started
+	runs    currentRun
 
 	bg background[appsItem]
 }

@@ -78,7 +78,7 @@ func (in *detectedAppsInput) run(ctx context.Context, items chan<- appsItem, don
 				}
 				return whileLeased(ctx, t.lease, func(err error) { t.log.Warnf("%v", err) }, func() (<-chan struct{}, error) {
 					err := t.syncAndLog(ctx, items, started)
-					return t.lastRunDone(), err
+					return t.runs.delivered(), err
 				})
 			})
 		}
@@ -107,7 +107,7 @@ func (in *detectedAppsInput) syncOnce(ctx context.Context, items chan<- appsItem
 		return fmt.Errorf("no sync started: %w", err)
 	}
 	run := in.resumeOrStart(ctx, now)
-	in.startRun(run)
+	run.done = in.runs.start()
 	stats := in.throttle.Stats()
 	run.requestsAtStart, run.throttledAtStart = stats.Requests, stats.Throttled
 	run.acks = newAckTracker(in.checkpoints, func(err error) { in.log.Warnf("%v", err) }, func(syncCursor) { in.delivered(run) })
@@ -595,23 +595,4 @@ func (in *detectedAppsInput) delivered(run *appsRun) {
 	completed.apps.Add(int64(emitted + deleted))
 	in.log.Infof("Sync %s delivered: %d apps and %d (device, app) pairs listed, %d upserts and %d deletions emitted, in %s",
 		run.id, run.apps, run.pairs, emitted, deleted, elapsed.Round(time.Millisecond))
-}
-
-// startRun makes run the tenant's current one (see managedDevicesInput's).
-func (in *detectedAppsInput) startRun(run *appsRun) {
-	run.done = newRunDone()
-	in.runMu.Lock()
-	defer in.runMu.Unlock()
-	in.current.close()
-	in.current = run.done
-}
-
-// lastRunDone is closed once the last run started is delivered.
-func (in *detectedAppsInput) lastRunDone() <-chan struct{} {
-	in.runMu.Lock()
-	defer in.runMu.Unlock()
-	if in.current == nil {
-		return nil
-	}
-	return in.current.ch
 }

@@ -82,8 +82,7 @@ type managedDevicesInput struct {
 	// a tenant's input holds its lease while it syncs (see whileLeased).
 	tenants *tenantInputs[*managedDevicesInput]
 	lease   *tenantLease
-	runMu   sync.Mutex
-	current *runDone // the last run started
+	runs    currentRun
 
 	bg background[pageItem]
 }

@@ -116,7 +116,7 @@ func (in *managedDevicesInput) run(ctx context.Context, items chan<- pageItem, d
 				}
 				return whileLeased(ctx, t.lease, func(err error) { t.log.Warnf("%v", err) }, func() (<-chan struct{}, error) {
 					err := t.syncOnce(ctx, items, started)
-					return t.lastRunDone(), err
+					return t.runs.delivered(), err
 				})
 			})
 		}
@@ -165,7 +165,7 @@ func (in *managedDevicesInput) syncOnce(ctx context.Context, items chan<- pageIt
 	firstURL := graph.ManagedDevicesURL(in.conf.graphURL, in.conf.query)
 	run := in.resumeOrStart(ctx, firstURL, now)
 	run.boxMeta(in.tenant, in.conf.query.APIVersion)
-	in.startRun(run)
+	run.done = in.runs.start()
 	err := in.listPages(ctx, items, run)
 	if err != nil && run.resumedPages > 0 && run.pages == run.resumedPages && refusedResume(err) && ctx.Err() == nil {
 		// The saved nextLink itself was refused (a skiptoken Graph no longer
@@ -176,7 +176,7 @@ func (in *managedDevicesInput) syncOnce(ctx context.Context, items chan<- pageIt
 		}
 		run = newSyncRun(time.Now(), firstURL)
 		run.boxMeta(in.tenant, in.conf.query.APIVersion)
-		in.startRun(run)
+		run.done = in.runs.start()
 		err = in.listPages(ctx, items, run)
 	}
 	return err
@@ -737,24 +737,4 @@ func hint(err error) string {
 		return "; grant the app registration (or the managed identity's service principal) the application permission DeviceManagementManagedDevices.Read.All and give admin consent"
 	}
 	return ""
-}
-
-// startRun makes run the tenant's current one; the run it replaces, if
-// never delivered, is done with as far as a lease goes.
-func (in *managedDevicesInput) startRun(run *syncRun) {
-	run.done = newRunDone()
-	in.runMu.Lock()
-	defer in.runMu.Unlock()
-	in.current.close()
-	in.current = run.done
-}
-
-// lastRunDone is closed once the last run started is delivered.
-func (in *managedDevicesInput) lastRunDone() <-chan struct{} {
-	in.runMu.Lock()
-	defer in.runMu.Unlock()
-	if in.current == nil {
-		return nil
-	}
-	return in.current.ch
 }

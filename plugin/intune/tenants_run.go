@@ -152,3 +152,30 @@ func (d *runDone) close() {
 		d.once.Do(func() { close(d.ch) })
 	}
 }
+
+// currentRun is a tenant input's last run started, for its lease.
+type currentRun struct {
+	mu   sync.Mutex
+	done *runDone
+}
+
+// start begins a run: the one it replaces, if never delivered, is done
+// with as far as a lease goes.
+func (c *currentRun) start() *runDone {
+	d := newRunDone()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.done.close()
+	c.done = d
+	return d
+}
+
+// delivered is closed once the last run started is delivered.
+func (c *currentRun) delivered() <-chan struct{} {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.done == nil {
+		return nil
+	}
+	return c.done.ch
+}
