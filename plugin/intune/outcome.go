@@ -22,15 +22,29 @@ var completed struct {
 	messages, syncs atomic.Int64
 	// apps counts the messages of intune_detected_apps among messages.
 	apps atomic.Int64
-	// detailsMissing counts the devices of the last delivered sync whose
-	// due details could not be fetched (intune_managed_devices with
-	// details).
-	detailsMissing atomic.Int64
+	// detailsMissing counts, per tenant, the devices of its last
+	// delivered sync whose due details could not be fetched
+	// (intune_managed_devices with details).
+	detailsMissing sync.Map // tenant -> int64
 }
 
-// DetailsMissing is how many devices of the last delivered sync were
-// emitted without the fresh details they were due (their GET failed).
-func DetailsMissing() int64 { return completed.detailsMissing.Load() }
+// recordDetailsMissing keeps how many devices of tenant's last delivered
+// sync lack the fresh details they were due.
+func recordDetailsMissing(tenant string, missing int64) {
+	completed.detailsMissing.Store(tenant, missing)
+}
+
+// DetailsMissing is how many devices of the last delivered sync (of each
+// tenant) were emitted without the fresh details they were due (their GET
+// failed).
+func DetailsMissing() int64 {
+	var sum int64
+	completed.detailsMissing.Range(func(_, v any) bool {
+		sum += v.(int64)
+		return true
+	})
+	return sum
+}
 
 // DeliveredApps is how many of Delivered's messages are apps and pairs
 // (intune_detected_apps) rather than devices.

@@ -8,7 +8,7 @@ func resetSyncFailure() {
 	completed.syncs.Store(0)
 	completed.messages.Store(0)
 	completed.apps.Store(0)
-	completed.detailsMissing.Store(0)
+	completed.detailsMissing.Clear()
 	deadLettered.Store(0)
 	tenantsOutcome.mu.Lock()
 	tenantsOutcome.rounds, tenantsOutcome.tenants, tenantsOutcome.failures = 0, 0, nil

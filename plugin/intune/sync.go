@@ -632,7 +632,7 @@ func (in *managedDevicesInput) delivered(run *syncRun) {
 		missing := run.details.failures.Load()
 		in.metrics.detailsMissing.Set(missing)
 		// The last delivered sync's, as the exit status reports.
-		completed.detailsMissing.Store(missing)
+		recordDetailsMissing(in.tenant, missing)
 		if missing > 0 {
 			refused += fmt.Sprintf("; %d devices lack fresh details (their GET failed: emitted with the details last fetched, or null)", missing)
 		}

@@ -125,3 +125,19 @@ func TestTenantsFileGivesATenantItsOwnCertificate(t *testing.T) {
 		}
 	}
 }
+
+// The exit status' count of devices without fresh details adds up every
+// tenant's last delivered sync, and a tenant's next sync replaces its own.
+func TestDetailsMissingAddsUpTheTenants(t *testing.T) {
+	resetSyncFailure()
+	defer resetSyncFailure()
+	recordDetailsMissing("t1", 3)
+	recordDetailsMissing("t2", 4)
+	if got := DetailsMissing(); got != 7 {
+		t.Errorf("%d devices without details, want 7", got)
+	}
+	recordDetailsMissing("t1", 0)
+	if got := DetailsMissing(); got != 4 {
+		t.Errorf("after t1's next sync: %d, want 4", got)
+	}
+}
