@@ -100,7 +100,13 @@ func (s *Server) osOf(i int) osKind {
 func (s *Server) DeviceID(i int) string { return string(appendDeviceID(nil, s.cfg.Seed, i)) }
 
 func appendDeviceID(b []byte, seed int64, i int) []byte {
-	r := newRNG(seed, i, saltID)
+	return appendIndexedGUID(b, seed, i, saltID)
+}
+
+// appendIndexedGUID appends the version 4 GUID drawn for index i of seed and
+// salt, whose last group is i: unique per index, and readable in logs.
+func appendIndexedGUID(b []byte, seed int64, i int, salt uint64) []byte {
+	r := newRNG(seed, i, salt)
 	a, c := r.next(), r.next()
 	b = appendHex(b, a>>32, 8, false)
 	b = append(b, '-')

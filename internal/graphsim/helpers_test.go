@@ -28,9 +28,17 @@ func newEnv(t *testing.T, cfg Config, setup ...func(*Server)) *env {
 	}
 	e.ts = httptest.NewServer(e.sim)
 	t.Cleanup(e.ts.Close)
-	resp, body := e.postToken(t, e.sim.Config().TenantID, e.form())
+	e.takeToken(t, e.sim.Config().TenantID)
+	return e
+}
+
+// takeToken asks tenant's token endpoint for a token, which later requests
+// of e carry.
+func (e *env) takeToken(t *testing.T, tenant string) {
+	t.Helper()
+	resp, body := e.postToken(t, tenant, e.form())
 	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("token: %d %s", resp.StatusCode, body)
+		t.Fatalf("token of %s: %d %s", tenant, resp.StatusCode, body)
 	}
 	var tok struct {
 		AccessToken string `json:"access_token"`
@@ -39,7 +47,6 @@ func newEnv(t *testing.T, cfg Config, setup ...func(*Server)) *env {
 		t.Fatal(err)
 	}
 	e.token = tok.AccessToken
-	return e
 }
 
 // form is a valid client credentials request body.

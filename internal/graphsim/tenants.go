@@ -156,19 +156,7 @@ func ParseRevocation(s string) (Revocation, error) {
 // TenantID returns the id of the i-th tenant of a Tenants: a version 4
 // GUID whose last group is i, the rest a function of i alone (not of the
 // seed), so a file of tenant ids serves any seed.
-func TenantID(i int) string {
-	r := newRNG(0, i, saltTenant)
-	a, c := r.next(), r.next()
-	b := appendHex(nil, a>>32, 8, false)
-	b = append(b, '-')
-	b = appendHex(b, a>>16, 4, false)
-	b = append(b, '-')
-	b = appendHex(b, 0x4000|a&0x0fff, 4, false)
-	b = append(b, '-')
-	b = appendHex(b, 0x8000|(c>>48)&0x3fff, 4, false)
-	b = append(b, '-')
-	return string(appendHex(b, uint64(i), 12, false))
-}
+func TenantID(i int) string { return string(appendIndexedGUID(nil, 0, i, saltTenant)) }
 
 // saltTenant draws the tenant ids.
 const saltTenant = 0x7e7a7e7a

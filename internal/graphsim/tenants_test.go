@@ -32,17 +32,7 @@ func newTenantsEnv(t *testing.T, cfg TenantsConfig) (*Tenants, *httptest.Server)
 func tenantEnv(t *testing.T, ts *Tenants, srv *httptest.Server, i int) *env {
 	t.Helper()
 	e := &env{sim: ts.Tenant(i), ts: srv}
-	resp, body := e.postToken(t, ts.TenantIDs()[i], e.form())
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("tenant %d token: %d %s", i, resp.StatusCode, body)
-	}
-	var tok struct {
-		AccessToken string `json:"access_token"`
-	}
-	if err := json.Unmarshal(body, &tok); err != nil {
-		t.Fatal(err)
-	}
-	e.token = tok.AccessToken
+	e.takeToken(t, ts.TenantIDs()[i])
 	return e
 }
 
