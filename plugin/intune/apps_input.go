@@ -59,8 +59,7 @@ type detectedAppsInput struct {
 
 	// With tenants: one input per tenant (see managedDevicesInput).
 	tenants *tenantInputs[*detectedAppsInput]
-	lease   *tenantLease
-	runs    currentRun
+	tenantHold
 
 	bg background[appsItem]
 }
@@ -115,13 +114,8 @@ func newTenantAppsInput(c appsConfig, mgr *service.Resources, tenant string) (*d
 	if in.checkpoints, err = newCheckpointStore(mgr, c.checkpointCache, storeKey(appsCheckpointKeyPrefix, c.keyScope(), query)); err != nil {
 		return nil, err
 	}
-	if c.tenants.enabled() {
-		if c.stateCache != "" {
-			in.lease = newTenantLease(mgr, c.stateCache, storeKey(appsStateKeyPrefix, c.keyScope(), query), leaseOwner(c.tenants))
-		} else {
-			in.lease = newTenantLease(mgr, c.checkpointCache, storeKey(appsCheckpointKeyPrefix, c.keyScope(), query), leaseOwner(c.tenants))
-		}
-	}
+	in.lease = leaseOf(mgr, c.tenants, c.stateCache, storeKey(appsStateKeyPrefix, c.keyScope(), query), c.checkpointCache, storeKey(appsCheckpointKeyPrefix, c.keyScope(), query))
+	in.leaseWarn = func(err error) { in.log.Warnf("%v", err) }
 	return in, nil
 }
 

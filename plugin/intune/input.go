@@ -81,8 +81,7 @@ type managedDevicesInput struct {
 	// throttle, state and checkpoint, made when the tenant is first read;
 	// a tenant's input holds its lease while it syncs (see whileLeased).
 	tenants *tenantInputs[*managedDevicesInput]
-	lease   *tenantLease
-	runs    currentRun
+	tenantHold
 
 	bg background[pageItem]
 }
@@ -156,13 +155,8 @@ func newTenantInput(c inputConfig, mgr *service.Resources, tenant string) (*mana
 	if in.state != nil && in.conf.details.enabled {
 		in.detailsJournal = newDetailsJournal(in.state)
 	}
-	if c.tenants.enabled() {
-		if c.stateCache != "" {
-			in.lease = newTenantLease(mgr, c.stateCache, storeKey(stateKeyPrefix, c.keyScope(), query), leaseOwner(c.tenants))
-		} else {
-			in.lease = newTenantLease(mgr, c.checkpointCache, storeKey(checkpointKeyPrefix, c.keyScope(), query), leaseOwner(c.tenants))
-		}
-	}
+	in.lease = leaseOf(mgr, c.tenants, c.stateCache, storeKey(stateKeyPrefix, c.keyScope(), query), c.checkpointCache, storeKey(checkpointKeyPrefix, c.keyScope(), query))
+	in.leaseWarn = func(err error) { in.log.Warnf("%v", err) }
 	return in, nil
 }
 

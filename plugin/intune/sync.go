@@ -109,15 +109,8 @@ func (in *managedDevicesInput) run(ctx context.Context, items chan<- pageItem, d
 	defer close(items)
 	runSyncs(ctx, in.conf.interval, in.log, func(started time.Time) error {
 		if in.tenants != nil {
-			return syncTenants(ctx, in.conf.tenants, in.log, func(ctx context.Context, tenant tenantEntry) error {
-				t, err := in.tenants.get(tenant)
-				if err != nil {
-					return err
-				}
-				return whileLeased(ctx, t.lease, func(err error) { t.log.Warnf("%v", err) }, func() (<-chan struct{}, error) {
-					err := t.syncOnce(ctx, items, started)
-					return t.runs.delivered(), err
-				})
+			return in.tenants.syncRound(ctx, in.conf.tenants, in.log, func(ctx context.Context, t *managedDevicesInput) error {
+				return t.syncOnce(ctx, items, started)
 			})
 		}
 		return in.syncOnce(ctx, items, started)

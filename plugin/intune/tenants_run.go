@@ -10,18 +10,46 @@ import (
 	"github.com/benthosdev/benthos/v4/public/service"
 )
 
+// tenantHold is what an input holds of its tenant between syncs: its
+// lease (nil without tenants, or without a cache to keep it in), its last
+// run, and where a lease that could not be renewed is told.
+type tenantHold struct {
+	lease     *tenantLease
+	runs      currentRun
+	leaseWarn func(error)
+}
+
+func (h *tenantHold) held() *tenantHold { return h }
+
+// heldInput is an input that holds its tenant (managedDevicesInput and
+// detectedAppsInput, by embedding tenantHold).
+type heldInput interface{ held() *tenantHold }
+
+// leaseOf is the lease of a tenant's input: in the state cache, else in
+// the checkpoint cache, under the key of what it guards; nil without
+// tenants.
+func leaseOf(mgr *service.Resources, tc tenantsConfig, stateCache, stateKey, checkpointCache, checkpointKey string) *tenantLease {
+	if !tc.enabled() {
+		return nil
+	}
+	if stateCache != "" {
+		return newTenantLease(mgr, stateCache, stateKey, leaseOwner(tc))
+	}
+	return newTenantLease(mgr, checkpointCache, checkpointKey, leaseOwner(tc))
+}
+
 // tenantInputs makes the input of each tenant when it is first read and
 // keeps it for the next syncs, so that its token, throttle and details'
 // spread carry over. A tenant taken out of the file is simply not read
 // again.
-type tenantInputs[T any] struct {
+type tenantInputs[T heldInput] struct {
 	make func(tenant tenantEntry) (T, error)
 
 	mu     sync.Mutex
 	inputs map[string]T
 }
 
-func newTenantInputs[T any](make func(tenant tenantEntry) (T, error)) *tenantInputs[T] {
+func newTenantInputs[T heldInput](make func(tenant tenantEntry) (T, error)) *tenantInputs[T] {
 	return &tenantInputs[T]{make: make, inputs: map[string]T{}}
 }
 
@@ -38,6 +66,22 @@ func (t *tenantInputs[T]) get(tenant tenantEntry) (T, error) {
 	}
 	t.inputs[key] = in
 	return in, nil
+}
+
+// syncRound syncs each tenant of this round (see syncTenants) with syncOne,
+// each holding its lease until its run is delivered (see whileLeased).
+func (t *tenantInputs[T]) syncRound(ctx context.Context, conf tenantsConfig, log *service.Logger, syncOne func(ctx context.Context, in T) error) error {
+	return syncTenants(ctx, conf, log, func(ctx context.Context, tenant tenantEntry) error {
+		in, err := t.get(tenant)
+		if err != nil {
+			return err
+		}
+		h := in.held()
+		return whileLeased(ctx, h.lease, h.leaseWarn, func() (<-chan struct{}, error) {
+			err := syncOne(ctx, in)
+			return h.runs.delivered(), err
+		})
+	})
 }
 
 // TenantFailure is one tenant whose sync did not complete, and why.
