@@ -232,6 +232,15 @@ func TestTablesOfThePreviousReleaseMigrateOnFirstRun(t *testing.T) {
 				t.Errorf("%d rows (want %d), %d with the tenant, %d written by the new sync (want %d), %d gone devices kept (want %d)",
 					rows, n+gone, tagged, synced, n, oldGone, gone)
 			}
+			if dest == "sqlite" {
+				// ... and the device columns it had SQLite compute are
+				// plain ones, which the sync wrote.
+				var generated, named int
+				if err := db.QueryRow(`SELECT (SELECT count(*) FROM pragma_table_xinfo('managed_devices') WHERE hidden IN (2, 3)),
+					(SELECT count(device_name) FROM managed_devices)`).Scan(&generated, &named); err != nil || generated != 0 || named != n+gone {
+					t.Errorf("%d generated columns left, %d device names (want 0 and %d), %v", generated, named, n+gone, err)
+				}
+			}
 		})
 	}
 }

@@ -127,8 +127,28 @@ func (d *deadLetterOutput) write(ctx context.Context, batch service.MessageBatch
 	for k, i := range idx {
 		part[k] = batch[i].Copy() // the output's processors change what they get
 	}
+	indexer := part.Index()
 	err := d.out.WriteBatch(ctx, part)
 	if err == nil {
+		return
+	}
+	var berr *service.BatchError
+	if errors.As(err, &berr) && berr.IndexedErrors() > 0 {
+		// The output wrote the rest of the part and names the devices it
+		// did not write (intune_sqlite).
+		done := map[int]bool{}
+		berr.WalkMessagesIndexedBy(indexer, func(k int, _ *service.Message, merr error) bool {
+			if merr == nil || k < 0 || k >= len(idx) || done[k] {
+				return true
+			}
+			done[k] = true
+			if reason, content := refusedForContent(merr); content {
+				d.reject(ctx, batch[idx[k]], reason, merr, idx[k], failed)
+			} else {
+				failed[idx[k]] = merr
+			}
+			return true
+		})
 		return
 	}
 	reason, content := refusedForContent(err)
@@ -176,6 +196,9 @@ func indexes(n int) []int {
 // caused by the destination's state, and describes it for the dead letter.
 // Only what is known to be about content counts: anything else is retried.
 func refusedForContent(err error) (reason string, content bool) {
+	if errors.Is(err, errUnreadableDevice) {
+		return err.Error(), true
+	}
 	var state interface{ SQLState() string } // lib/pq and pgx
 	if errors.As(err, &state) {
 		code := state.SQLState()

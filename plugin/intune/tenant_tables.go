@@ -202,11 +202,34 @@ func (t *tableColumns) migrateSQLite(ctx context.Context, tx *sql.Tx, d tableDes
 		_, err := tx.ExecContext(ctx, fmt.Sprintf(`UPDATE %s SET %s = ?`, table, schema.TenantIDColumn), tenant)
 		return err
 	}
-	var create string
-	if err := tx.QueryRowContext(ctx, `SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?`, t.table).Scan(&create); err != nil {
-		return fmt.Errorf("reading its statement: %w", err)
+	create, err := sqliteCreateStatement(ctx, tx, t.table)
+	if err != nil {
+		return err
 	}
-	rows, err := tx.QueryContext(ctx, `SELECT sql FROM sqlite_master WHERE type = 'index' AND tbl_name = ? AND sql IS NOT NULL`, t.table)
+	tmp := t.table + "_tenant_migration"
+	create, err = sqliteTenantDDL(create, tmp, key)
+	if err != nil {
+		return err
+	}
+	cols := strings.Join(d.written(), ", ")
+	return rebuildSQLiteTable(ctx, tx, t.table, tmp, create,
+		fmt.Sprintf(`INSERT INTO %s (%s, %s) SELECT ?, %s FROM %s`, schema.QuoteIdent(tmp), schema.TenantIDColumn, cols, cols, table), tenant)
+}
+
+// sqliteCreateStatement is the statement SQLite keeps for table.
+func sqliteCreateStatement(ctx context.Context, tx *sql.Tx, table string) (string, error) {
+	var create string
+	if err := tx.QueryRowContext(ctx, `SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?`, table).Scan(&create); err != nil {
+		return "", fmt.Errorf("reading its statement: %w", err)
+	}
+	return create, nil
+}
+
+// rebuildSQLiteTable replaces table by a new one: tmp made by create,
+// filled by copy (a statement taking args), the old table dropped, tmp
+// renamed, the old table's indexes made again.
+func rebuildSQLiteTable(ctx context.Context, tx *sql.Tx, table, tmp, create, copy string, args ...any) error {
+	rows, err := tx.QueryContext(ctx, `SELECT sql FROM sqlite_master WHERE type = 'index' AND tbl_name = ? AND sql IS NOT NULL`, table)
 	if err != nil {
 		return fmt.Errorf("reading its indexes: %w", err)
 	}
@@ -223,22 +246,15 @@ func (t *tableColumns) migrateSQLite(ctx context.Context, tx *sql.Tx, d tableDes
 	if err := rows.Err(); err != nil {
 		return err
 	}
-
-	tmp := t.table + "_tenant_migration"
-	create, err = sqliteTenantDDL(create, tmp, key)
-	if err != nil {
-		return err
-	}
-	cols := strings.Join(d.written(), ", ")
 	for _, stmt := range []struct {
 		sql  string
 		args []any
 	}{
 		{`DROP TABLE IF EXISTS ` + schema.QuoteIdent(tmp), nil},
 		{create, nil},
-		{fmt.Sprintf(`INSERT INTO %s (%s, %s) SELECT ?, %s FROM %s`, schema.QuoteIdent(tmp), schema.TenantIDColumn, cols, cols, table), []any{tenant}},
-		{`DROP TABLE ` + table, nil},
-		{fmt.Sprintf(`ALTER TABLE %s RENAME TO %s`, schema.QuoteIdent(tmp), table), nil},
+		{copy, args},
+		{`DROP TABLE ` + schema.QuoteIdent(table), nil},
+		{fmt.Sprintf(`ALTER TABLE %s RENAME TO %s`, schema.QuoteIdent(tmp), schema.QuoteIdent(table)), nil},
 	} {
 		if _, err := tx.ExecContext(ctx, stmt.sql, stmt.args...); err != nil {
 			return fmt.Errorf("%.60s...: %w", stmt.sql, err)

@@ -238,3 +238,105 @@ func TestNoTablesNothingToMigrate(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// A table of an earlier release, whose device columns SQLite computed from
+// _raw, gets them as plain columns with every value kept, the user's own
+// generated column and index too; intune_sqlite then writes them, and a
+// second start changes nothing.
+func TestSQLiteGeneratedDeviceColumnsOfAnEarlierReleaseBecomePlain(t *testing.T) {
+	dsn := schema.SQLiteDSN(filepath.Join(t.TempDir(), "intune.db"))
+	db, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	fillLegacyTables(t, "sqlite", db)
+	before := tableRows(t, db, "managed_devices", "id")
+	start := func() {
+		t.Helper()
+		conf := fmt.Sprintf("driver: sqlite\ndsn: %q\ntables: [ managed_devices, managed_devices_rejected ]\nlegacy_tenant_id: %q\nplain_device_columns: true", dsn, legacyTenant)
+		parsed, err := migrateTablesSpec().ParseYAML(conf, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := newMigrateTablesProcessor(parsed, service.MockResources())
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = p.Close(context.Background())
+	}
+	start()
+	if after := tableRows(t, db, "managed_devices", "id"); !reflect.DeepEqual(after, before) {
+		t.Fatalf("%d rows before, %d after, or their values changed (first before %.300q, after %.300q)", len(before), len(after), first(before), first(after))
+	}
+	generated := map[string]bool{}
+	rows, err := db.Query(`SELECT name, hidden IN (2, 3) FROM pragma_table_xinfo('managed_devices')`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var name string
+		var gen bool
+		if err := rows.Scan(&name, &gen); err != nil {
+			t.Fatal(err)
+		}
+		generated[name] = gen
+	}
+	rows.Close()
+	plain := 0
+	for _, c := range schema.Columns() {
+		gen, ok := generated[c.Name]
+		if ok && gen {
+			t.Errorf("%s is still generated", c.Name)
+		}
+		if ok && !gen && c.Property != "id" {
+			plain++
+		}
+	}
+	if plain < 50 || !generated["extra_prop"] {
+		t.Fatalf("%d device columns plain, extra_prop generated: %v", plain, generated["extra_prop"])
+	}
+	var indexes int
+	if err := db.QueryRow(`SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name = 'managed_devices_by_name'`).Scan(&indexes); err != nil || indexes != 1 {
+		t.Errorf("the index: %d, %v", indexes, err)
+	}
+
+	// intune_sqlite writes the plain columns now.
+	var id string
+	if err := db.QueryRow(`SELECT id FROM managed_devices ORDER BY id LIMIT 1`).Scan(&id); err != nil {
+		t.Fatal(err)
+	}
+	out, err := newSQLiteOutput(mustParseSQLiteOutput(t, dsn), service.MockResources())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := out.Connect(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer out.Close(context.Background())
+	msg := sqliteDeviceMessage(id, "sync-2", []byte(`{"id":"`+id+`","deviceName":"renamed","isEncrypted":true}`))
+	msg.MetaSetMut(metaTenantID, legacyTenant)
+	if err := out.WriteBatch(context.Background(), service.MessageBatch{msg}); err != nil {
+		t.Fatal(err)
+	}
+	var name, extra string
+	var encrypted int
+	if err := db.QueryRow(`SELECT device_name, is_encrypted, extra_prop FROM managed_devices WHERE id = ?`, id).Scan(&name, &encrypted, &extra); err != nil || name != "renamed" || encrypted != 1 || extra != "renamed!" {
+		t.Fatalf("after a write: %q %d %q, %v", name, encrypted, extra, err)
+	}
+
+	want := tableRows(t, db, "managed_devices", "id")
+	start()
+	if got := tableRows(t, db, "managed_devices", "id"); !reflect.DeepEqual(got, want) {
+		t.Error("the second start changed managed_devices")
+	}
+}
+
+func mustParseSQLiteOutput(t *testing.T, dsn string) *service.ParsedConfig {
+	t.Helper()
+	conf, err := sqliteOutputSpec().ParseYAML(fmt.Sprintf("dsn: %q\n", dsn), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return conf
+}
