@@ -78,8 +78,8 @@ func jsonText(lit []byte) string {
 // compactJSON is a JSON value without the spaces between its tokens, as
 // SQLite's -> operator writes an object or array.
 func compactJSON(v []byte) string {
-	if v[0] != '{' && v[0] != '[' {
-		return boundView(v)
+	if v[0] != '{' && v[0] != '[' || !hasJSONSpace(v) {
+		return boundView(v) // Graph writes its JSON compact: nearly always this
 	}
 	var b bytes.Buffer
 	b.Grow(len(v))
@@ -87,6 +87,17 @@ func compactJSON(v []byte) string {
 		return string(v) // not reached: the device was parsed as JSON
 	}
 	return b.String()
+}
+
+// hasJSONSpace tells whether v has a byte that may be space between JSON
+// tokens (or is inside a string: compacting then changes nothing).
+func hasJSONSpace(v []byte) bool {
+	for _, c := range v {
+		if c == ' ' || c == '\n' || c == '\t' || c == '\r' {
+			return true
+		}
+	}
+	return false
 }
 
 // sqliteRow fills, for one device, the value of each schema column the
