@@ -2,10 +2,11 @@ package intune
 
 import (
 	"context"
-	"encoding/json"
 	"sort"
 
 	"github.com/cespare/xxhash/v2"
+
+	"github.com/intune-benthos/intune-benthos/plugin/intune/contract"
 )
 
 // appsChanges follows one sync of intune_detected_apps against the last
@@ -91,14 +92,14 @@ func newTombstones(entity any, send func(appsItem) error, deleted *int) *tombsto
 }
 
 func (t *tombstones) pair(deviceID, appID string) error {
-	t.item.bodies = append(t.item.bodies, pairTombstone(deviceID, appID))
+	t.item.bodies = append(t.item.bodies, contract.PairTombstone(deviceID, appID))
 	t.item.appIDs = append(t.item.appIDs, appID)
 	t.item.deviceIDs = append(t.item.deviceIDs, deviceID)
 	return t.sendIfFull()
 }
 
 func (t *tombstones) app(appID string) error {
-	t.item.bodies = append(t.item.bodies, tombstone(appID))
+	t.item.bodies = append(t.item.bodies, contract.Tombstone(appID))
 	t.item.appIDs = append(t.item.appIDs, appID)
 	return t.sendIfFull()
 }
@@ -177,11 +178,4 @@ func (c *appsChanges) sendDeletions(send func(appsItem) error, strategy string, 
 		return err
 	}
 	return apps.flush()
-}
-
-// pairTombstone is the body of a pair's deletion.
-func pairTombstone(deviceID, appID string) []byte {
-	d, _ := json.Marshal(deviceID)
-	a, _ := json.Marshal(appID)
-	return []byte(`{"deviceId":` + string(d) + `,"appId":` + string(a) + `,"@removed":{"reason":"deleted"}}`)
 }

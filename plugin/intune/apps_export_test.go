@@ -16,6 +16,7 @@ import (
 
 	"github.com/intune-benthos/intune-benthos/internal/graphsim"
 	"github.com/intune-benthos/intune-benthos/plugin/graph"
+	"github.com/intune-benthos/intune-benthos/plugin/intune/contract"
 )
 
 // The export strategy is not yet among the strategies the config accepts:
@@ -98,9 +99,9 @@ func runExportSync(t *testing.T, in *detectedAppsInput, plan *exportPlan, keep f
 		for item := range items {
 			for i, body := range item.bodies {
 				switch item.entity {
-				case entityDetectedApp:
+				case contract.EntityDetectedApp:
 					s.apps[item.appIDs[i].(string)]++
-				case entityDeviceApp:
+				case contract.EntityDeviceApp:
 					var p struct{ DeviceID, DeviceName, AppID string }
 					if err := json.Unmarshal(body, &p); err != nil {
 						t.Errorf("pair %s: %v", body, err)
@@ -115,7 +116,7 @@ func runExportSync(t *testing.T, in *detectedAppsInput, plan *exportPlan, keep f
 				}
 				_ = item.acks.ack(ctx, nil)
 			}
-			if item.entity == entityDeviceApp {
+			if item.entity == contract.EntityDeviceApp {
 				s.items++
 				s.largest = max(s.largest, len(item.bodies))
 			}

@@ -6,6 +6,7 @@ import (
 	"github.com/benthosdev/benthos/v4/public/service"
 
 	"github.com/intune-benthos/intune-benthos/plugin/graph"
+	"github.com/intune-benthos/intune-benthos/plugin/intune/contract"
 )
 
 func init() {
@@ -18,19 +19,10 @@ func init() {
 	})
 }
 
-// The entities of intune_detected_apps, in the intune_entity metadata field.
-const (
-	metaEntity = "intune_entity"
-	metaAppID  = "intune_app_id"
-
-	entityDetectedApp = "detected_app"
-	entityDeviceApp   = "device_app"
-)
-
 // Boxed once: every message's metadata shares these values.
 var (
-	entityDetectedAppMeta any = entityDetectedApp
-	entityDeviceAppMeta   any = entityDeviceApp
+	entityDetectedAppMeta any = contract.EntityDetectedApp
+	entityDeviceAppMeta   any = contract.EntityDeviceApp
 )
 
 // appsItem is what the background sync hands to Read: one page of apps,
@@ -100,7 +92,7 @@ func newTenantAppsInput(c appsConfig, mgr *service.Resources, tenant string) (*d
 		throttle: c.pacing.throttle(),
 	}
 	if c.tenants.enabled() {
-		in.log = in.log.With(metaTenantID, tenant)
+		in.log = in.log.With(contract.TenantID, tenant)
 	}
 	var err error
 	if in.client, err = c.newClient(in.metrics, retryLogger(in.log, in.redact, in.metrics)); err != nil {
@@ -129,18 +121,18 @@ func (in *detectedAppsInput) Connect(context.Context) error {
 func (in *detectedAppsInput) Read(ctx context.Context) (*service.Message, service.AckFunc, error) {
 	return in.bg.read(ctx, func(cur appsItem, i int) (*service.Message, service.AckFunc) {
 		msg := service.NewMessage(cur.bodies[i])
-		msg.MetaSetMut(metaEntity, cur.entity)
-		msg.MetaSetMut(metaAppID, cur.appIDs[i])
+		msg.MetaSetMut(contract.Entity, cur.entity)
+		msg.MetaSetMut(contract.AppID, cur.appIDs[i])
 		if cur.deviceIDs != nil {
-			msg.MetaSetMut(metaDeviceID, cur.deviceIDs[i])
+			msg.MetaSetMut(contract.DeviceID, cur.deviceIDs[i])
 		}
-		msg.MetaSetMut(metaTenantID, cur.run.tenantMeta)
-		msg.MetaSetMut(metaSyncID, cur.run.idMeta)
-		msg.MetaSetMut(metaSyncStartedAt, cur.run.startedAtMeta)
+		msg.MetaSetMut(contract.TenantID, cur.run.tenantMeta)
+		msg.MetaSetMut(contract.SyncID, cur.run.idMeta)
+		msg.MetaSetMut(contract.SyncStartedAt, cur.run.startedAtMeta)
 		if cur.operation != nil {
-			msg.MetaSetMut(metaOperation, cur.operation)
+			msg.MetaSetMut(contract.Operation, cur.operation)
 		} else {
-			msg.MetaSetMut(metaOperation, opUpsertMeta)
+			msg.MetaSetMut(contract.Operation, opUpsertMeta)
 		}
 		return msg, cur.acks.ack
 	})

@@ -14,6 +14,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/intune-benthos/intune-benthos/plugin/graph"
+	"github.com/intune-benthos/intune-benthos/plugin/intune/contract"
 )
 
 // appsRun is one sync of the tenant's apps and of the devices they are on.
@@ -505,10 +506,10 @@ func (o *appsOutbox) sendUnit(item appsItem, unitID string) error {
 func (o *appsOutbox) send(item appsItem) error { return o.sendAt(item, syncCursor{}) }
 
 func (o *appsOutbox) sendAt(item appsItem, cur syncCursor) error {
-	operation := opUpsert
+	operation := contract.OpUpsert
 	switch {
 	case item.operation != nil:
-		operation = opDelete
+		operation = contract.OpDelete
 	case o.run.changes != nil && !item.kept:
 		var err error
 		if item, err = o.run.changes.keep(o.ctx, item); err != nil {

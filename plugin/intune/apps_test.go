@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/intune-benthos/intune-benthos/internal/graphsim"
+	"github.com/intune-benthos/intune-benthos/plugin/intune/contract"
 )
 
 // appsYAML is intune_detected_apps' config against a simulator at url.
@@ -36,26 +37,26 @@ func runAppsSync(t *testing.T, conf string) appsSync {
 	}
 	s := appsSync{apps: map[string]int{}, pairs: map[pairOf]int{}, logs: logs}
 	for _, m := range got {
-		switch m.meta[metaEntity] {
-		case entityDetectedApp:
+		switch m.meta[contract.Entity] {
+		case contract.EntityDetectedApp:
 			id := deviceID(t, m.body)
-			if m.meta[metaAppID] != id {
-				t.Errorf("app %s has intune_app_id %v", id, m.meta[metaAppID])
+			if m.meta[contract.AppID] != id {
+				t.Errorf("app %s has intune_app_id %v", id, m.meta[contract.AppID])
 			}
 			s.apps[id]++
-		case entityDeviceApp:
+		case contract.EntityDeviceApp:
 			var p struct{ DeviceID, DeviceName, AppID string }
 			if err := json.Unmarshal(m.body, &p); err != nil {
 				t.Fatalf("pair %s: %v", m.body, err)
 			}
-			if m.meta[metaAppID] != p.AppID || m.meta[metaDeviceID] != p.DeviceID {
-				t.Errorf("pair %s has intune_app_id %v and intune_device_id %v", m.body, m.meta[metaAppID], m.meta[metaDeviceID])
+			if m.meta[contract.AppID] != p.AppID || m.meta[contract.DeviceID] != p.DeviceID {
+				t.Errorf("pair %s has intune_app_id %v and intune_device_id %v", m.body, m.meta[contract.AppID], m.meta[contract.DeviceID])
 			}
 			s.pairs[pairOf{p.DeviceID, p.DeviceName, p.AppID}]++
 		default:
 			t.Fatalf("message without intune_entity: %s %v", m.body, m.meta)
 		}
-		if m.meta[metaSyncID] == nil || m.meta[metaOperation] != opUpsert {
+		if m.meta[contract.SyncID] == nil || m.meta[contract.Operation] != contract.OpUpsert {
 			t.Errorf("message %s lacks the sync's metadata: %v", m.body, m.meta)
 		}
 	}
@@ -207,18 +208,18 @@ func newAppsTable() *appsTable {
 // apply applies a run's messages and counts its upserts and deletions.
 func (tb *appsTable) apply(got []received) (upserts, deletes int) {
 	for _, m := range got {
-		appID, _ := m.meta[metaAppID].(string)
-		deviceID, _ := m.meta[metaDeviceID].(string)
-		deleted := m.meta[metaOperation] == opDelete
+		appID, _ := m.meta[contract.AppID].(string)
+		deviceID, _ := m.meta[contract.DeviceID].(string)
+		deleted := m.meta[contract.Operation] == contract.OpDelete
 		if deleted {
 			deletes++
 		} else {
 			upserts++
 		}
 		switch {
-		case m.meta[metaEntity] == entityDetectedApp && deleted:
+		case m.meta[contract.Entity] == contract.EntityDetectedApp && deleted:
 			delete(tb.apps, appID)
-		case m.meta[metaEntity] == entityDetectedApp:
+		case m.meta[contract.Entity] == contract.EntityDetectedApp:
 			tb.apps[appID] = true
 		case deleted:
 			delete(tb.pairs, deviceID+" "+appID)
@@ -350,8 +351,8 @@ func TestDetectedAppsResumeAfterTheLastDeliveredUnit(t *testing.T) {
 	collect := func(got []received) int {
 		pairs := 0
 		for _, m := range got {
-			syncIDs[m.meta[metaSyncID]] = true
-			if m.meta[metaEntity] != entityDeviceApp {
+			syncIDs[m.meta[contract.SyncID]] = true
+			if m.meta[contract.Entity] != contract.EntityDeviceApp {
 				continue
 			}
 			var p struct{ DeviceID, DeviceName, AppID string }
@@ -364,7 +365,7 @@ func TestDetectedAppsResumeAfterTheLastDeliveredUnit(t *testing.T) {
 		return pairs
 	}
 	first := streamTest{input: conf, caches: []string{fileCache("checkpoints", dir)}, until: func(got []received) bool {
-		return got[len(got)-1].meta[metaEntity] == entityDeviceApp && len(got) > len(sim.DetectedApps())+total/3
+		return got[len(got)-1].meta[contract.Entity] == contract.EntityDeviceApp && len(got) > len(sim.DetectedApps())+total/3
 	}}.run(t)
 	if !first.stopped {
 		t.Fatalf("the first run ended by itself:\n%s", first.logs)

@@ -4,27 +4,19 @@ import (
 	"bytes"
 	"cmp"
 	"context"
-	"encoding/json"
 	"fmt"
 	"slices"
 
 	"github.com/intune-benthos/intune-benthos/plugin/graph"
-)
-
-// Operations, in the intune_operation metadata field.
-const (
-	opUpsert       = "upsert"
-	opDelete       = "delete"
-	opSyncStarted  = "sync_started"
-	opSyncComplete = "sync_completed"
+	"github.com/intune-benthos/intune-benthos/plugin/intune/contract"
 )
 
 // Boxed once: every message's metadata shares these values.
 var (
-	opUpsertMeta       any = opUpsert
-	opDeleteMeta       any = opDelete
-	opSyncStartedMeta  any = opSyncStarted
-	opSyncCompleteMeta any = opSyncComplete
+	opUpsertMeta       any = contract.OpUpsert
+	opDeleteMeta       any = contract.OpDelete
+	opSyncStartedMeta  any = contract.OpSyncStarted
+	opSyncCompleteMeta any = contract.OpSyncCompleted
 	noPageMeta         any = 0
 )
 
@@ -139,7 +131,7 @@ func (c *changeTracker) deletions() ([][]byte, []any) {
 	c.previous.each(func(e *deviceEntry, id string, seen bool) {
 		if e.hasHash() && !seen {
 			id = idOf(e, id)
-			tombstones, ids = append(tombstones, tombstone(id)), append(ids, id)
+			tombstones, ids = append(tombstones, contract.Tombstone(id)), append(ids, id)
 		}
 	})
 	return tombstones, ids
@@ -179,11 +171,4 @@ func leadingID(d []byte) (string, bool) {
 		return "", false
 	}
 	return string(rest[:end]), true
-}
-
-// tombstone is the body of a deletion, in the shape Graph's delta queries
-// use for removed items.
-func tombstone(id string) []byte {
-	idJSON, _ := json.Marshal(id)
-	return []byte(`{"id":` + string(idJSON) + `,"@removed":{"reason":"deleted"}}`)
 }

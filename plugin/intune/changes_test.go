@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/intune-benthos/intune-benthos/internal/graphsim"
+	"github.com/intune-benthos/intune-benthos/plugin/intune/contract"
 )
 
 // emitted is what one stream run handed downstream, by operation.
@@ -35,7 +36,7 @@ func runStateful(t *testing.T, inputConf, dir string) emitted {
 		if err := json.Unmarshal(m.body, &doc); err != nil {
 			t.Errorf("message is not JSON: %s", m.body)
 		}
-		key := m.meta[metaOperation].(string)
+		key := m.meta[contract.Operation].(string)
 		out.byOp[key] = append(out.byOp[key], doc.ID+doc.SyncID)
 		out.bodies[key] = append(out.bodies[key], string(m.body))
 		out.order = append(out.order, key)
@@ -72,9 +73,9 @@ func TestEmitChangesSendsOnlyWhatChangedAndTombstonesForRemovals(t *testing.T) {
 	conf := inputYAML(sim, url, "", "  emit: changes")
 
 	first := runStateful(t, conf, dir)
-	if first.failure != nil || len(first.byOp[opUpsert]) != 5000 || len(first.byOp[opDelete]) != 0 {
+	if first.failure != nil || len(first.byOp[contract.OpUpsert]) != 5000 || len(first.byOp[contract.OpDelete]) != 0 {
 		t.Fatalf("first sync: %d upserts, %d deletions, failure %v; want every device as new\n%s",
-			len(first.byOp[opUpsert]), len(first.byOp[opDelete]), first.failure, first.logs)
+			len(first.byOp[contract.OpUpsert]), len(first.byOp[contract.OpDelete]), first.failure, first.logs)
 	}
 
 	changed, removed := span(3, 50, 97), span(10, 20, 241)
@@ -100,16 +101,16 @@ func TestEmitChangesSendsOnlyWhatChangedAndTombstonesForRemovals(t *testing.T) {
 			stillThere = append(stillThere, id)
 		}
 	}
-	if got := sorted(second.byOp[opUpsert]); fmt.Sprint(got) != fmt.Sprint(sorted(stillThere)) {
+	if got := sorted(second.byOp[contract.OpUpsert]); fmt.Sprint(got) != fmt.Sprint(sorted(stillThere)) {
 		t.Errorf("second sync upserts %d devices, want the %d changed and added ones\n got %v\nwant %v", len(got), len(stillThere), got, sorted(stillThere))
 	}
-	if got := sorted(second.byOp[opDelete]); fmt.Sprint(got) != fmt.Sprint(ids(sim, removed)) {
+	if got := sorted(second.byOp[contract.OpDelete]); fmt.Sprint(got) != fmt.Sprint(ids(sim, removed)) {
 		t.Errorf("second sync deletes %v, want %v", got, ids(sim, removed))
 	}
-	if len(stillThere) != 60 || len(second.byOp[opDelete]) != 20 {
-		t.Errorf("%d upserts and %d deletions; the acceptance case is 60 and 20", len(second.byOp[opUpsert]), len(second.byOp[opDelete]))
+	if len(stillThere) != 60 || len(second.byOp[contract.OpDelete]) != 20 {
+		t.Errorf("%d upserts and %d deletions; the acceptance case is 60 and 20", len(second.byOp[contract.OpUpsert]), len(second.byOp[contract.OpDelete]))
 	}
-	for _, body := range second.bodies[opDelete] {
+	for _, body := range second.bodies[contract.OpDelete] {
 		var doc map[string]any
 		_ = json.Unmarshal([]byte(body), &doc)
 		if len(doc) != 2 || fmt.Sprint(doc["@removed"]) != "map[reason:deleted]" {
@@ -128,13 +129,13 @@ func TestEmitAllWithStateSendsEverythingAndTombstones(t *testing.T) {
 	sim, url := startSim(t, graphsim.Config{Devices: 800, Seed: 42, PageSize: 300})
 	dir := t.TempDir()
 	conf := inputYAML(sim, url, "")
-	if first := runStateful(t, conf, dir); len(first.byOp[opUpsert]) != 800 {
-		t.Fatalf("first sync: %d upserts", len(first.byOp[opUpsert]))
+	if first := runStateful(t, conf, dir); len(first.byOp[contract.OpUpsert]) != 800 {
+		t.Fatalf("first sync: %d upserts", len(first.byOp[contract.OpUpsert]))
 	}
 	sim.Remove(5, 6, 700)
 	second := runStateful(t, conf, dir)
-	if len(second.byOp[opUpsert]) != 797 || fmt.Sprint(sorted(second.byOp[opDelete])) != fmt.Sprint(ids(sim, []int{5, 6, 700})) {
-		t.Errorf("%d upserts, deletions %v; want 797 and the 3 removed", len(second.byOp[opUpsert]), second.byOp[opDelete])
+	if len(second.byOp[contract.OpUpsert]) != 797 || fmt.Sprint(sorted(second.byOp[contract.OpDelete])) != fmt.Sprint(ids(sim, []int{5, 6, 700})) {
+		t.Errorf("%d upserts, deletions %v; want 797 and the 3 removed", len(second.byOp[contract.OpUpsert]), second.byOp[contract.OpDelete])
 	}
 }
 
@@ -145,8 +146,8 @@ func TestInterruptedSyncNeverEmitsTombstones(t *testing.T) {
 	dir := t.TempDir()
 	conf := inputYAML(sim, url, "", "  emit: changes",
 		"  backoff:\n    initial_interval: 10ms\n    max_interval: 50ms\n    max_elapsed_time: 500ms")
-	if first := runStateful(t, conf, dir); first.failure != nil || len(first.byOp[opUpsert]) != 3000 {
-		t.Fatalf("first sync: %d upserts, failure %v", len(first.byOp[opUpsert]), first.failure)
+	if first := runStateful(t, conf, dir); first.failure != nil || len(first.byOp[contract.OpUpsert]) != 3000 {
+		t.Fatalf("first sync: %d upserts, failure %v", len(first.byOp[contract.OpUpsert]), first.failure)
 	}
 	removed := span(2, 20, 131)
 	sim.Remove(removed...)
@@ -157,17 +158,17 @@ func TestInterruptedSyncNeverEmitsTombstones(t *testing.T) {
 	if broken.failure == nil || !strings.Contains(broken.failure.Error(), "giving up") {
 		t.Fatalf("the faulty sync did not fail as abandoned: %v", broken.failure)
 	}
-	if len(broken.byOp[opDelete]) != 0 {
-		t.Fatalf("a sync that did not read every page emitted %d deletions", len(broken.byOp[opDelete]))
+	if len(broken.byOp[contract.OpDelete]) != 0 {
+		t.Fatalf("a sync that did not read every page emitted %d deletions", len(broken.byOp[contract.OpDelete]))
 	}
 
 	sim.SetFaults(nil)
 	fixed := runStateful(t, conf, dir)
-	if fixed.failure != nil || fmt.Sprint(sorted(fixed.byOp[opDelete])) != fmt.Sprint(ids(sim, removed)) {
-		t.Fatalf("the next complete sync: deletions %v, failure %v; want the 20 removed", fixed.byOp[opDelete], fixed.failure)
+	if fixed.failure != nil || fmt.Sprint(sorted(fixed.byOp[contract.OpDelete])) != fmt.Sprint(ids(sim, removed)) {
+		t.Fatalf("the next complete sync: deletions %v, failure %v; want the 20 removed", fixed.byOp[contract.OpDelete], fixed.failure)
 	}
-	if len(fixed.byOp[opUpsert]) != 1 || fixed.byOp[opUpsert][0] != sim.DeviceID(2999) {
-		t.Errorf("upserts %v, want only the changed device", fixed.byOp[opUpsert])
+	if len(fixed.byOp[contract.OpUpsert]) != 1 || fixed.byOp[contract.OpUpsert][0] != sim.DeviceID(2999) {
+		t.Errorf("upserts %v, want only the changed device", fixed.byOp[contract.OpUpsert])
 	}
 }
 
@@ -178,7 +179,7 @@ func TestSyncMarkersFrameTheSync(t *testing.T) {
 	runStateful(t, conf, dir)
 	sim.Remove(0)
 	out := runStateful(t, conf, dir)
-	if len(out.order) != 449+1+2 || out.order[0] != opSyncStarted || out.order[len(out.order)-1] != opSyncComplete {
+	if len(out.order) != 449+1+2 || out.order[0] != contract.OpSyncStarted || out.order[len(out.order)-1] != contract.OpSyncCompleted {
 		t.Fatalf("operations %d, first %s, last %s; want sync_started, 449 upserts, 1 delete, sync_completed",
 			len(out.order), out.order[0], out.order[len(out.order)-1])
 	}
@@ -189,7 +190,7 @@ func TestSyncMarkersFrameTheSync(t *testing.T) {
 		Deletes  int     `json:"deletes"`
 		Duration float64 `json:"duration_seconds"`
 	}
-	if err := json.Unmarshal([]byte(out.bodies[opSyncComplete][0]), &marker); err != nil {
+	if err := json.Unmarshal([]byte(out.bodies[contract.OpSyncCompleted][0]), &marker); err != nil {
 		t.Fatal(err)
 	}
 	if marker.SyncID == "" || marker.Devices != 449 || marker.Upserts != 449 || marker.Deletes != 1 || marker.Duration <= 0 {

@@ -8,8 +8,10 @@ import (
 	"testing"
 
 	"github.com/benthosdev/benthos/v4/public/service"
+
 	"github.com/intune-benthos/intune-benthos/internal/graphsim"
 	"github.com/intune-benthos/intune-benthos/plugin/graph"
+	"github.com/intune-benthos/intune-benthos/plugin/intune/contract"
 )
 
 // runWithCheckpoints runs the input with a file-backed checkpoint cache in
@@ -25,8 +27,8 @@ func runWithCheckpoints(t *testing.T, inputConf, dir string, stopAfter int) (ids
 	syncIDs = map[string]bool{}
 	for _, m := range res.got {
 		ids = append(ids, deviceID(t, m.body))
-		pages = append(pages, m.meta[metaPage].(int))
-		syncIDs[m.meta[metaSyncID].(string)] = true
+		pages = append(pages, m.meta[contract.Page].(int))
+		syncIDs[m.meta[contract.SyncID].(string)] = true
 	}
 	return ids, pages, syncIDs, res.logs.String()
 }

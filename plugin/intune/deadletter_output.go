@@ -10,6 +10,8 @@ import (
 
 	"github.com/benthosdev/benthos/v4/public/service"
 	"github.com/twmb/franz-go/pkg/kerr"
+
+	"github.com/intune-benthos/intune-benthos/plugin/intune/contract"
 )
 
 const (
@@ -17,10 +19,6 @@ const (
 	dlFieldDeadLetter = "dead_letter"
 	dlFieldBatching   = "batching"
 	dlFieldInFlight   = "max_in_flight"
-
-	// metaRejection is the database's error, on a message sent to the dead
-	// letter.
-	metaRejection = "intune_rejection"
 )
 
 func deadLetterSpec() *service.ConfigSpec {
@@ -169,14 +167,14 @@ func (d *deadLetterOutput) write(ctx context.Context, batch service.MessageBatch
 // reject writes one refused device to the dead letter.
 func (d *deadLetterOutput) reject(ctx context.Context, msg *service.Message, reason string, cause error, i int, failed map[int]error) {
 	dead := msg.Copy()
-	dead.MetaSetMut(metaRejection, reason)
+	dead.MetaSetMut(contract.Rejection, reason)
 	if err := d.deadLetter.WriteBatch(ctx, service.MessageBatch{dead}); err != nil {
 		failed[i] = fmt.Errorf("writing a refused device to the dead letter: %w", err)
 		return
 	}
 	deadLettered.Add(1)
 	d.counted.Incr(1)
-	id, _ := msg.MetaGet(metaDeviceID)
+	id, _ := msg.MetaGet(contract.DeviceID)
 	d.log.Warnf("The destination refused device %s for its content (%v): it is in the dead letter, the rest of its batch was written", id, cause)
 }
 

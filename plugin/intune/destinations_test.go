@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"github.com/benthosdev/benthos/v4/public/service"
+
+	"github.com/intune-benthos/intune-benthos/plugin/intune/contract"
 )
 
 // The destinations tests write to instead of a database: the output
@@ -104,8 +106,8 @@ func (tb *refusingTable) writeDead(b service.MessageBatch) error {
 	tb.mu.Lock()
 	defer tb.mu.Unlock()
 	for _, m := range b {
-		id, _ := m.MetaGet(metaDeviceID)
-		reason, _ := m.MetaGet(metaRejection)
+		id, _ := m.MetaGet(contract.DeviceID)
+		reason, _ := m.MetaGet(contract.Rejection)
 		tb.dead[id] = reason
 	}
 	return nil
@@ -119,12 +121,12 @@ func (tb *refusingTable) write(b service.MessageBatch) error {
 		return errDatabaseDown
 	}
 	for _, m := range b {
-		if id, _ := m.MetaGet(metaDeviceID); tb.poison[id] {
+		if id, _ := m.MetaGet(contract.DeviceID); tb.poison[id] {
 			return sqlStateError{"22P05", "unsupported Unicode escape sequence"}
 		}
 	}
 	for _, m := range b {
-		id, _ := m.MetaGet(metaDeviceID)
+		id, _ := m.MetaGet(contract.DeviceID)
 		tb.rows[id]++
 	}
 	return nil
@@ -153,7 +155,7 @@ func (d *flakyDestination) write(batch service.MessageBatch) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	for _, m := range batch {
-		id, _ := m.MetaGet(metaDeviceID)
+		id, _ := m.MetaGet(contract.DeviceID)
 		d.attempted[id] = true
 		if d.down {
 			d.duringDown[id] = true
@@ -164,9 +166,9 @@ func (d *flakyDestination) write(batch service.MessageBatch) error {
 		return errDatabaseDown
 	}
 	for _, m := range batch {
-		id, _ := m.MetaGet(metaDeviceID)
+		id, _ := m.MetaGet(contract.DeviceID)
 		d.delivered[id]++
-		syncID, _ := m.MetaGet(metaSyncID)
+		syncID, _ := m.MetaGet(contract.SyncID)
 		if d.perSync[syncID] == nil {
 			d.perSync[syncID] = map[string]bool{}
 		}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/intune-benthos/intune-benthos/internal/graphsim"
 	"github.com/intune-benthos/intune-benthos/plugin/graph"
+	"github.com/intune-benthos/intune-benthos/plugin/intune/contract"
 	"github.com/intune-benthos/intune-benthos/plugin/intune/schema"
 )
 
@@ -83,9 +84,9 @@ func TestDetailsGiveEveryDeviceItsRealValuesInBatches(t *testing.T) {
 				if want := wantDevice(t, sim, i, version == "beta", fetched); string(m.body) != string(want) {
 					t.Fatalf("device %d:\n got %s\nwant %s", i, m.body, want)
 				}
-				at, _ := m.meta[metaDetailsFetchedAt].(string)
-				if _, err := time.Parse(time.RFC3339, at); err != nil || m.meta[metaDetails] != "fetched" {
-					t.Fatalf("device %d: %s=%v %s=%v", i, metaDetails, m.meta[metaDetails], metaDetailsFetchedAt, m.meta[metaDetailsFetchedAt])
+				at, _ := m.meta[contract.DetailsFetchedAt].(string)
+				if _, err := time.Parse(time.RFC3339, at); err != nil || m.meta[contract.Details] != "fetched" {
+					t.Fatalf("device %d: %s=%v %s=%v", i, contract.Details, m.meta[contract.Details], contract.DetailsFetchedAt, m.meta[contract.DetailsFetchedAt])
 				}
 			}
 			st := sim.Stats()
@@ -140,8 +141,8 @@ func TestDetailsAreKeptUntilDue(t *testing.T) {
 		if isChanged {
 			wantCount, wantStatus = 2, "fetched"
 		}
-		if counts[id] != wantCount || m.meta[metaDetails] != wantStatus {
-			t.Fatalf("device %d: fetched %d times, %s=%v; want %d, %s", i, counts[id], metaDetails, m.meta[metaDetails], wantCount, wantStatus)
+		if counts[id] != wantCount || m.meta[contract.Details] != wantStatus {
+			t.Fatalf("device %d: fetched %d times, %s=%v; want %d, %s", i, counts[id], contract.Details, m.meta[contract.Details], wantCount, wantStatus)
 		}
 		switch {
 		case i >= 20 && i < 30:
@@ -153,16 +154,16 @@ func TestDetailsAreKeptUntilDue(t *testing.T) {
 				t.Fatalf("device %d:\n got %s\nwant %s", i, m.body, want)
 			}
 		}
-		if !isChanged && m.meta[metaDetailsFetchedAt] != first[i].meta[metaDetailsFetchedAt] {
-			t.Fatalf("device %d: kept details fetched at %v, the first sync fetched them at %v", i, m.meta[metaDetailsFetchedAt], first[i].meta[metaDetailsFetchedAt])
+		if !isChanged && m.meta[contract.DetailsFetchedAt] != first[i].meta[contract.DetailsFetchedAt] {
+			t.Fatalf("device %d: kept details fetched at %v, the first sync fetched them at %v", i, m.meta[contract.DetailsFetchedAt], first[i].meta[contract.DetailsFetchedAt])
 		}
 	}
 
 	t.Setenv(envDetailsClockShift, "169h")
 	third := sync()
 	for i, m := range third {
-		if m.meta[metaDetails] != "fetched" {
-			t.Fatalf("device %d: %s=%v past max_age", i, metaDetails, m.meta[metaDetails])
+		if m.meta[contract.Details] != "fetched" {
+			t.Fatalf("device %d: %s=%v past max_age", i, contract.Details, m.meta[contract.Details])
 		}
 		if want := wantDevice(t, sim, i, false, fetched); string(m.body) != string(want) {
 			t.Fatalf("device %d after max_age:\n got %s\nwant %s", i, m.body, want)
@@ -209,11 +210,11 @@ func TestDetailsOfDevicesGoneSinceTheListAreNotFailures(t *testing.T) {
 	for i, m := range got {
 		gone := i == 3 || i == 77 || i == 299
 		switch {
-		case gone && (m.meta[metaDetails] != "gone" || m.meta[metaDetailsFetchedAt] != nil):
+		case gone && (m.meta[contract.Details] != "gone" || m.meta[contract.DetailsFetchedAt] != nil):
 			t.Errorf("device %d: %v, want gone without a fetch time", i, m.meta)
 		case gone && string(m.body) != string(sim.EmittedDevice(i, false, false)):
 			t.Errorf("device %d: the list version with nulls expected, got %s", i, m.body)
-		case !gone && m.meta[metaDetails] != "fetched":
+		case !gone && m.meta[contract.Details] != "fetched":
 			t.Errorf("device %d: %v", i, m.meta)
 		}
 	}
@@ -250,7 +251,7 @@ func TestDetailsThatFailAreCountedAndTheDevicesStillDelivered(t *testing.T) {
 				t.Fatalf("%d devices, %v\n%s", len(got), failure, logs)
 			}
 			for _, i := range []int{5, 6, 150} {
-				if got[i].meta[metaDetails] != "failed" || got[i].meta[metaDetailsFetchedAt] != nil || string(got[i].body) != string(sim.EmittedDevice(i, false, false)) {
+				if got[i].meta[contract.Details] != "failed" || got[i].meta[contract.DetailsFetchedAt] != nil || string(got[i].body) != string(sim.EmittedDevice(i, false, false)) {
 					t.Errorf("device %d: %v %s", i, got[i].meta, got[i].body)
 				}
 			}
@@ -313,7 +314,7 @@ func TestDetailsOfAnInterruptedSyncAreNotFetchedAgain(t *testing.T) {
 		id := deviceID(t, m.body)
 		i := indexOf(sim, id)
 		if want := wantDevice(t, sim, i, false, fetched); string(m.body) != string(want) {
-			t.Fatalf("device %d after the restart (%v):\n got %s\nwant %s", i, m.meta[metaDetails], m.body, want)
+			t.Fatalf("device %d after the restart (%v):\n got %s\nwant %s", i, m.meta[contract.Details], m.body, want)
 		}
 	}
 	counts := sim.DetailFetches()
@@ -335,8 +336,8 @@ func TestDetailsOfAnInterruptedSyncAreNotFetchedAgain(t *testing.T) {
 		t.Fatalf("the sync after the resumed one: %d messages, %v\n%s", len(third.got), third.failure, third.logs)
 	}
 	for _, m := range third.got {
-		if m.meta[metaDetails] != "kept" {
-			t.Fatalf("device %s after the resumed sync: %s=%v, want kept\n%s", deviceID(t, m.body), metaDetails, m.meta[metaDetails], m.body)
+		if m.meta[contract.Details] != "kept" {
+			t.Fatalf("device %s after the resumed sync: %s=%v, want kept\n%s", deviceID(t, m.body), contract.Details, m.meta[contract.Details], m.body)
 		}
 	}
 	if len(sim.DetailFetches()) != n || sim.Stats().DetailGets != n {
@@ -403,8 +404,8 @@ func TestASecretNoLongerNamedIsNeverEmittedAgain(t *testing.T) {
 	}
 	second := run("[ notes ]")
 	for i, m := range second {
-		if !strings.Contains(string(m.body), `"activationLockBypassCode":null`) || m.meta[metaDetails] != "failed" {
-			t.Fatalf("device %d (%v): %s", i, m.meta[metaDetails], m.body)
+		if !strings.Contains(string(m.body), `"activationLockBypassCode":null`) || m.meta[contract.Details] != "failed" {
+			t.Fatalf("device %d (%v): %s", i, m.meta[contract.Details], m.body)
 		}
 		want := members(t, sim.DeviceDetails(i, false))
 		for _, kv := range want {

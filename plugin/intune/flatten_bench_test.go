@@ -5,6 +5,8 @@ import (
 	"testing"
 
 	"github.com/benthosdev/benthos/v4/public/service"
+
+	"github.com/intune-benthos/intune-benthos/plugin/intune/contract"
 )
 
 // BenchmarkFlatten is intune_flatten's cost per device (graphsim's devices,
@@ -21,10 +23,10 @@ func BenchmarkFlatten(b *testing.B) {
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		msg := service.NewMessage(devices[i%len(devices)])
-		msg.MetaSetMut(metaSyncID, "s")
-		msg.MetaSetMut(metaSyncStartedAt, "2026-11-30T18:00:00Z")
-		msg.MetaSetMut(metaOperation, opUpsert)
-		msg.MetaSetMut(metaDeviceID, "d")
+		msg.MetaSetMut(contract.SyncID, "s")
+		msg.MetaSetMut(contract.SyncStartedAt, "2026-11-30T18:00:00Z")
+		msg.MetaSetMut(contract.Operation, contract.OpUpsert)
+		msg.MetaSetMut(contract.DeviceID, "d")
 		if _, err := p.Process(context.Background(), msg); err != nil {
 			b.Fatal(err)
 		}

@@ -7,6 +7,7 @@ import (
 	"github.com/benthosdev/benthos/v4/public/service"
 
 	"github.com/intune-benthos/intune-benthos/plugin/graph"
+	"github.com/intune-benthos/intune-benthos/plugin/intune/contract"
 	"github.com/intune-benthos/intune-benthos/plugin/intune/schema"
 )
 
@@ -82,11 +83,11 @@ func (p *flattenProcessor) Process(_ context.Context, msg *service.Message) (ser
 	if err != nil {
 		return nil, err
 	}
-	syncID, _ := msg.MetaGet(metaSyncID)
-	startedAt, _ := msg.MetaGet(metaSyncStartedAt)
-	tenant, _ := msg.MetaGet(metaTenantID)
-	if op, _ := msg.MetaGet(metaOperation); op == opDelete {
-		id, _ := msg.MetaGet(metaDeviceID)
+	syncID, _ := msg.MetaGet(contract.SyncID)
+	startedAt, _ := msg.MetaGet(contract.SyncStartedAt)
+	tenant, _ := msg.MetaGet(contract.TenantID)
+	if op, _ := msg.MetaGet(contract.Operation); op == contract.OpDelete {
+		id, _ := msg.MetaGet(contract.DeviceID)
 		row := append([]byte(`{"id":`), appendJSONString(nil, id)...)
 		row = append(row, `,"`+schema.DeletedColumn+`":true`...)
 		msg.SetBytes(p.appendSync(row, tenant, syncID, startedAt))
@@ -103,7 +104,7 @@ func (p *flattenProcessor) Process(_ context.Context, msg *service.Message) (ser
 		if col, ok := lookup.find(key); ok && !escaped {
 			kind, name = col.Kind, col.Name
 			if !schema.Fits(kind, value) {
-				id, _ := msg.MetaGet(metaDeviceID)
+				id, _ := msg.MetaGet(contract.DeviceID)
 				p.report.reportMismatch(syncID, id, col, value)
 				value = jsonNull
 			}
@@ -133,7 +134,7 @@ func (p *flattenProcessor) Process(_ context.Context, msg *service.Message) (ser
 		row = p.appendValue(row, kind, value)
 	})
 	if err != nil {
-		id, _ := msg.MetaGet(metaDeviceID)
+		id, _ := msg.MetaGet(contract.DeviceID)
 		return nil, fmt.Errorf("device %s is not a JSON object: %w", id, err)
 	}
 	if len(unmapped) > 0 {
@@ -152,7 +153,7 @@ func (p *flattenProcessor) Process(_ context.Context, msg *service.Message) (ser
 		}
 	}
 	row = append(row, `,"`+schema.DetailsFetchedAtColumn+`":`...)
-	if at, ok := msg.MetaGet(metaDetailsFetchedAt); ok {
+	if at, ok := msg.MetaGet(contract.DetailsFetchedAt); ok {
 		row = appendJSONString(row, at)
 	} else {
 		row = append(row, jsonNull...)

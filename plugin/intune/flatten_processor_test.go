@@ -12,6 +12,7 @@ import (
 	"github.com/benthosdev/benthos/v4/public/service"
 
 	"github.com/intune-benthos/intune-benthos/internal/graphsim"
+	"github.com/intune-benthos/intune-benthos/plugin/intune/contract"
 	"github.com/intune-benthos/intune-benthos/plugin/intune/schema"
 )
 
@@ -50,13 +51,13 @@ func newFlatten(t *testing.T, conf string) (*flattenProcessor, *warnings) {
 // deviceMessage is a device as the input emits it.
 func deviceMessage(body []byte, syncID, op string) *service.Message {
 	msg := service.NewMessage(body)
-	msg.MetaSetMut(metaTenantID, "t-1")
-	msg.MetaSetMut(metaSyncID, syncID)
-	msg.MetaSetMut(metaSyncStartedAt, "2026-11-30T18:00:00Z")
-	msg.MetaSetMut(metaOperation, op)
+	msg.MetaSetMut(contract.TenantID, "t-1")
+	msg.MetaSetMut(contract.SyncID, syncID)
+	msg.MetaSetMut(contract.SyncStartedAt, "2026-11-30T18:00:00Z")
+	msg.MetaSetMut(contract.Operation, op)
 	var d struct{ ID string }
 	_ = json.Unmarshal(body, &d)
-	msg.MetaSetMut(metaDeviceID, d.ID)
+	msg.MetaSetMut(contract.DeviceID, d.ID)
 	return msg
 }
 
@@ -84,7 +85,7 @@ func TestFlattenWritesEveryPropertyAsItsColumnAndTheWholeDevice(t *testing.T) {
 		nevers, bigInts := 0, 0
 		for i := 0; i < 300; i++ {
 			device := sim.Device(i)
-			row := flattenOne(t, p, deviceMessage(device, "s1", opUpsert))
+			row := flattenOne(t, p, deviceMessage(device, "s1", contract.OpUpsert))
 			var props map[string]json.RawMessage
 			if err := json.Unmarshal(device, &props); err != nil {
 				t.Fatal(err)
@@ -152,7 +153,7 @@ func TestFlattenNamesNewPropertiesOncePerSyncAndKeepsThem(t *testing.T) {
 	one := `,"configurationManagerClientHealthState":{"tpmVersion":"2.0"},"chassisType":"laptop","lastLogonDateTime":"2026-11-20T08:00:00.1234567Z","nullSoFar":null`
 	for _, sync := range []string{"s1", "s1", "s1", "s2", "s2"} {
 		{
-			row := flattenOne(t, p, deviceMessage(device(one), sync, opUpsert))
+			row := flattenOne(t, p, deviceMessage(device(one), sync, contract.OpUpsert))
 			if string(row["configuration_manager_client_health_state"]) != `"{\"tpmVersion\":\"2.0\"}"` || string(row["chassis_type"]) != `"laptop"` ||
 				string(row["last_logon_date_time"]) != `"2026-11-20T08:00:00.123456Z"` || string(row["null_so_far"]) != "null" {
 				t.Fatalf("row %v", row)
@@ -177,8 +178,8 @@ func TestFlattenNamesNewPropertiesOncePerSyncAndKeepsThem(t *testing.T) {
 		}
 	}
 	// A property first seen later in a sync is named then, once.
-	flattenOne(t, p, deviceMessage(device(one+`,"later":1`), "s2", opUpsert))
-	flattenOne(t, p, deviceMessage(device(one+`,"later":2`), "s2", opUpsert))
+	flattenOne(t, p, deviceMessage(device(one+`,"later":1`), "s2", contract.OpUpsert))
+	flattenOne(t, p, deviceMessage(device(one+`,"later":2`), "s2", contract.OpUpsert))
 	if lines = w.all(); len(lines) != 3 || !strings.Contains(lines[2], "later (int64)") || strings.Contains(lines[2], "chassisType") {
 		t.Fatalf("lines %q", lines)
 	}
@@ -187,7 +188,7 @@ func TestFlattenNamesNewPropertiesOncePerSyncAndKeepsThem(t *testing.T) {
 func TestFlattenNullsValuesTheirColumnCannotHoldAndSaysSoWithoutTheValue(t *testing.T) {
 	p, w := newFlatten(t, "nested: json")
 	body := []byte(`{"id":"d9","isEncrypted":"secret-ish","totalStorageSpaceInBytes":1.5,"enrolledDateTime":"yesterday","deviceName":true,"deviceActionResults":"none"}`)
-	row := flattenOne(t, p, deviceMessage(body, "s1", opUpsert))
+	row := flattenOne(t, p, deviceMessage(body, "s1", contract.OpUpsert))
 	for col, want := range map[string]string{"is_encrypted": "null", "total_storage_space_in_bytes": "null", "enrolled_date_time": "null", "device_name": "true", "device_action_results": `"none"`} {
 		if string(row[col]) != want {
 			t.Errorf("%s = %s, want %s", col, row[col], want)
@@ -209,7 +210,7 @@ func TestFlattenNullsValuesTheirColumnCannotHoldAndSaysSoWithoutTheValue(t *test
 
 func TestFlattenTurnsADeletionIntoADeletedRow(t *testing.T) {
 	p, _ := newFlatten(t, "{}")
-	msg := deviceMessage([]byte(`{"id":"gone-1","@removed":{"reason":"deleted"}}`), "s3", opDelete)
+	msg := deviceMessage([]byte(`{"id":"gone-1","@removed":{"reason":"deleted"}}`), "s3", contract.OpDelete)
 	row := flattenOne(t, p, msg)
 	if string(row["id"]) != `"gone-1"` || string(row["_deleted"]) != "true" || string(row["_sync_id"]) != `"s3"` || string(row["tenant_id"]) != `"t-1"` || len(row) != 5 {
 		t.Fatalf("row %v", row)
@@ -220,7 +221,7 @@ func TestFlattenTurnsADeletionIntoADeletedRow(t *testing.T) {
 // written over it: it stays in _raw only, and the log says why.
 func TestFlattenKeepsAPropertyWhoseColumnIsTakenOutOfTheRow(t *testing.T) {
 	p, w := newFlatten(t, "nested: text")
-	row := flattenOne(t, p, deviceMessage([]byte(`{"id":"d1","azureADDeviceId":"real","azureAdDeviceId":"impostor"}`), "s1", opUpsert))
+	row := flattenOne(t, p, deviceMessage([]byte(`{"id":"d1","azureADDeviceId":"real","azureAdDeviceId":"impostor"}`), "s1", contract.OpUpsert))
 	if string(row["azure_ad_device_id"]) != `"real"` {
 		t.Fatalf("azure_ad_device_id = %s", row["azure_ad_device_id"])
 	}
@@ -231,8 +232,8 @@ func TestFlattenKeepsAPropertyWhoseColumnIsTakenOutOfTheRow(t *testing.T) {
 
 func TestFlattenWritesWhenTheDetailsWereFetched(t *testing.T) {
 	p, _ := newFlatten(t, "nested: json")
-	msg := deviceMessage([]byte(`{"id":"d1","physicalMemoryInBytes":17179869184}`), "s1", opUpsert)
-	msg.MetaSetMut(metaDetailsFetchedAt, "2026-12-01T10:00:00Z")
+	msg := deviceMessage([]byte(`{"id":"d1","physicalMemoryInBytes":17179869184}`), "s1", contract.OpUpsert)
+	msg.MetaSetMut(contract.DetailsFetchedAt, "2026-12-01T10:00:00Z")
 	row := flattenOne(t, p, msg)
 	if string(row["_details_fetched_at"]) != `"2026-12-01T10:00:00Z"` || string(row["physical_memory_in_bytes"]) != "17179869184" {
 		t.Errorf("row %v", row)

@@ -15,6 +15,7 @@ import (
 	"github.com/benthosdev/benthos/v4/public/service"
 
 	"github.com/intune-benthos/intune-benthos/internal/graphsim"
+	"github.com/intune-benthos/intune-benthos/plugin/intune/contract"
 )
 
 // The harness every test of this package runs a stream with: a simulated
@@ -273,7 +274,7 @@ func runIntervalSyncs(t *testing.T, inputConf string, onDevice func(run *interva
 	t.Helper()
 	run := &intervalRun{perSync: map[string]int{}}
 	res := streamTest{input: inputConf, timeout: time.Minute, until: func(got []received) bool {
-		id := got[len(got)-1].meta[metaSyncID].(string)
+		id := got[len(got)-1].meta[contract.SyncID].(string)
 		if run.perSync[id] == 0 {
 			run.order = append(run.order, id)
 		}

@@ -9,6 +9,7 @@ import (
 	"github.com/benthosdev/benthos/v4/public/service"
 
 	"github.com/intune-benthos/intune-benthos/plugin/graph"
+	"github.com/intune-benthos/intune-benthos/plugin/intune/contract"
 )
 
 func init() {
@@ -127,7 +128,7 @@ func newTenantInput(c inputConfig, mgr *service.Resources, tenant string) (*mana
 	}
 	if c.tenants.enabled() {
 		// Tenants sync side by side: each line says whose it is.
-		in.log = in.log.With(metaTenantID, tenant)
+		in.log = in.log.With(contract.TenantID, tenant)
 	}
 	var err error
 	if in.client, err = c.newClient(in.metrics, retryLogger(in.log, in.redact, in.metrics)); err != nil {
@@ -172,19 +173,19 @@ func (in *managedDevicesInput) Read(ctx context.Context) (*service.Message, serv
 	return in.bg.read(ctx, func(cur pageItem, i int) (*service.Message, service.AckFunc) {
 		msg := service.NewMessage(cur.bodies[i])
 		// The values are boxed once per page, not once per device.
-		msg.MetaSetMut(metaTenantID, cur.run.tenantMeta)
-		msg.MetaSetMut(metaSyncID, cur.run.idMeta)
-		msg.MetaSetMut(metaSyncStartedAt, cur.run.startedAtMeta)
-		msg.MetaSetMut(metaPage, cur.pageMeta)
-		msg.MetaSetMut(metaAPIVersion, cur.run.apiVersionMeta)
-		msg.MetaSetMut(metaOperation, cur.operation)
+		msg.MetaSetMut(contract.TenantID, cur.run.tenantMeta)
+		msg.MetaSetMut(contract.SyncID, cur.run.idMeta)
+		msg.MetaSetMut(contract.SyncStartedAt, cur.run.startedAtMeta)
+		msg.MetaSetMut(contract.Page, cur.pageMeta)
+		msg.MetaSetMut(contract.APIVersion, cur.run.apiVersionMeta)
+		msg.MetaSetMut(contract.Operation, cur.operation)
 		if cur.ids != nil && cur.ids[i] != nil {
-			msg.MetaSetMut(metaDeviceID, cur.ids[i])
+			msg.MetaSetMut(contract.DeviceID, cur.ids[i])
 		}
 		if cur.detailsStatus != nil {
-			msg.MetaSetMut(metaDetails, cur.detailsStatus[i])
+			msg.MetaSetMut(contract.Details, cur.detailsStatus[i])
 			if cur.detailsAt[i] != nil {
-				msg.MetaSetMut(metaDetailsFetchedAt, cur.detailsAt[i])
+				msg.MetaSetMut(contract.DetailsFetchedAt, cur.detailsAt[i])
 			}
 		}
 		return msg, cur.acks.ack

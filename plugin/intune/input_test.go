@@ -11,6 +11,7 @@ import (
 	"github.com/benthosdev/benthos/v4/public/service"
 
 	"github.com/intune-benthos/intune-benthos/internal/graphsim"
+	"github.com/intune-benthos/intune-benthos/plugin/intune/contract"
 )
 
 func TestSyncDeliversEveryDeviceExactlyOnceAndUnchanged(t *testing.T) {
@@ -22,24 +23,24 @@ func TestSyncDeliversEveryDeviceExactlyOnceAndUnchanged(t *testing.T) {
 	if len(got) != 2345 {
 		t.Fatalf("got %d devices, want 2345", len(got))
 	}
-	syncID := got[0].meta[metaSyncID]
-	started, _ := got[0].meta[metaSyncStartedAt].(string)
+	syncID := got[0].meta[contract.SyncID]
+	started, _ := got[0].meta[contract.SyncStartedAt].(string)
 	if _, err := time.Parse(time.RFC3339, started); err != nil {
-		t.Errorf("%s = %q is not RFC 3339", metaSyncStartedAt, started)
+		t.Errorf("%s = %q is not RFC 3339", contract.SyncStartedAt, started)
 	}
 	bigInts := 0
 	for i, m := range got {
 		if want := sim.EmittedDevice(i, false, false); !bytes.Equal(m.body, want) {
 			t.Fatalf("device %d differs from what Graph sent:\n got %s\nwant %s", i, m.body, want)
 		}
-		if m.meta[metaSyncID] != syncID || m.meta[metaSyncStartedAt] != started {
+		if m.meta[contract.SyncID] != syncID || m.meta[contract.SyncStartedAt] != started {
 			t.Fatalf("device %d: sync metadata %v differs from the first device's", i, m.meta)
 		}
-		if page := fmt.Sprint(m.meta[metaPage]); page != fmt.Sprint(i/1000+1) {
-			t.Fatalf("device %d: %s = %s, want %d", i, metaPage, page, i/1000+1)
+		if page := fmt.Sprint(m.meta[contract.Page]); page != fmt.Sprint(i/1000+1) {
+			t.Fatalf("device %d: %s = %s, want %d", i, contract.Page, page, i/1000+1)
 		}
-		if m.meta[metaAPIVersion] != "v1.0" {
-			t.Fatalf("device %d: %s = %v", i, metaAPIVersion, m.meta[metaAPIVersion])
+		if m.meta[contract.APIVersion] != "v1.0" {
+			t.Fatalf("device %d: %s = %v", i, contract.APIVersion, m.meta[contract.APIVersion])
 		}
 		if storageAbove2To53(t, m.body) {
 			bigInts++
@@ -92,7 +93,7 @@ func TestSyncWithSelectFilterAndPageSize(t *testing.T) {
 			t.Fatalf("device %d = %s, want id %s with only the selected properties", i, m.body, want[i])
 		}
 	}
-	if last := fmt.Sprint(got[len(got)-1].meta[metaPage]); last != fmt.Sprint((len(want)+99)/100) {
+	if last := fmt.Sprint(got[len(got)-1].meta[contract.Page]); last != fmt.Sprint((len(want)+99)/100) {
 		t.Errorf("last page %s, want %d pages of 100", last, (len(want)+99)/100)
 	}
 }

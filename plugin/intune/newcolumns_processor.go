@@ -11,6 +11,7 @@ import (
 	"github.com/benthosdev/benthos/v4/public/service"
 
 	"github.com/intune-benthos/intune-benthos/plugin/graph"
+	"github.com/intune-benthos/intune-benthos/plugin/intune/contract"
 	"github.com/intune-benthos/intune-benthos/plugin/intune/schema"
 )
 
@@ -144,14 +145,14 @@ func newNewColumnsProcessor(conf *service.ParsedConfig, mgr *service.Resources) 
 }
 
 func (p *newColumnsProcessor) Process(ctx context.Context, msg *service.Message) (service.MessageBatch, error) {
-	if op, _ := msg.MetaGet(metaOperation); op == opDelete {
+	if op, _ := msg.MetaGet(contract.Operation); op == contract.OpDelete {
 		return service.MessageBatch{msg}, nil
 	}
 	body, err := msg.AsBytes()
 	if err != nil {
 		return service.MessageBatch{msg}, nil
 	}
-	syncID, _ := msg.MetaGet(metaSyncID)
+	syncID, _ := msg.MetaGet(contract.SyncID)
 	tableCols := p.tableColumns(ctx)
 
 	var unmapped []unmappedProperty
@@ -160,7 +161,7 @@ func (p *newColumnsProcessor) Process(ctx context.Context, msg *service.Message)
 	err = graph.EachMember(body, func(key []byte, escaped bool, value []byte) {
 		if col, ok := lookup.find(key); ok && !escaped {
 			if !schema.Fits(col.Kind, value) {
-				id, _ := msg.MetaGet(metaDeviceID)
+				id, _ := msg.MetaGet(contract.DeviceID)
 				p.report.reportMismatch(syncID, id, col, value)
 			}
 			if tableCols != nil && !tableCols[col.Name] {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/intune-benthos/intune-benthos/internal/graphsim"
 	"github.com/intune-benthos/intune-benthos/internal/testdb"
+	"github.com/intune-benthos/intune-benthos/plugin/intune/contract"
 	"github.com/intune-benthos/intune-benthos/plugin/intune/schema"
 )
 
@@ -90,7 +91,7 @@ func (tt testTable) newProcessor(t *testing.T, addColumns bool) (*newColumnsProc
 
 func process(t *testing.T, p service.Processor, device []byte, syncID string) {
 	t.Helper()
-	msg := deviceMessage(device, syncID, opUpsert)
+	msg := deviceMessage(device, syncID, contract.OpUpsert)
 	out, err := p.Process(context.Background(), msg)
 	if err != nil || len(out) != 1 || out[0] != msg {
 		t.Fatalf("Process: %v, %v", out, err)

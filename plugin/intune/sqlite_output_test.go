@@ -12,6 +12,7 @@ import (
 	"github.com/benthosdev/benthos/v4/public/service"
 
 	"github.com/intune-benthos/intune-benthos/internal/graphsim"
+	"github.com/intune-benthos/intune-benthos/plugin/intune/contract"
 	"github.com/intune-benthos/intune-benthos/plugin/intune/schema"
 )
 
@@ -45,10 +46,10 @@ func newTestSQLiteOutput(t *testing.T, initStatement string) (*sqliteOutput, *sq
 // sqliteDeviceMessage is a device as intune_managed_devices emits it.
 func sqliteDeviceMessage(id, syncID string, body []byte) *service.Message {
 	msg := service.NewMessage(body)
-	msg.MetaSetMut(metaTenantID, sqliteTestTenant)
-	msg.MetaSetMut(metaDeviceID, id)
-	msg.MetaSetMut(metaSyncID, syncID)
-	msg.MetaSetMut(metaSyncStartedAt, "2026-12-08T01:00:00Z")
+	msg.MetaSetMut(contract.TenantID, sqliteTestTenant)
+	msg.MetaSetMut(contract.DeviceID, id)
+	msg.MetaSetMut(contract.SyncID, syncID)
+	msg.MetaSetMut(contract.SyncStartedAt, "2026-12-08T01:00:00Z")
 	return msg
 }
 
@@ -92,7 +93,7 @@ func TestSQLiteOutputComputesWhatSQLiteExpressionsCompute(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, msg := range batch {
-		id, _ := msg.MetaGet(metaDeviceID)
+		id, _ := msg.MetaGet(contract.DeviceID)
 		body, _ := msg.AsBytes()
 		if _, err := db.Exec(`INSERT INTO expected (id, _raw) VALUES (?, ?)`, id, string(body)); err != nil {
 			t.Fatal(err)
@@ -144,7 +145,7 @@ func TestSQLiteOutputUpdatesADeviceInPlace(t *testing.T) {
 	out, db, _ := newTestSQLiteOutput(t, schema.CreateTable("sqlite", "managed_devices", ""))
 	ctx := context.Background()
 	first := sqliteDeviceMessage("d1", "s1", []byte(`{"id":"d1","deviceName":"old","osVersion":"10"}`))
-	first.MetaSetMut(metaDetailsFetchedAt, "2026-12-01T00:00:00Z")
+	first.MetaSetMut(contract.DetailsFetchedAt, "2026-12-01T00:00:00Z")
 	if err := out.WriteBatch(ctx, service.MessageBatch{first}); err != nil {
 		t.Fatal(err)
 	}

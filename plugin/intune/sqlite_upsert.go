@@ -9,6 +9,7 @@ import (
 
 	"github.com/benthosdev/benthos/v4/public/service"
 
+	"github.com/intune-benthos/intune-benthos/plugin/intune/contract"
 	"github.com/intune-benthos/intune-benthos/plugin/intune/schema"
 )
 
@@ -41,12 +42,12 @@ func metaOr(key string, missing any) func(*service.Message, []byte) any {
 // sqliteWrittenFrom says where each column the output writes, besides the
 // schema's, comes from.
 var sqliteWrittenFrom = map[string]func(*service.Message, []byte) any{
-	schema.TenantIDColumn:         metaOr(metaTenantID, ""),
-	"id":                          metaOr(metaDeviceID, nil),
+	schema.TenantIDColumn:         metaOr(contract.TenantID, ""),
+	"id":                          metaOr(contract.DeviceID, nil),
 	schema.RawColumn:              func(_ *service.Message, body []byte) any { return boundView(body) },
-	schema.SyncIDColumn:           metaOr(metaSyncID, nil),
-	schema.SyncedAtColumn:         metaOr(metaSyncStartedAt, nil),
-	schema.DetailsFetchedAtColumn: metaOr(metaDetailsFetchedAt, nil),
+	schema.SyncIDColumn:           metaOr(contract.SyncID, nil),
+	schema.SyncedAtColumn:         metaOr(contract.SyncStartedAt, nil),
+	schema.DetailsFetchedAtColumn: metaOr(contract.DetailsFetchedAt, nil),
 	schema.DeletedColumn:          func(*service.Message, []byte) any { return int64(0) },
 }
 
@@ -169,8 +170,8 @@ func (u *sqliteUpsert) write(ctx context.Context, db *sql.DB, batch service.Mess
 
 // fill sets args to the row of one device.
 func (u *sqliteUpsert) fill(msg *service.Message, args []any, report *propertyReport) error {
-	id, _ := msg.MetaGet(metaDeviceID)
-	if op, _ := msg.MetaGet(metaOperation); op == opDelete {
+	id, _ := msg.MetaGet(contract.DeviceID)
+	if op, _ := msg.MetaGet(contract.Operation); op == contract.OpDelete {
 		return fmt.Errorf("device %s: %w: a deletion, which intune_sqlite does not write (route it to a statement of its own)", id, errUnreadableDevice)
 	}
 	body, err := msg.AsBytes()
@@ -180,7 +181,7 @@ func (u *sqliteUpsert) fill(msg *service.Message, args []any, report *propertyRe
 	for _, a := range u.metaArgs {
 		args[a.at] = a.from(msg, body)
 	}
-	syncID, _ := msg.MetaGet(metaSyncID)
+	syncID, _ := msg.MetaGet(contract.SyncID)
 	err = sqliteRow(body, u.slots, args, func(col *schema.Column, value []byte) {
 		report.reportMismatch(syncID, id, col, value)
 	})

@@ -12,19 +12,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/intune-benthos/intune-benthos/plugin/graph"
-)
-
-const (
-	metaTenantID      = "intune_tenant_id"
-	metaSyncID        = "intune_sync_id"
-	metaSyncStartedAt = "intune_sync_started_at"
-	metaPage          = "intune_page"
-	metaAPIVersion    = "intune_api_version"
-	metaOperation     = "intune_operation"
-	metaDeviceID      = "intune_device_id"
-
-	metaDetails          = "intune_details"            // fetched, kept, failed or gone (with details)
-	metaDetailsFetchedAt = "intune_details_fetched_at" // when the device's details were fetched, RFC 3339 (UTC)
+	"github.com/intune-benthos/intune-benthos/plugin/intune/contract"
 )
 
 // progressEvery is how often, at most, progress is logged at INFO; every
@@ -334,7 +322,7 @@ func (in *managedDevicesInput) sendPages(ctx context.Context, out *syncOutbox, r
 		if len(item.bodies) == 0 {
 			continue
 		}
-		in.metrics.emitted.Incr(int64(len(item.bodies)), opUpsert)
+		in.metrics.emitted.Incr(int64(len(item.bodies)), contract.OpUpsert)
 		if err := out.send(item); err != nil {
 			return err
 		}
@@ -529,7 +517,7 @@ func (in *managedDevicesInput) sendDeletions(out *syncOutbox, run *syncRun) erro
 		return nil
 	}
 	run.deletions = len(tombstones)
-	in.metrics.emitted.Incr(int64(len(tombstones)), opDelete)
+	in.metrics.emitted.Incr(int64(len(tombstones)), contract.OpDelete)
 	return out.sendAfterPages(pageItem{bodies: tombstones, ids: ids, operation: opDeleteMeta})
 }
 

@@ -14,6 +14,7 @@ import (
 
 	"github.com/intune-benthos/intune-benthos/internal/graphsim"
 	"github.com/intune-benthos/intune-benthos/internal/testdb"
+	"github.com/intune-benthos/intune-benthos/plugin/intune/contract"
 	"github.com/intune-benthos/intune-benthos/plugin/intune/schema"
 )
 
@@ -315,7 +316,7 @@ func TestSQLiteGeneratedDeviceColumnsOfAnEarlierReleaseBecomePlain(t *testing.T)
 	}
 	defer out.Close(context.Background())
 	msg := sqliteDeviceMessage(id, "sync-2", []byte(`{"id":"`+id+`","deviceName":"renamed","isEncrypted":true}`))
-	msg.MetaSetMut(metaTenantID, legacyTenant)
+	msg.MetaSetMut(contract.TenantID, legacyTenant)
 	if err := out.WriteBatch(context.Background(), service.MessageBatch{msg}); err != nil {
 		t.Fatal(err)
 	}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/intune-benthos/intune-benthos/internal/graphsim"
+	"github.com/intune-benthos/intune-benthos/plugin/intune/contract"
 )
 
 // startTenants serves count simulated tenants for the test's lifetime.
@@ -55,7 +56,7 @@ func TestTenantsAreReadSideBySideAndAFailingOneStopsNoOther(t *testing.T) {
 
 	byTenant := map[string]map[string]int{}
 	for _, m := range res.got {
-		tenant, _ := m.meta[metaTenantID].(string)
+		tenant, _ := m.meta[contract.TenantID].(string)
 		if byTenant[tenant] == nil {
 			byTenant[tenant] = map[string]int{}
 		}
@@ -128,8 +129,8 @@ func TestDetectedAppsOfEachTenantCarryTheirTenant(t *testing.T) {
 	res := streamTest{input: conf}.run(t)
 	perTenant := map[string]map[string]int{}
 	for _, m := range res.got {
-		tenant, _ := m.meta[metaTenantID].(string)
-		entity, _ := m.meta[metaEntity].(string)
+		tenant, _ := m.meta[contract.TenantID].(string)
+		entity, _ := m.meta[contract.Entity].(string)
 		if perTenant[tenant] == nil {
 			perTenant[tenant] = map[string]int{}
 		}
@@ -143,7 +144,7 @@ func TestDetectedAppsOfEachTenantCarryTheirTenant(t *testing.T) {
 			}
 			continue
 		}
-		if got[entityDetectedApp] == 0 || got[entityDeviceApp] == 0 {
+		if got[contract.EntityDetectedApp] == 0 || got[contract.EntityDeviceApp] == 0 {
 			t.Errorf("tenant %d delivered %v, want its apps and pairs", i, got)
 		}
 	}
@@ -184,7 +185,7 @@ func TestTenantsFileCertificateIsUsedForItsTenantOnly(t *testing.T) {
 	res := streamTest{input: conf}.run(t)
 	per := map[string]int{}
 	for _, m := range res.got {
-		tenant, _ := m.meta[metaTenantID].(string)
+		tenant, _ := m.meta[contract.TenantID].(string)
 		per[tenant]++
 	}
 	if per[ids[0]] != 30 || per[ids[1]] != 30 || len(per) != 2 {
@@ -230,7 +231,7 @@ func testOverlappingShards(t *testing.T, cache string) {
 		res := <-results
 		seen := map[string]bool{}
 		for _, m := range res.got {
-			tenant, _ := m.meta[metaTenantID].(string)
+			tenant, _ := m.meta[contract.TenantID].(string)
 			seen[tenant] = true
 		}
 		for tenant := range seen {

@@ -4,6 +4,8 @@ import (
 	"context"
 
 	"github.com/benthosdev/benthos/v4/public/service"
+
+	"github.com/intune-benthos/intune-benthos/plugin/intune/contract"
 )
 
 // Kafka's log compaction drops a key when its latest record has a null
@@ -17,7 +19,7 @@ func init() {
 		Summary("Gives each deletion emitted by `intune_managed_devices` (metadata `intune_operation: delete`) a null body, so that `kafka_franz` sends a Kafka tombstone for its key.").
 		Field(service.NewStringField("operation").
 			Description("The `intune_operation` value whose messages become tombstones.").
-			Default(opDelete).
+			Default(contract.OpDelete).
 			Advanced())
 	err := service.RegisterProcessor("intune_kafka_tombstones", spec,
 		func(conf *service.ParsedConfig, _ *service.Resources) (service.Processor, error) {
@@ -35,7 +37,7 @@ func init() {
 type tombstoneProcessor struct{ operation string }
 
 func (p tombstoneProcessor) Process(_ context.Context, msg *service.Message) (service.MessageBatch, error) {
-	if op, ok := msg.MetaGet(metaOperation); ok && op == p.operation {
+	if op, ok := msg.MetaGet(contract.Operation); ok && op == p.operation {
 		msg.SetBytes(nil)
 	}
 	return service.MessageBatch{msg}, nil
