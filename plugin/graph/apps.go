@@ -14,28 +14,25 @@ import (
 // managedDevices" of a detectedApp, beta "List detectedApps" of a
 // managedDevice).
 const (
-	detectedAppsPath = "/deviceManagement/detectedApps"
+	// DetectedAppsPath is the detected apps' collection, relative to
+	// {graph}/{api_version}.
+	DetectedAppsPath = "/deviceManagement/detectedApps"
 	// RelationshipPageSize is the page size this client asks of the two
 	// relationships ($top), so that a client can count its requests before
 	// it sends them.
 	RelationshipPageSize = 1000
 )
 
-// DetectedAppsURL lists the tenant's detected apps (v1.0).
-func DetectedAppsURL(base *url.URL) string {
-	return strings.TrimRight(base.String(), "/") + "/v1.0" + detectedAppsPath
-}
-
 // AppDevicesURL lists the devices an app was found on, with only what a
 // (device, app) pair needs (v1.0).
 func AppDevicesURL(base *url.URL, appID string) string {
-	return strings.TrimRight(base.String(), "/") + "/v1.0" + detectedAppsPath + "/" + url.PathEscape(appID) +
+	return strings.TrimRight(base.String(), "/") + "/v1.0" + DetectedAppsPath + "/" + url.PathEscape(appID) +
 		"/managedDevices?$select=id,deviceName&$top=" + strconv.Itoa(RelationshipPageSize)
 }
 
 // DeviceAppsURL lists the apps found on one device (beta only).
 func DeviceAppsURL(base *url.URL, deviceID string) string {
-	return strings.TrimRight(base.String(), "/") + "/beta" + managedDevicesPath + "/" + url.PathEscape(deviceID) +
+	return strings.TrimRight(base.String(), "/") + "/beta" + ManagedDevicesPath + "/" + url.PathEscape(deviceID) +
 		"/detectedApps?$top=" + strconv.Itoa(RelationshipPageSize)
 }
 

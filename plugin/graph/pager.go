@@ -11,7 +11,7 @@ import (
 	"strings"
 )
 
-// Query selects what a listing of managedDevices returns.
+// Query selects what a listing of a collection returns.
 type Query struct {
 	APIVersion string   // "v1.0" or "beta"
 	Select     []string // $select; empty means every property
@@ -19,11 +19,18 @@ type Query struct {
 	Top        int      // $top; 0 leaves the page size to Graph (1000)
 }
 
-// managedDevicesPath is the collection, relative to {graph}/{api_version}.
-const managedDevicesPath = "/deviceManagement/managedDevices"
+// ManagedDevicesPath is the managed devices' collection, relative to
+// {graph}/{api_version}.
+const ManagedDevicesPath = "/deviceManagement/managedDevices"
 
-// ManagedDevicesURL is the first page's URL under base.
+// ManagedDevicesURL is the first page's URL of the managed devices under base.
 func ManagedDevicesURL(base *url.URL, q Query) string {
+	return CollectionURL(base, ManagedDevicesPath, q)
+}
+
+// CollectionURL is the first page's URL of the collection at path
+// (relative to {graph}/{api_version}, e.g. ManagedDevicesPath) under base.
+func CollectionURL(base *url.URL, path string, q Query) string {
 	var opts []string
 	if len(q.Select) > 0 {
 		opts = append(opts, "$select="+escapeQueryValue(strings.Join(q.Select, ",")))
@@ -34,7 +41,7 @@ func ManagedDevicesURL(base *url.URL, q Query) string {
 	if q.Top > 0 {
 		opts = append(opts, "$top="+strconv.Itoa(q.Top))
 	}
-	u := strings.TrimRight(base.String(), "/") + "/" + q.APIVersion + managedDevicesPath
+	u := strings.TrimRight(base.String(), "/") + "/" + q.APIVersion + path
 	if len(opts) > 0 {
 		u += "?" + strings.Join(opts, "&")
 	}

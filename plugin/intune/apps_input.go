@@ -99,14 +99,14 @@ func newTenantAppsInput(c appsConfig, mgr *service.Resources, tenant string) (*d
 		return nil, err
 	}
 	in.client.Throttle = in.throttle
-	query := graph.DetectedAppsURL(c.graphURL)
-	if in.state, err = newAppsStateStore(mgr, c.stateCache, storeKey(appsStateKeyPrefix, c.keyScope(), query)); err != nil {
+	query := detectedAppsURL(c.graphURL)
+	if in.state, err = newAppsStateStore(mgr, c.stateCache, storeKey(detectedAppsEntity.stateKeyPrefix, c.keyScope(), query)); err != nil {
 		return nil, err
 	}
-	if in.checkpoints, err = newCheckpointStore(mgr, c.checkpointCache, storeKey(appsCheckpointKeyPrefix, c.keyScope(), query)); err != nil {
+	if in.checkpoints, err = newCheckpointStore(mgr, c.checkpointCache, storeKey(detectedAppsEntity.checkpointKeyPrefix, c.keyScope(), query)); err != nil {
 		return nil, err
 	}
-	in.lease = leaseOf(mgr, c.tenants, c.stateCache, storeKey(appsStateKeyPrefix, c.keyScope(), query), c.checkpointCache, storeKey(appsCheckpointKeyPrefix, c.keyScope(), query))
+	in.lease = leaseOf(mgr, c.tenants, c.stateCache, storeKey(detectedAppsEntity.stateKeyPrefix, c.keyScope(), query), c.checkpointCache, storeKey(detectedAppsEntity.checkpointKeyPrefix, c.keyScope(), query))
 	in.leaseWarn = func(err error) { in.log.Warnf("%v", err) }
 	return in, nil
 }

@@ -183,7 +183,7 @@ func (in *detectedAppsInput) syncOnce(ctx context.Context, items chan<- appsItem
 func (in *detectedAppsInput) resumeOrStart(ctx context.Context, now time.Time) *appsRun {
 	run := newAppsRun(now)
 	run.tenantMeta = in.tenant
-	run.query = graph.DetectedAppsURL(in.conf.graphURL)
+	run.query = detectedAppsURL(in.conf.graphURL)
 	if in.checkpoints != nil {
 		cur, err := in.checkpoints.load(ctx)
 		switch {
@@ -205,14 +205,14 @@ func (in *detectedAppsInput) stopped(ctx context.Context, run *appsRun, doing st
 	if ctx.Err() != nil {
 		return fmt.Errorf("sync %s interrupted by shutdown while %s", run.id, doing)
 	}
-	return in.redact.error(fmt.Errorf("sync %s stopped while %s: %w%s", run.id, doing, err, hint(err)))
+	return in.redact.error(fmt.Errorf("sync %s stopped while %s: %w%s", run.id, doing, err, hint(err, detectedAppsEntity.permission)))
 }
 
 // listApps emits every app of the tenant, page by page, and keeps each
 // one's id and device count for the join.
 func (in *detectedAppsInput) listApps(ctx context.Context, out *appsOutbox) ([]appRef, error) {
 	var apps []appRef
-	err := eachPage(ctx, in.client, graph.DetectedAppsURL(in.conf.graphURL), func(page *graph.Page) error {
+	err := eachPage(ctx, in.client, detectedAppsURL(in.conf.graphURL), func(page *graph.Page) error {
 		item := appsItem{entity: entityDetectedAppMeta, bodies: page.Devices, appIDs: make([]any, len(page.Devices))}
 		for i, body := range page.Devices {
 			app, err := parseAppRef(body)

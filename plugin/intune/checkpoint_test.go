@@ -102,7 +102,7 @@ func TestUnusableCheckpointStartsOver(t *testing.T) {
 		t.Fatal(err)
 	}
 	first := graph.ManagedDevicesURL(c.graphURL, c.query)
-	key := storeKey(checkpointKeyPrefix, c.tenantID, first)
+	key := storeKey(managedDevicesEntity.checkpointKeyPrefix, c.tenantID, first)
 	stale := fmt.Sprintf(`{"sync_id":"old","sync_started_at":"2026-01-01T00:00:00Z","first_url":%q,"next_url":%q,"page":1,"devices":500}`,
 		first, first+"?$skiptoken=not-a-token")
 	if err := os.WriteFile(dir+"/"+key, []byte(stale), 0o600); err != nil {

@@ -167,7 +167,7 @@ func (r *detailsRun) settle(pd *pageDetails, i int, res graph.BatchResult) {
 		r.gone.Add(1)
 		r.metrics.details.Incr(1, "gone")
 	default:
-		r.failure(pd, i, fmt.Errorf("%w%s", res.Answer.Err, hint(res.Answer.Err)))
+		r.failure(pd, i, fmt.Errorf("%w%s", res.Answer.Err, hint(res.Answer.Err, managedDevicesEntity.permission)))
 	}
 }
 

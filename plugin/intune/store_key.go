@@ -6,15 +6,6 @@ import (
 	"strings"
 )
 
-// The prefixes of the input's cache keys, one per store. Changing one
-// orphans what users' caches hold.
-const (
-	checkpointKeyPrefix     = "intune_managed_devices_"
-	stateKeyPrefix          = "intune_managed_devices_state_"
-	appsStateKeyPrefix      = "intune_detected_apps_state_"
-	appsCheckpointKeyPrefix = "intune_detected_apps_"
-)
-
 // storeKey is the cache key of what a store keeps for one query: readable,
 // safe as a file name (the file cache uses keys as names), and distinct per
 // tenant and query (firstURL: graph URL, version, select, filter, page

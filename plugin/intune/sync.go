@@ -143,7 +143,7 @@ func (in *managedDevicesInput) syncOnce(ctx context.Context, items chan<- pageIt
 		in.log.Errorf("%v", err)
 		return err
 	}
-	firstURL := graph.ManagedDevicesURL(in.conf.graphURL, in.conf.query)
+	firstURL := graph.CollectionURL(in.conf.graphURL, managedDevicesEntity.path, in.conf.query)
 	run := in.resumeOrStart(ctx, firstURL, now)
 	run.boxMeta(in.tenant, in.conf.query.APIVersion)
 	run.done = in.runs.start()
@@ -500,7 +500,7 @@ func (in *managedDevicesInput) pagingFailed(ctx context.Context, run *syncRun, e
 		in.log.Warnf("%v", err)
 		return err
 	}
-	err = in.redact.error(fmt.Errorf("sync %s stopped after %d devices: %w%s", run.id, run.devices, err, hint(err)))
+	err = in.redact.error(fmt.Errorf("sync %s stopped after %d devices: %w%s", run.id, run.devices, err, hint(err, managedDevicesEntity.permission)))
 	in.log.Errorf("%v", err)
 	return err
 }
@@ -687,8 +687,9 @@ func rate(n int, d time.Duration) float64 {
 	return float64(n) / d.Seconds()
 }
 
-// hint adds what to do about the errors users meet most, set up mistakes.
-func hint(err error) string {
+// hint adds what to do about the errors users meet most, set up mistakes;
+// permission is the one a 403 asks for.
+func hint(err error, permission string) string {
 	var gerr *graph.Error
 	switch {
 	case errors.Is(err, graph.ErrForeignNextLink):
@@ -715,7 +716,7 @@ func hint(err error) string {
 	case gerr.Source == graph.SourceManagedIdentity:
 		return "; check managed_identity: the identity must be assigned to this Azure VM, and client_id must be a user-assigned identity's client id or empty"
 	case gerr.StatusCode == http.StatusForbidden:
-		return "; grant the app registration (or the managed identity's service principal) the application permission DeviceManagementManagedDevices.Read.All and give admin consent"
+		return "; grant the app registration (or the managed identity's service principal) the application permission " + permission + " and give admin consent"
 	}
 	return ""
 }
