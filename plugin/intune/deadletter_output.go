@@ -30,8 +30,9 @@ func deadLetterSpec() *service.ConfigSpec {
 A batch the output refuses for a reason that lies in a device (PostgreSQL's data exceptions and
 constraint violations, SQLSTATE classes 22 and 23, such as a NUL character jsonb cannot hold;
 SQLite's SQLITE_TOOBIG, SQLITE_CONSTRAINT, SQLITE_MISMATCH and SQLITE_RANGE, and its malformed JSON; Kafka's
-MESSAGE_TOO_LARGE and INVALID_RECORD) is split in halves and written again until the devices that
-cause it are alone: the rest of the batch is written, and each refused device is written to
+MESSAGE_TOO_LARGE and INVALID_RECORD; a message that is not a device) is split in halves and
+written again until the devices that cause it are alone, or, when the output names them in a batch
+error as ` + "`intune_sqlite`" + ` does, taken from it: the rest of the batch is written, and each refused device is written to
 ` + "`dead_letter`" + ` with the error in the metadata ` + "`intune_rejection`" + `, logged once at WARN with its id and the error,
 and counted in ` + "`intune_devices_dead_lettered`" + `. Any other error (connection refused or reset, timeouts,
 serialization failures, deadlocks, a server shutting down, a locked database) is the destination's
@@ -147,6 +148,14 @@ func (d *deadLetterOutput) write(ctx context.Context, batch service.MessageBatch
 			}
 			return true
 		})
+		if len(done) == 0 {
+			// The error named no message of the part it was given (a
+			// processor of the output's own re-made them): nothing tells
+			// which were written, so all are sent again.
+			for _, i := range idx {
+				failed[i] = err
+			}
+		}
 		return
 	}
 	reason, content := refusedForContent(err)

@@ -32,14 +32,16 @@ given columns since, is written as it is:
   ` + "`_raw`" + ` is the device exactly as Graph sent it, and ` + "`_deleted`" + ` is 0.
 - A column named as intune-benthos' managedDevice schema names a property gets that property's value,
   typed in Go, as a generated column would compute it: booleans 1 or 0, 64-bit integers exact, dates as
-  Graph wrote them, objects and arrays as compact JSON; null for JSON's null, a missing property, a date
-  that means "never" (` + "`0001-01-01T00:00:00Z`" + `) and a value of the wrong type, which is logged once per sync
-  and counted in ` + "`intune_property_type_mismatches`" + ` (` + "`_raw`" + ` keeps it).
+  Graph wrote them, objects and arrays as compact JSON, a text column given something else than a string
+  its JSON text; null for JSON's null, a missing property, a date that means "never"
+  (` + "`0001-01-01T00:00:00Z`" + `) and a value of the wrong type, which is logged once per sync and counted in
+  ` + "`intune_property_type_mismatches`" + ` (` + "`_raw`" + ` keeps it).
 - A generated column (what ` + "`intune_new_columns`" + ` adds, or every column of a table from a release that
   computed them in SQLite) is left to SQLite, and any other column to its default.
 
 A device SQLite refuses for its content (SQLITE_TOOBIG, a constraint) fails alone, as a batch error
-that ` + "`intune_dead_letter`" + ` routes to its dead letter, and the rest of its batch is committed; any other
+that ` + "`intune_dead_letter`" + ` routes to its dead letter, and the rest of its batch is committed (unless the
+refusal rolled the transaction back, a trigger's RAISE(ROLLBACK): then the rest is sent again); any other
 error (a locked or busy database, a disk error) fails the whole batch, which the input sends again.
 A deletion (` + "`intune_operation: delete`" + `) is refused: route it to a statement of its own.`).
 		Field(service.NewStringField(sqFieldDSN).

@@ -286,3 +286,43 @@ func TestSQLiteOutputNamesAValueOfTheWrongTypeOncePerSync(t *testing.T) {
 		t.Fatalf("logged %q", said)
 	}
 }
+
+// A refusal that rolls the whole transaction back (RAISE(ROLLBACK)) leaves
+// nothing committed: the refused device is named for the dead letter, and
+// every other device is failed for sending again, none acknowledged
+// unwritten.
+func TestSQLiteOutputSendsAgainWhatARolledBackTransactionLost(t *testing.T) {
+	out, db, _ := newTestSQLiteOutput(t, schema.CreateTable("sqlite", "managed_devices", "")+`
+		CREATE TRIGGER quarantine BEFORE INSERT ON managed_devices WHEN NEW.device_name = 'quarantined'
+		BEGIN SELECT RAISE(ROLLBACK, 'device is quarantined'); END;`)
+	batch := service.MessageBatch{
+		sqliteDeviceMessage("d0", "s1", []byte(`{"id":"d0","deviceName":"a"}`)),
+		sqliteDeviceMessage("d1", "s1", []byte(`{"id":"d1","deviceName":"quarantined"}`)),
+		sqliteDeviceMessage("d2", "s1", []byte(`{"id":"d2","deviceName":"b"}`)),
+	}
+	indexer := batch.Index()
+	err := out.WriteBatch(context.Background(), batch)
+	var berr *service.BatchError
+	if !errors.As(err, &berr) {
+		t.Fatalf("%v, want a batch error", err)
+	}
+	content := map[int]bool{}
+	berr.WalkMessagesIndexedBy(indexer, func(i int, _ *service.Message, err error) bool {
+		if err == nil {
+			t.Errorf("device %d is taken as written", i)
+			return true
+		}
+		_, content[i] = refusedForContent(err)
+		return true
+	})
+	if len(content) != 3 || !content[1] || content[0] || content[2] {
+		t.Fatalf("refused for content: %v; want device 1 only, the others sent again", content)
+	}
+	if err := out.WriteBatch(context.Background(), service.MessageBatch{batch[0], batch[2]}); err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	if err := db.QueryRow(`SELECT count(*) FROM managed_devices`).Scan(&n); err != nil || n != 2 {
+		t.Fatalf("%d rows, %v", n, err)
+	}
+}

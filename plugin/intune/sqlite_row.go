@@ -15,9 +15,12 @@ import (
 // (json_extract in generated columns): the SQLite the distribution links is
 // C translated to Go (modernc.org/sqlite), in which one json_extract per
 // column per row cost a quarter of a sync's CPU (bench/RESULTS.md). The
-// values are those the generated columns computed, with one difference: a
-// text column given true or false holds that JSON text, where json_extract
-// gave 1 or 0 (a number, an object or an array is its JSON text in both).
+// values are those the generated columns computed (a test compares them),
+// but where Graph sends what its schema does not say: a text column given a
+// value that is not a string holds its JSON text as Graph wrote it
+// (true, 1.50), where json_extract gave SQLite's rendering (1, 1.5); a date
+// column takes only ISO 8601 with its T (what Graph writes); a string with a
+// lone surrogate escape holds U+FFFD.
 
 // sqliteValue is the value a SQLite column of kind k holds for a property
 // whose JSON value is v: nil (NULL) for JSON's null, for a missing value and
@@ -134,10 +137,11 @@ func sqliteRow(body []byte, slots []int, args []any, mismatched func(col *schema
 }
 
 // boundView is b as a string without copying it, for an argument of the
-// upsert only: the driver copies every text it binds into SQLite's memory
-// (modernc.org/sqlite's bindText, SQLITE_TRANSIENT's contract), and a
-// message's bytes do not change while its batch is written. A copy here
-// would allocate the whole device once more per row for nothing.
+// upsert only: modernc.org/sqlite copies every text it binds into C memory
+// (bindText's libc.CString), which it frees after the statement, and
+// database/sql keeps no argument after Exec returns; a message's bytes do
+// not change while its batch is written. A copy here would allocate the
+// whole device once more per row for nothing.
 func boundView(b []byte) string {
 	if len(b) == 0 {
 		return ""

@@ -138,11 +138,13 @@ func (u *sqliteUpsert) write(ctx context.Context, db *sql.DB, batch service.Mess
 
 	args := make([]any, u.nargs)
 	var refused *service.BatchError
+	refusals := map[int]error{}
 	refuse := func(i int, err error) {
 		if refused == nil {
 			refused = service.NewBatchError(batch, err)
 		}
 		refused.Failed(i, err)
+		refusals[i] = err
 	}
 	for i, msg := range batch {
 		if err := u.fill(msg, args, report); err != nil {
@@ -160,7 +162,23 @@ func (u *sqliteUpsert) write(ctx context.Context, db *sql.DB, batch service.Mess
 		}
 	}
 	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("committing %d devices: %w", len(batch), err)
+		err = fmt.Errorf("committing %d devices: %w", len(batch), err)
+		if refused == nil {
+			return err
+		}
+		// A refusal that rolled the whole transaction back (a trigger's
+		// RAISE(ROLLBACK), a constraint's ON CONFLICT ROLLBACK) leaves
+		// nothing to commit: the refused devices go to the dead letter,
+		// every other device is sent again.
+		all := service.NewBatchError(batch, err)
+		for i := range batch {
+			if r, ok := refusals[i]; ok {
+				all.Failed(i, r)
+			} else {
+				all.Failed(i, err)
+			}
+		}
+		return all
 	}
 	if refused != nil {
 		return refused

@@ -227,11 +227,17 @@ func sqliteCreateStatement(ctx context.Context, tx *sql.Tx, table string) (strin
 
 // rebuildSQLiteTable replaces table by a new one: tmp made by create,
 // filled by copy (a statement taking args), the old table dropped, tmp
-// renamed, the old table's indexes made again.
+// renamed, the old table's indexes and triggers made again. The rename runs
+// with legacy_alter_table on, so that a view (or another table's trigger)
+// naming the table neither stops it nor is rewritten to name tmp: it reads
+// the new table by its name.
 func rebuildSQLiteTable(ctx context.Context, tx *sql.Tx, table, tmp, create, copy string, args ...any) error {
-	rows, err := tx.QueryContext(ctx, `SELECT sql FROM sqlite_master WHERE type = 'index' AND tbl_name = ? AND sql IS NOT NULL`, table)
+	// Indexes first, then triggers: a trigger may use what an index makes
+	// fast, never the other way round.
+	rows, err := tx.QueryContext(ctx, `SELECT sql FROM sqlite_master WHERE type IN ('index', 'trigger') AND tbl_name = ? AND sql IS NOT NULL
+		ORDER BY type = 'trigger', rowid`, table)
 	if err != nil {
-		return fmt.Errorf("reading its indexes: %w", err)
+		return fmt.Errorf("reading its indexes and triggers: %w", err)
 	}
 	var indexes []string
 	for rows.Next() {
@@ -246,6 +252,9 @@ func rebuildSQLiteTable(ctx context.Context, tx *sql.Tx, table, tmp, create, cop
 	if err := rows.Err(); err != nil {
 		return err
 	}
+	// The flag is the connection's, not the transaction's: set back
+	// whatever happens.
+	defer func() { _, _ = tx.ExecContext(context.WithoutCancel(ctx), `PRAGMA legacy_alter_table = OFF`) }()
 	for _, stmt := range []struct {
 		sql  string
 		args []any
@@ -253,6 +262,7 @@ func rebuildSQLiteTable(ctx context.Context, tx *sql.Tx, table, tmp, create, cop
 		{`DROP TABLE IF EXISTS ` + schema.QuoteIdent(tmp), nil},
 		{create, nil},
 		{copy, args},
+		{`PRAGMA legacy_alter_table = ON`, nil},
 		{`DROP TABLE ` + schema.QuoteIdent(table), nil},
 		{fmt.Sprintf(`ALTER TABLE %s RENAME TO %s`, schema.QuoteIdent(tmp), schema.QuoteIdent(table)), nil},
 	} {
@@ -262,7 +272,7 @@ func rebuildSQLiteTable(ctx context.Context, tx *sql.Tx, table, tmp, create, cop
 	}
 	for _, index := range indexes {
 		if _, err := tx.ExecContext(ctx, index); err != nil {
-			return fmt.Errorf("making index again (%s): %w", index, err)
+			return fmt.Errorf("making again (%s): %w", index, err)
 		}
 	}
 	return nil

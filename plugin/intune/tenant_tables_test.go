@@ -252,6 +252,12 @@ func TestSQLiteGeneratedDeviceColumnsOfAnEarlierReleaseBecomePlain(t *testing.T)
 	}
 	defer db.Close()
 	fillLegacyTables(t, "sqlite", db)
+	// What users build on the table: a view for reports, an audit trigger.
+	if _, err := db.Exec(`CREATE VIEW active_devices AS SELECT id, device_name FROM managed_devices WHERE _deleted = 0;
+		CREATE TABLE audit (id TEXT, name TEXT);
+		CREATE TRIGGER audit_renames AFTER UPDATE OF _raw ON managed_devices BEGIN INSERT INTO audit VALUES (NEW.id, NEW.device_name); END;`); err != nil {
+		t.Fatal(err)
+	}
 	before := tableRows(t, db, "managed_devices", "id")
 	start := func() {
 		t.Helper()
@@ -324,6 +330,10 @@ func TestSQLiteGeneratedDeviceColumnsOfAnEarlierReleaseBecomePlain(t *testing.T)
 	var encrypted int
 	if err := db.QueryRow(`SELECT device_name, is_encrypted, extra_prop FROM managed_devices WHERE id = ?`, id).Scan(&name, &encrypted, &extra); err != nil || name != "renamed" || encrypted != 1 || extra != "renamed!" {
 		t.Fatalf("after a write: %q %d %q, %v", name, encrypted, extra, err)
+	}
+	var active, audited int
+	if err := db.QueryRow(`SELECT (SELECT count(*) FROM active_devices), (SELECT count(*) FROM audit WHERE id = ? AND name = 'renamed')`, id).Scan(&active, &audited); err != nil || active != 300-6 || audited != 1 {
+		t.Fatalf("the view reads %d devices (want %d), the trigger wrote %d rows (want 1): %v", active, 300-6, audited, err)
 	}
 
 	want := tableRows(t, db, "managed_devices", "id")
