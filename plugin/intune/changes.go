@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/intune-benthos/intune-benthos/plugin/graph"
 	"github.com/intune-benthos/intune-benthos/plugin/intune/contract"
@@ -34,6 +35,10 @@ type changeTracker struct {
 	// the previous hashes (it adds the details it knows).
 	partial bool
 	upserts int
+	// present is, for a resumed sync that listed every id again, the ids
+	// the collection holds now (lower-cased): what its deletions are named
+	// against, the pages read before the checkpoint included.
+	present map[string]struct{}
 }
 
 func newChangeTracker(fp fingerprinter, previous *deviceState, writer *deviceStateWriter, onlyChanges, partial bool) *changeTracker {
@@ -94,7 +99,7 @@ func (c *changeTracker) keepUnlisted(ctx context.Context, lost func(error)) erro
 	}
 	var todo []unlisted
 	c.previous.each(func(e *deviceEntry, id string, seen bool) {
-		if !seen {
+		if !seen && !c.deleted(e, id) {
 			todo = append(todo, unlisted{e, id})
 		}
 	})
@@ -119,17 +124,28 @@ func (c *changeTracker) keepUnlisted(ctx context.Context, lost func(error)) erro
 	return nil
 }
 
+// deleted tells whether a device of the previous snapshot that this
+// process did not list is known to be gone: a resumed sync knows it only
+// once it listed every id again.
+func (c *changeTracker) deleted(e *deviceEntry, id string) bool {
+	if c.present == nil {
+		return false
+	}
+	_, ok := c.present[strings.ToLower(idOf(e, id))]
+	return !ok
+}
+
 // deletions returns a tombstone for each device of the previous complete
 // sync that this one did not list, with their ids. Only a sync that read
-// every page may call it.
+// every page, or a resumed one that listed every id again, may call it.
 func (c *changeTracker) deletions() ([][]byte, []any) {
-	if c.partial {
+	if c.partial && c.present == nil {
 		return nil, nil
 	}
 	var tombstones [][]byte
 	var ids []any
 	c.previous.each(func(e *deviceEntry, id string, seen bool) {
-		if e.hasHash() && !seen {
+		if e.hasHash() && !seen && (!c.partial || c.deleted(e, id)) {
 			id = idOf(e, id)
 			tombstones, ids = append(tombstones, contract.Tombstone(id)), append(ids, id)
 		}

@@ -189,3 +189,61 @@ func TestTornCheckpointCopyResumesFromTheOther(t *testing.T) {
 		t.Fatalf("after clear: %+v, %v; want no checkpoint", cur, err)
 	}
 }
+
+// A sync resumed from a checkpoint did not list, in this process, the
+// pages before it: it lists every device's id again at its end, so that a
+// device retired in the meantime is named deleted whichever page it was on,
+// and no device that is still there.
+func TestResumedSyncNamesTheDeletionsOfThePagesItDidNotRead(t *testing.T) {
+	const devices, pageSize, stopAfter = 3000, 500, 1730
+	sim, url := startSim(t, graphsim.Config{Devices: devices, Seed: 23, PageSize: pageSize})
+	checkpoints, state := t.TempDir(), t.TempDir()
+	st := streamTest{
+		input:  inputYAML(sim, url, "") + "\n  checkpoint_cache: checkpoints\n  state_cache: state",
+		caches: []string{fileCache("checkpoints", checkpoints), fileCache("state", state)},
+	}
+	if res := st.run(t); res.failure != nil || len(res.got) != devices {
+		t.Fatalf("first sync: %d messages, %v", len(res.got), res.failure)
+	}
+	retired := []int{3, 10, 2900} // on the first page, and on the last
+	sim.Remove(retired...)
+	stopping := st
+	stopping.until = func(got []received) bool { return len(got) == stopAfter }
+	if res := stopping.run(t); len(res.got) < stopAfter {
+		t.Fatalf("the interrupted sync emitted %d messages", len(res.got))
+	}
+	res := st.run(t)
+	if res.failure != nil || !strings.Contains(res.logs.String(), "resumes after page") {
+		t.Fatalf("the second run did not resume: %v\n%s", res.failure, res.logs)
+	}
+	deletedBy := func(got []received) map[string]bool {
+		deleted := map[string]bool{}
+		for _, m := range got {
+			if m.meta[contract.Operation] == contract.OpDelete {
+				deleted[m.meta[contract.DeviceID].(string)] = true
+			}
+		}
+		return deleted
+	}
+	deleted := deletedBy(res.got)
+	if len(deleted) != len(retired) {
+		t.Fatalf("the resumed sync deleted %d devices, want %d: %v\n%s", len(deleted), len(retired), deleted, res.logs)
+	}
+	for _, i := range retired {
+		if !deleted[sim.DeviceID(i)] {
+			t.Errorf("retired device %d is not named deleted", i)
+		}
+	}
+	// The next complete sync lists every device, and names no device that
+	// is still there deleted (the retired ones at most again: a resumed
+	// sync without details keeps the previous snapshot).
+	again := st.run(t)
+	if len(again.got) < devices-len(retired) {
+		t.Fatalf("the sync after the resumed one emitted %d messages", len(again.got))
+	}
+	for id := range deletedBy(again.got) {
+		if !deleted[id] {
+			t.Errorf("the sync after the resumed one names device %s deleted", id)
+		}
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/benthosdev/benthos/v4/public/service"
@@ -239,6 +240,9 @@ func (in *managedDevicesInput) listPages(ctx context.Context, items chan<- pageI
 	in.log.Infof("Sync %s read all %d devices in %d pages in %s (%.0f devices/s)",
 		run.id, run.devices, run.pages, elapsed.Round(time.Millisecond), rate(run.devices, elapsed))
 	in.logDetails(run)
+	if run.changes != nil && run.changes.partial {
+		in.listPresentIDs(ctx, run)
+	}
 	if err := in.sendDeletions(out, run); err != nil {
 		return err
 	}
@@ -268,6 +272,34 @@ func (in *managedDevicesInput) listPages(ctx context.Context, items chan<- pageI
 	run.handedOver = true
 	out.finish()
 	return nil
+}
+
+// listPresentIDs lists, for a resumed sync, every device's id once more:
+// the devices of the pages before its checkpoint were listed by a process
+// that is gone, so without the ids a device retired in the meantime would
+// be named deleted only by the next complete sync. A page of ids is a
+// fraction of a page of devices. If the listing fails, the sync names no
+// deletions, as it says, and the next complete sync names them.
+func (in *managedDevicesInput) listPresentIDs(ctx context.Context, run *syncRun) {
+	q := in.conf.query
+	q.Select = []string{"id"}
+	present := map[string]struct{}{}
+	err := eachPage(ctx, in.client, graph.CollectionURL(in.conf.graphURL, managedDevicesEntity.path, q), func(page *graph.Page) error {
+		for i, id := range deviceIDs(page.Devices) {
+			s, ok := id.(string)
+			if !ok {
+				return fmt.Errorf("device %d has no id", i+1)
+			}
+			present[strings.ToLower(s)] = struct{}{}
+		}
+		return nil
+	})
+	if err != nil {
+		in.log.Warnf("Sync %s names no deletions: listing every device's id after its resume failed (%v); the next complete sync names them", run.id, in.redact.error(err))
+		return
+	}
+	run.changes.present = present
+	in.log.Infof("Sync %s listed %d device ids after its resume, to name its deletions", run.id, len(present))
 }
 
 // stateWriter is the writer of run's state, or nil when it writes none.
@@ -572,7 +604,7 @@ func (in *managedDevicesInput) startChanges(ctx context.Context, run *syncRun) {
 	}
 	partial := run.resumedPages > 0
 	if partial {
-		in.log.Warnf("Sync %s resumed from a checkpoint: it emits no deletions and keeps the previous device snapshot; the next complete sync names the deletions", run.id)
+		in.log.Warnf("Sync %s resumed from a checkpoint: it lists every device's id again at its end to name the deletions", run.id)
 	}
 	var writer *deviceStateWriter
 	if !partial || in.conf.details.enabled {
