@@ -1,7 +1,10 @@
 // Command graphsim serves a simulated Entra ID token endpoint and Microsoft
 // Graph's Intune collections (managedDevices, detectedApps and their
-// relationships, report export jobs), with a second listener standing in
-// for the storage host that serves exports, for demos and manual tests.
+// relationships, report export jobs; device categories, compliance
+// policies, configuration profiles and settings catalog policies with
+// their assignments and device statuses, Windows Autopilot devices and
+// mobile apps), with a second listener standing in for the storage host
+// that serves exports, for demos and manual tests.
 //
 // With -tenants N it serves N tenants at once, as a managed service
 // provider's multi-tenant app reads them (graphsim.Tenants): the same
@@ -81,8 +84,8 @@ func parseFlags(args []string, out io.Writer) (options, error) {
 	fs.DurationVar(&cfg.TokenLifetime, "token-lifetime", time.Hour, "lifetime of issued tokens")
 	fs.BoolVar(&cfg.Forbidden, "forbidden", false, "answer Intune's 403 as if the app lacked DeviceManagementManagedDevices.Read.All")
 	fs.Func("fault", "inject a fault into managedDevices pages, repeatable, first match applies: "+
-		"page=N,attempt=N,kind=K[,retry_after=V][,delay=D] (page and attempt 1-based, omitted = every; "+
-		"kind: "+kindNames()+")", func(v string) error {
+		"page=N,attempt=N,kind=K[,retry_after=V][,delay=D][,resource=R] (page and attempt 1-based, omitted = every; "+
+		"kind: "+kindNames()+"; resource, for another listing's pages: "+strings.Join(graphsim.IntuneResources, ", ")+")", func(v string) error {
 		f, err := graphsim.ParseFault(v)
 		if err != nil {
 			return err
@@ -131,6 +134,7 @@ func parseFlags(args []string, out io.Writer) (options, error) {
 	fs.IntVar(&cfg.DetectedApps, "apps", 0, "number of detected apps ((name, version) pairs) in the tenant's software inventory")
 	fs.IntVar(&cfg.AppsPerDevice, "apps-per-device", 0, "mean apps on a Windows device, macOS 45% of it, iOS a fifth, Android a sixth (0: "+fmt.Sprint(graphsim.DefaultAppsPerDevice)+" with -apps)")
 	fs.IntVar(&cfg.AppPageSize, "app-page-size", graphsim.DefaultAppPageSize, "page size of detectedApps and its relationships when a request has no $top")
+	fs.IntVar(&cfg.IntunePageSize, "intune-page-size", graphsim.DefaultIntunePageSize, "page size of deviceCategories, deviceCompliancePolicies, deviceConfigurations, configurationPolicies, windowsAutopilotDeviceIdentities, mobileApps, their assignments and deviceStatuses when a request has no $top")
 	fs.Func("throttle", "Graph's request budget per app, requests/window, e.g. 2000/20s (\"intune\": Intune's documented 2000/20s; default off)", func(v string) error {
 		t, err := graphsim.ParseThrottle(v)
 		cfg.Throttle = t

@@ -26,6 +26,8 @@ func TestParseFlags(t *testing.T) {
 		"-token-outage", "2",
 		"-token-outage-status", "429",
 		"-token-enforced-lifetime", "5s",
+		"-fault", "resource=deviceComplianceDeviceStatuses,page=2,kind=500",
+		"-intune-page-size", "25",
 	}, &out)
 	if err != nil {
 		t.Fatalf("%v: %s", err, out.String())
@@ -34,14 +36,17 @@ func TestParseFlags(t *testing.T) {
 		{Page: 2, Attempt: 1, Kind: graphsim.Fault429, RetryAfter: "1.5"},
 		{Kind: graphsim.FaultSlow, Delay: 250 * time.Millisecond},
 		{Page: 3, Kind: graphsim.Fault503, RetryAfter: "Wed, 21 Oct 2026 07:28:00 GMT"},
+		{Resource: graphsim.KindComplianceDeviceStatuses, Page: 2, Kind: graphsim.Fault500},
 	}
 	c := o.cfg
-	if !reflect.DeepEqual(c.Faults, want) || c.Devices != 10 || c.TokenOutage != 2 || c.TokenOutageStatus != 429 || c.TokenEnforcedLifetime != 5*time.Second {
+	if !reflect.DeepEqual(c.Faults, want) || c.Devices != 10 || c.TokenOutage != 2 || c.TokenOutageStatus != 429 || c.TokenEnforcedLifetime != 5*time.Second ||
+		c.IntunePageSize != 25 {
 		t.Errorf("config %+v", c)
 	}
 
 	o, err = parseFlags(nil, &out)
-	if err != nil || o.cfg.Faults != nil || o.cfg.TokenOutage != 0 || o.cfg.TokenOutageStatus != 503 || o.cfg.TokenEnforcedLifetime != 0 || o.addr != "127.0.0.1:8080" {
+	if err != nil || o.cfg.Faults != nil || o.cfg.TokenOutage != 0 || o.cfg.TokenOutageStatus != 503 || o.cfg.TokenEnforcedLifetime != 0 || o.addr != "127.0.0.1:8080" ||
+		o.cfg.IntunePageSize != graphsim.DefaultIntunePageSize {
 		t.Errorf("defaults %+v, %v", o, err)
 	}
 }
@@ -95,6 +100,7 @@ func TestParseFlagsErrors(t *testing.T) {
 		"-token-enforced-lifetime 5":                         "invalid value",
 		"-devices 10 extra":                                  `unexpected argument "extra"`,
 		"-fault kind=429,retry=2":                            `unknown key "retry"`,
+		"-fault kind=500,resource=users":                     `fault resource "users"`,
 		"-throttle 2000":                                     "want requests/window",
 		"-throttle 0/20s":                                    `"0" is not a positive number of requests`,
 		"-export-delay soon":                                 "invalid value",

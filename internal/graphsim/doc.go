@@ -5,7 +5,15 @@
 // app's managedDevices, a device's beta detectedApps, apps.go), and the
 // AppInvRawData report export with the storage host that serves it
 // (export.go). Graph's per-app throttling is simulated on request
-// (Config.Throttle, throttle.go).
+// (Config.Throttle, throttle.go). Beside them it serves Intune's
+// read-only policy, enrollment and app collections (intune.go): device
+// categories, compliance policies and configuration profiles with their
+// assignments and per-device statuses, settings catalog policies (beta),
+// Windows Autopilot device identities and mobile apps, each tenant's
+// consistent with its devices, statuses and Autopilot identities written
+// while a page is written like devices; CompliancePolicies,
+// ComplianceDeviceStatuses, AutopilotDevices, MobileApps and their
+// siblings (intunetruth.go) are their ground truth.
 //
 // A client authenticates with the app's secret, with a client assertion
 // signed by a configured certificate's key, with a configured federated

@@ -15,10 +15,12 @@ import (
 //	page=2,attempt=1,kind=429,retry_after=1.5
 //	kind=slow,delay=3s
 //	page=3,kind=503,retry_after=Wed, 21 Oct 2026 07:28:00 GMT
+//	resource=deviceComplianceDeviceStatuses,page=2,kind=500
 //
-// Keys are page, attempt, kind, retry_after and delay (a Go duration). A
-// piece without "=" continues the previous value, so an HTTP-date keeps its
-// comma. Omitted page and attempt mean every page and every attempt.
+// Keys are page, attempt, kind, retry_after, delay (a Go duration) and
+// resource (Fault.Resource). A piece without "=" continues the previous
+// value, so an HTTP-date keeps its comma. Omitted page and attempt mean
+// every page and every attempt, an omitted resource managedDevices.
 func ParseFault(s string) (Fault, error) {
 	var f Fault
 	var keys []string
@@ -57,8 +59,10 @@ func ParseFault(s string) (Fault, error) {
 			f.RetryAfter = v
 		case "delay":
 			f.Delay, err = time.ParseDuration(v)
+		case "resource":
+			f.Resource = v
 		default:
-			return f, fmt.Errorf("fault %q: unknown key %q (want page, attempt, kind, retry_after or delay)", s, k)
+			return f, fmt.Errorf("fault %q: unknown key %q (want page, attempt, kind, retry_after, delay or resource)", s, k)
 		}
 		if err != nil {
 			return f, fmt.Errorf("fault %q: bad %s %q: %v", s, k, v, err)
@@ -89,12 +93,14 @@ type faultJSON struct {
 	Kind       FaultKind `json:"kind"`
 	RetryAfter string    `json:"retry_after,omitempty"`
 	Delay      string    `json:"delay,omitempty"`
+	Resource   string    `json:"resource,omitempty"`
 }
 
 // MarshalJSON writes f as POST /_graphsim/faults reads it:
-// {"page":2,"attempt":1,"kind":"slow","delay":"1.5s"}.
+// {"page":2,"attempt":1,"kind":"slow","delay":"1.5s"}, with
+// "resource":"mobileApps" for a listing of intune.go.
 func (f Fault) MarshalJSON() ([]byte, error) {
-	j := faultJSON{Page: f.Page, Attempt: f.Attempt, Kind: f.Kind, RetryAfter: f.RetryAfter}
+	j := faultJSON{Page: f.Page, Attempt: f.Attempt, Kind: f.Kind, RetryAfter: f.RetryAfter, Resource: f.Resource}
 	if f.Delay != 0 {
 		j.Delay = f.Delay.String()
 	}
@@ -110,7 +116,7 @@ func (f *Fault) UnmarshalJSON(b []byte) error {
 	if err := dec.Decode(&j); err != nil {
 		return fmt.Errorf("fault %s: %v", b, err)
 	}
-	v := Fault{Page: j.Page, Attempt: j.Attempt, Kind: j.Kind, RetryAfter: j.RetryAfter}
+	v := Fault{Page: j.Page, Attempt: j.Attempt, Kind: j.Kind, RetryAfter: j.RetryAfter, Resource: j.Resource}
 	if j.Delay != "" {
 		d, err := time.ParseDuration(j.Delay)
 		if err != nil {

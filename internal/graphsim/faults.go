@@ -3,6 +3,7 @@ package graphsim
 import (
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -66,12 +67,20 @@ var FaultKinds = []FaultKind{
 // gets its documented answer whatever token it carries. FaultSlow waits
 // first and then lets the request take its normal course. The other page
 // faults alter only a page that would have been served.
+//
+// Resource chooses the listing: "" is managedDevices, else one of
+// IntuneResources (the request kind of a list of intune.go:
+// "deviceCompliancePolicies", "deviceComplianceDeviceStatuses", ...),
+// whose pages are numbered the same way and whose attempts are counted
+// apart from managedDevices' (a policy's deviceStatuses share one count
+// per page number, whichever policy they list).
 type Fault struct {
 	Page       int           // 1-based page number; 0 = every page
 	Attempt    int           // 1-based attempt at that page; 0 = every attempt
 	Kind       FaultKind     //
 	RetryAfter string        // raw Retry-After of a status fault ("2", "1.5", an HTTP-date); "" = no header
 	Delay      time.Duration // FaultSlow's wait
+	Resource   string        // the listing: "" for managedDevices, else one of IntuneResources
 }
 
 // isStatus reports whether k answers an error status instead of a page.
@@ -100,6 +109,8 @@ func (f Fault) Validate() error {
 		return fmt.Errorf("fault kind %q answers no error status, so it takes no retry_after", f.Kind)
 	case strings.ContainsFunc(f.RetryAfter, func(r rune) bool { return r < 0x20 || r == 0x7f }):
 		return fmt.Errorf("fault retry_after %q contains a control character", f.RetryAfter)
+	case f.Resource != "" && !slices.Contains(IntuneResources, f.Resource):
+		return fmt.Errorf("fault resource %q: want one of %s (empty: managedDevices)", f.Resource, strings.Join(IntuneResources, ", "))
 	}
 	return nil
 }
@@ -125,19 +136,30 @@ func (s *Server) SetFaults(faults []Fault) {
 	s.faultMu.Lock()
 	defer s.faultMu.Unlock()
 	s.faults = script
-	s.attempts = make(map[int]int)
+	s.attempts = make(map[faultPage]int)
 }
 
-// attempt counts a request for page and returns its attempt number and the
-// fault that applies to it, if any.
-func (s *Server) attempt(page int) (int, *Fault) {
+// faultPage is a page of a listing, whose attempts are counted.
+type faultPage struct {
+	resource string // Fault.Resource
+	page     int
+}
+
+// attempt counts a request for page of managedDevices and returns its
+// attempt number and the fault that applies to it, if any.
+func (s *Server) attempt(page int) (int, *Fault) { return s.attemptAt("", page) }
+
+// attemptAt is attempt for the page of the listing resource (a
+// Fault.Resource).
+func (s *Server) attemptAt(resource string, page int) (int, *Fault) {
 	s.faultMu.Lock()
 	defer s.faultMu.Unlock()
-	s.attempts[page]++
-	n := s.attempts[page]
+	key := faultPage{resource, page}
+	s.attempts[key]++
+	n := s.attempts[key]
 	for k := range s.faults {
 		f := &s.faults[k]
-		if (f.Page == 0 || f.Page == page) && (f.Attempt == 0 || f.Attempt == n) {
+		if f.Resource == resource && (f.Page == 0 || f.Page == page) && (f.Attempt == 0 || f.Attempt == n) {
 			c := *f
 			return n, &c
 		}

@@ -10,8 +10,8 @@ import (
 // assert how a client paced, retried and re-authenticated.
 type RequestRecord struct {
 	At      time.Time // when the request arrived, by the server's clock
-	Page    int       // 1-based page of the managedDevices listing (what faults match); 0 for every other request and those without a page (bad query, unknown path, wrong method)
-	Attempt int       // 1-based attempt at Page since the faults were last set; 0 without a page
+	Page    int       // 1-based page of the managedDevices listing, or of a listing of intune.go (what faults match); 0 for every other request and those without a page (bad query, unknown path or parent, wrong method)
+	Attempt int       // 1-based attempt at Page of its listing since the faults were last set; 0 without a page
 	Status  int       // status sent; 0 when the handler answered nothing (the client went away during a delay)
 	Fault   FaultKind // the fault applied (a token outage records its status as a FaultKind); "" for none
 	Token   bool      // a token endpoint request
@@ -37,6 +37,7 @@ const (
 	KindDeviceApps     = "deviceApps"     // GET /beta/deviceManagement/managedDevices/{id}/detectedApps (v1.0 answers 400)
 	KindExportJob      = "exportJob"      // POST .../reports/exportJobs, GET .../reports/exportJobs('{id}')
 	KindDownload       = "download"       // GET of an export's ZIP on the storage host (StorageHandler)
+	// The policy, enrollment and app collections have theirs in intune.go.
 )
 
 // maxRequestLog bounds the log of a long-running simulator: past it the

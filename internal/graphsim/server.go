@@ -20,7 +20,7 @@ type Config struct {
 	ClientID      string        // default "11111111-1111-1111-1111-111111111111"
 	ClientSecret  string        // default "graphsim-secret"
 	ScopeHost     string        // default "https://graph.microsoft.com"; the scope must be ScopeHost+"/.default"
-	Forbidden     bool          // the app lacks DeviceManagementManagedDevices.Read.All: managedDevices answers Intune's nested 403
+	Forbidden     bool          // the app lacks DeviceManagementManagedDevices.Read.All (and the permissions of intune.go's collections): managedDevices answers Intune's nested 403
 	TokenLifetime time.Duration // lifetime of issued tokens, default 1h (expires_in is one second less)
 
 	// Credentials besides ClientSecret (see assertion.go and
@@ -39,7 +39,7 @@ type Config struct {
 	ManagedIdentityClientID string
 
 	// Misbehaviour, for testing clients (see faults.go).
-	Faults            []Fault // scripted faults of managedDevices responses; SetFaults replaces them; New panics on an invalid one
+	Faults            []Fault // scripted faults of managedDevices responses (and, by Fault.Resource, of intune.go's lists); SetFaults replaces them; New panics on an invalid one
 	TokenOutage       int     // the first TokenOutage token requests fail with TokenOutageStatus and Entra's error body
 	TokenOutageStatus int     // 503 (default) or 429, which comes with Retry-After: 1; other statuses are sent as given with 503's body
 	// TokenEnforcedLifetime, when positive, makes Graph refuse tokens older
@@ -83,6 +83,14 @@ type Config struct {
 	// relationships when the request has no $top; 0 => 1000
 	// (DefaultAppPageSize).
 	AppPageSize int
+
+	// IntunePageSize is the page size of the policy, enrollment and app
+	// collections (intune.go: deviceCategories, deviceCompliancePolicies,
+	// deviceConfigurations, configurationPolicies,
+	// windowsAutopilotDeviceIdentities, mobileApps, their assignments and
+	// deviceStatuses) when the request has no $top; 0 => 1000
+	// (DefaultIntunePageSize).
+	IntunePageSize int
 
 	// Throttle is Graph's request budget per app (throttle.go), charged
 	// by every Graph request; the zero value is off. IntuneThrottle is the
@@ -133,6 +141,10 @@ type Stats struct {
 	// named at least one list-default property.
 	BatchRequests, BatchItems int64
 	DeviceGets, DetailGets    int64
+	// IntunePageRequests and IntunePagesServed count, like PageRequests
+	// and PagesServed, the pages (and single items) of the policy,
+	// enrollment and app collections of intune.go.
+	IntunePageRequests, IntunePagesServed int64
 }
 
 // Server is an http.Handler serving both the token endpoint and Graph. It is
@@ -156,7 +168,7 @@ type Server struct {
 
 	faultMu  sync.Mutex
 	faults   []Fault
-	attempts map[int]int // page -> requests since the faults were set
+	attempts map[faultPage]int // page of a listing -> requests since the faults were set
 
 	logMu    sync.Mutex
 	log      []RequestRecord
@@ -178,6 +190,12 @@ type Server struct {
 	throttled  atomic.Int64
 
 	exports exportState // jobs and the storage host (export.go)
+
+	intuneOnce                            sync.Once
+	intune                                *intuneCatalog // the small collections of intune.go, made on first use
+	intunePageRequests, intunePagesServed atomic.Int64
+	autopilotOnce                         sync.Once
+	autopilotBlocks                       []int32 // Autopilot-registered devices per block of osBlock (autopilot.go)
 
 	goneOnGet                 map[int]bool // Config.GoneOnGet
 	batchRequests, batchItems atomic.Int64
@@ -232,6 +250,9 @@ func New(cfg Config) *Server {
 	if cfg.AppPageSize <= 0 {
 		cfg.AppPageSize = DefaultAppPageSize
 	}
+	if cfg.IntunePageSize <= 0 {
+		cfg.IntunePageSize = DefaultIntunePageSize
+	}
 	if !cfg.Throttle.enabled() {
 		cfg.Throttle = Throttle{}
 	}
@@ -284,6 +305,9 @@ func (s *Server) Stats() Stats {
 		BatchItems:    s.batchItems.Load(),
 		DeviceGets:    s.deviceGets.Load(),
 		DetailGets:    s.detailGets.Load(),
+
+		IntunePageRequests: s.intunePageRequests.Load(),
+		IntunePagesServed:  s.intunePagesServed.Load(),
 	}
 }
 
@@ -372,12 +396,18 @@ func (s *Server) route(w *exchange, r *http.Request, ids requestIDs, segs []stri
 		return "", notFound(segs[0])
 	case len(segs) == 2 && strings.EqualFold(segs[1], "$batch"):
 		return KindBatch, func() { s.serveBatch(w, r, ids, segs[0]) }
-	case !strings.EqualFold(segs[1], "deviceManagement"):
+	case !strings.EqualFold(segs[1], "deviceManagement") && !strings.EqualFold(segs[1], "deviceAppManagement"):
 		return "", notFound(segs[1])
 	case len(segs) < 3:
 		return "", notFound(segs[1])
 	}
 	segs = splitKeys(segs)
+	if kind, serve, ok := s.routeIntune(w, r, ids, beta, segs); ok {
+		return kind, serve
+	}
+	if strings.EqualFold(segs[1], "deviceAppManagement") {
+		return "", notFound(segs[2])
+	}
 	is := func(k int, name string) bool { return k < len(segs) && strings.EqualFold(segs[k], name) }
 	switch {
 	case is(2, "managedDevices"):
