@@ -99,14 +99,14 @@ func newTenantAppsInput(c appsConfig, mgr *service.Resources, tenant string) (*d
 		return nil, err
 	}
 	in.client.Throttle = in.throttle
-	query := detectedAppsURL(c.graphURL)
-	if in.state, err = newAppsStateStore(mgr, c.stateCache, storeKey(detectedAppsEntity.stateKeyPrefix, c.keyScope(), query)); err != nil {
+	keys := detectedAppsEntity.storeKeys(c.keyScope(), detectedAppsURL(c.graphURL))
+	if in.state, err = newAppsStateStore(mgr, c.stateCache, keys.state); err != nil {
 		return nil, err
 	}
-	if in.checkpoints, err = newCheckpointStore(mgr, c.checkpointCache, storeKey(detectedAppsEntity.checkpointKeyPrefix, c.keyScope(), query)); err != nil {
+	if in.checkpoints, err = newCheckpointStore(mgr, c.checkpointCache, keys.checkpoint); err != nil {
 		return nil, err
 	}
-	in.lease = leaseOf(mgr, c.tenants, c.stateCache, storeKey(detectedAppsEntity.stateKeyPrefix, c.keyScope(), query), c.checkpointCache, storeKey(detectedAppsEntity.checkpointKeyPrefix, c.keyScope(), query))
+	in.lease = leaseOf(mgr, c.tenants, c.stateCache, keys.state, c.checkpointCache, keys.checkpoint)
 	in.leaseWarn = func(err error) { in.log.Warnf("%v", err) }
 	return in, nil
 }

@@ -50,3 +50,11 @@ var detectedAppsEntity = entity{
 func detectedAppsURL(base *url.URL) string {
 	return graph.CollectionURL(base, detectedAppsEntity.path, graph.Query{APIVersion: detectedAppsEntity.version})
 }
+
+// storeKeys are the cache keys where one query of an entity keeps its
+// change state and its checkpoint (see storeKey).
+type storeKeys struct{ state, checkpoint string }
+
+func (e entity) storeKeys(scope, firstURL string) storeKeys {
+	return storeKeys{state: storeKey(e.stateKeyPrefix, scope, firstURL), checkpoint: storeKey(e.checkpointKeyPrefix, scope, firstURL)}
+}

@@ -19,6 +19,10 @@ func TestEntitiesKeepTheirStoreKeysAndURLs(t *testing.T) {
 		if c.e.stateKeyPrefix != c.state || c.e.checkpointKeyPrefix != c.checkpoint || c.e.path != c.path {
 			t.Errorf("%s: state %q, checkpoint %q", c.e.path, c.e.stateKeyPrefix, c.e.checkpointKeyPrefix)
 		}
+		keys := c.e.storeKeys("tenant-a", "https://graph/v1.0"+c.path)
+		if keys.state != storeKey(c.state, "tenant-a", "https://graph/v1.0"+c.path) || keys.checkpoint != storeKey(c.checkpoint, "tenant-a", "https://graph/v1.0"+c.path) || keys.state == keys.checkpoint {
+			t.Errorf("%s: keys %+v", c.path, keys)
+		}
 	}
 	base, _ := url.Parse("https://graph.microsoft.com/")
 	if got := detectedAppsURL(base); got != "https://graph.microsoft.com/v1.0/deviceManagement/detectedApps" {

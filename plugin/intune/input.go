@@ -146,17 +146,17 @@ func newTenantInput(c inputConfig, mgr *service.Resources, tenant string) (*mana
 	for _, p := range c.ignoreProperties {
 		ignore[p] = true
 	}
-	query := graph.CollectionURL(c.graphURL, managedDevicesEntity.path, c.query)
-	if in.state, err = newStateStore(mgr, c.stateCache, storeKey(managedDevicesEntity.stateKeyPrefix, c.keyScope(), query), fingerprinter{ignore: ignore}); err != nil {
+	keys := managedDevicesEntity.storeKeys(c.keyScope(), graph.CollectionURL(c.graphURL, managedDevicesEntity.path, c.query))
+	if in.state, err = newStateStore(mgr, c.stateCache, keys.state, fingerprinter{ignore: ignore}); err != nil {
 		return nil, err
 	}
-	if in.checkpoints, err = newCheckpointStore(mgr, c.checkpointCache, storeKey(managedDevicesEntity.checkpointKeyPrefix, c.keyScope(), query)); err != nil {
+	if in.checkpoints, err = newCheckpointStore(mgr, c.checkpointCache, keys.checkpoint); err != nil {
 		return nil, err
 	}
 	if in.state != nil && in.conf.details.enabled {
 		in.detailsJournal = newDetailsJournal(in.state)
 	}
-	in.lease = leaseOf(mgr, c.tenants, c.stateCache, storeKey(managedDevicesEntity.stateKeyPrefix, c.keyScope(), query), c.checkpointCache, storeKey(managedDevicesEntity.checkpointKeyPrefix, c.keyScope(), query))
+	in.lease = leaseOf(mgr, c.tenants, c.stateCache, keys.state, c.checkpointCache, keys.checkpoint)
 	in.leaseWarn = func(err error) { in.log.Warnf("%v", err) }
 	return in, nil
 }
