@@ -145,6 +145,15 @@ func httpDate(t time.Time) string { return t.UTC().Format(http.TimeFormat) }
 // managed device: a bad token (401), a bad query (msg, 400), an app
 // without the permission (Config.Forbidden, Intune's 403), in that order.
 func (s *Server) readable(w *exchange, r *http.Request, ids requestIDs, msg string) bool {
+	return s.readableOr(w, r, ids, msg, func() {
+		// Intune's activity id is its own; reusing the request id keeps
+		// the two findable together.
+		s.graphError(w, ids, http.StatusForbidden, "Forbidden", intuneForbidden(ids.request))
+	})
+}
+
+// readableOr is readable with forbid writing the 403 of the resource read.
+func (s *Server) readableOr(w *exchange, r *http.Request, ids requestIDs, msg string, forbid func()) bool {
 	if !s.authorize(w, r, ids) {
 		return false
 	}
@@ -153,9 +162,7 @@ func (s *Server) readable(w *exchange, r *http.Request, ids requestIDs, msg stri
 		return false
 	}
 	if s.cfg.Forbidden {
-		// Intune's activity id is its own; reusing the request id keeps
-		// the two findable together.
-		s.graphError(w, ids, http.StatusForbidden, "Forbidden", intuneForbidden(ids.request))
+		forbid()
 		return false
 	}
 	return true

@@ -340,11 +340,7 @@ func (s *Server) serveIntunePage(w *exchange, r *http.Request, ids requestIDs, p
 	if p.next != nil {
 		next = p.next("")
 	}
-	kind := FaultKind("")
-	if fault != nil && fault.Kind != FaultSlow {
-		kind = fault.Kind
-		s.applied(w, fault)
-	}
+	kind := s.pageFault(w, fault)
 	h := w.Header()
 	h.Set("Content-Type", graphContentType)
 	switch kind {
@@ -413,18 +409,7 @@ func (p *intunePage) write(out io.Writer, next []byte, corrupt int) (int, error)
 // bad query (400), an app without the collection's permission (Intune's
 // 403), in that order.
 func (s *Server) intuneReadable(w *exchange, r *http.Request, ids requestIDs, l *intuneList, msg string) bool {
-	if !s.authorize(w, r, ids) {
-		return false
-	}
-	if msg != "" {
-		s.badRequest(w, ids, msg)
-		return false
-	}
-	if s.cfg.Forbidden {
-		s.intuneForbidden(w, ids, l)
-		return false
-	}
-	return true
+	return s.readableOr(w, r, ids, msg, func() { s.intuneForbidden(w, ids, l) })
 }
 
 // intuneForbidden answers Intune's nested 403 quoting the permissions the

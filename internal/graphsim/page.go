@@ -116,11 +116,7 @@ func (s *Server) servePage(w *exchange, r *http.Request, st *tenantState, q *que
 		next = s.nextLink(r, q, lastName, pl.ext.last, "")
 	}
 	pg := pageWriter{s: s, st: st, q: q, pl: pl, props: props, version: version, next: next, corrupt: -1}
-	kind := FaultKind("")
-	if fault != nil && fault.Kind != FaultSlow { // a slow fault has had its effect
-		kind = fault.Kind
-		s.applied(w, fault)
-	}
+	kind := s.pageFault(w, fault)
 	h := w.Header()
 	h.Set("Content-Type", graphContentType)
 	switch kind {
@@ -369,4 +365,15 @@ func linkPrefix(r *http.Request, carry []queryOption, host string) []byte {
 		b = append(b, '&')
 	}
 	return append(b, "$skiptoken="...)
+}
+
+// pageFault marks fault applied on the answer of a page and returns its
+// kind, the one the page's writer must act out; none for a slow fault,
+// which has had its effect, or no fault.
+func (s *Server) pageFault(w *exchange, fault *Fault) FaultKind {
+	if fault == nil || fault.Kind == FaultSlow {
+		return ""
+	}
+	s.applied(w, fault)
+	return fault.Kind
 }
