@@ -137,53 +137,51 @@ func (u *sqliteUpsert) write(ctx context.Context, db *sql.DB, batch service.Mess
 	defer stmt.Close()
 
 	args := make([]any, u.nargs)
-	var refused *service.BatchError
-	refusals := map[int]error{}
-	refuse := func(i int, err error) {
-		if refused == nil {
-			refused = service.NewBatchError(batch, err)
-		}
-		refused.Failed(i, err)
-		refusals[i] = err
-	}
+	refused := map[int]error{}
 	for i, msg := range batch {
 		if err := u.fill(msg, args, report); err != nil {
-			refuse(i, err)
+			refused[i] = err
 			continue
 		}
 		if _, err := stmt.ExecContext(ctx, args...); err != nil {
 			if _, content := refusedForContent(err); content {
 				// SQLite undid this statement only: the transaction
 				// goes on with the rest of the batch.
-				refuse(i, err)
+				refused[i] = err
 				continue
 			}
 			return err
 		}
 	}
-	if err := tx.Commit(); err != nil {
-		err = fmt.Errorf("committing %d devices: %w", len(batch), err)
-		if refused == nil {
-			return err
+	commitErr := tx.Commit()
+	if commitErr != nil {
+		commitErr = fmt.Errorf("committing %d devices: %w", len(batch), commitErr)
+		if len(refused) == 0 {
+			return commitErr
 		}
-		// A refusal that rolled the whole transaction back (a trigger's
-		// RAISE(ROLLBACK), a constraint's ON CONFLICT ROLLBACK) leaves
-		// nothing to commit: the refused devices go to the dead letter,
-		// every other device is sent again.
-		all := service.NewBatchError(batch, err)
-		for i := range batch {
-			if r, ok := refusals[i]; ok {
-				all.Failed(i, r)
-			} else {
-				all.Failed(i, err)
+	}
+	if len(refused) == 0 {
+		return nil
+	}
+	// The refused devices go to the dead letter. If the commit failed, a
+	// refusal rolled the whole transaction back (a trigger's
+	// RAISE(ROLLBACK), a constraint's ON CONFLICT ROLLBACK): every other
+	// device is sent again.
+	var berr *service.BatchError
+	for i := range batch {
+		err, ok := refused[i]
+		if !ok {
+			if commitErr == nil {
+				continue
 			}
+			err = commitErr
 		}
-		return all
+		if berr == nil {
+			berr = service.NewBatchError(batch, err)
+		}
+		berr.Failed(i, err)
 	}
-	if refused != nil {
-		return refused
-	}
-	return nil
+	return berr
 }
 
 // fill sets args to the row of one device.
